@@ -33,6 +33,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._headers import headers_for
+from ._http11 import Http11Transport
 from ._parse import parse_headers, parse_url
 from ._redact import MASK, is_secret_header, safe_url
 from ._retry import parse_retry_after
@@ -190,7 +191,11 @@ class Transport:
         self.remote_name = remote_name if remote_name else _short_hash(self.url)
         self.timeout = float(timeout)
         self._owns_client = client is None if owns_client is None else owns_client
-        self._client = client if client is not None else httpx.Client(timeout=timeout, follow_redirects=False)
+        self._client = (
+            client
+            if client is not None
+            else httpx.Client(timeout=timeout, follow_redirects=False, transport=Http11Transport())
+        )
 
     def __repr__(self) -> str:
         return f"Transport(url={self.url!r}, remote_name={self.remote_name!r})"

@@ -1,0 +1,205 @@
+"""An httpx transport that speaks HTTP/1.1 through the standard library's ``http.client``.
+
+Why: the pusher makes a handful of POSTs per interval, and all of them run Python while the
+application wants the GIL.  httpcore + h11 spend about 0.9 ms of CPU per request on a small
+machine, ``http.client`` about 0.3 ms (``benchmarks/bench_encode.py`` and
+``docs/performance.md`` have the numbers).  httpx stays in charge of everything above the
+wire: auth flows (basic, bearer, SigV4), default headers, timeouts, and proxies (a configured
+or environment proxy mounts httpx's own transport, which then carries those requests).
+
+What it does: one keep-alive connection per origin, taken exclusively for a request and
+put back when the response was read to its end.  An idle connection the server closed in
+the meantime is noticed before reuse; a request that fails on a reused connection before any
+answer arrived (the server closed it just then) is sent once more on a fresh one.  Errors
+are httpx's (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``...), raised with the
+OS or TLS error as ``__cause__``, exactly where httpcore would raise them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+__all__ = ["Http11Transport"]
+
+# A response body longer than this is not read to its end; its connection is closed instead.
+# Remote-write answers are empty or a short error message.
+_MAX_READ = 1024 * 1024
+
+_Key = tuple[str, str, int]
+
+
+class _Stale(Exception):
+    """A reused connection turned out to be closed before any answer arrived."""
+
+
+class Http11Transport(httpx.BaseTransport):
+    """HTTP/1.1 over ``http.client`` with keep-alive; see the module docstring.
+
+    Args:
+        ssl_context: the context for ``https`` origins; httpx's default trust store if None.
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl_context = ssl_context
+        self._lock = threading.Lock()
+        self._idle: dict[_Key, http.client.HTTPConnection] = {}
+        self._closed = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"Request URL has an unsupported protocol '{url.scheme}://'.")
+        key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
+        body = request.read()
+        conn = self._take(key)
+        while True:
+            reused = conn is not None
+            if conn is None:
+                conn = self._connect(key, timeouts.get("connect"))
+            try:
+                return self._exchange(key, conn, request, body, timeouts, reused=reused)
+            except _Stale:
+                conn.close()
+                conn = None  # once more, on a fresh connection
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = list(self._idle.values()), {}
+        for conn in idle:
+            conn.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _take(self, key: _Key) -> http.client.HTTPConnection | None:
+        """Take the idle connection to ``key``, unless the server has closed it meanwhile."""
+        with self._lock:
+            conn = self._idle.pop(key, None)
+        if conn is not None and (conn.sock is None or _readable(conn.sock)):
+            # An idle HTTP/1.1 connection has nothing to read unless the server closed it.
+            conn.close()
+            return None
+        return conn
+
+    def _give_back(self, key: _Key, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if not self._closed and key not in self._idle:
+                self._idle[key] = conn
+                return
+        conn.close()
+
+    def _connect(self, key: _Key, timeout: float | None) -> http.client.HTTPConnection:
+        scheme, host, port = key
+        conn: http.client.HTTPConnection
+        if scheme == "https":
+            if self._ssl_context is None:
+                self._ssl_context = httpx.create_ssl_context()
+            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl_context)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        failure: httpx.TransportError
+        try:
+            conn.connect()
+            return conn
+        except TimeoutError as exc:
+            failure = httpx.ConnectTimeout(f"timed out connecting to {host}:{port}")
+            cause: BaseException = exc
+        except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
+            failure = httpx.ConnectError(str(exc) or type(exc).__name__)
+            cause = exc
+        conn.close()
+        raise failure from cause
+
+    def _exchange(
+        self,
+        key: _Key,
+        conn: http.client.HTTPConnection,
+        request: httpx.Request,
+        body: bytes,
+        timeouts: dict[str, Any],
+        *,
+        reused: bool,
+    ) -> httpx.Response:
+        """Send ``request`` on ``conn`` and read the answer; raise ``_Stale`` to try a fresh one."""
+        failure: httpx.TransportError | None = None
+        cause: BaseException | None = None
+        try:
+            assert conn.sock is not None
+            conn.sock.settimeout(timeouts.get("write"))
+            conn.putrequest(
+                request.method,
+                request.url.raw_path.decode("ascii"),
+                skip_host=True,
+                skip_accept_encoding=True,
+            )
+            for name, value in request.headers.raw:
+                conn.putheader(name, value)
+            conn.endheaders(body)  # headers and body leave in one send
+        except TimeoutError as exc:
+            failure, cause = httpx.WriteTimeout("timed out sending the request"), exc
+        except OSError as exc:
+            if reused:
+                raise _Stale from None
+            failure, cause = httpx.WriteError(str(exc) or type(exc).__name__), exc
+        if failure is None:
+            try:
+                conn.sock.settimeout(timeouts.get("read"))
+                response = conn.getresponse()
+                content = response.read(_MAX_READ)
+            except http.client.RemoteDisconnected:
+                if reused:
+                    raise _Stale from None
+                failure = httpx.RemoteProtocolError("Server disconnected without sending a response.")
+            except TimeoutError as exc:
+                failure, cause = httpx.ReadTimeout("timed out waiting for the response"), exc
+            except http.client.HTTPException as exc:
+                failure, cause = httpx.RemoteProtocolError(str(exc) or type(exc).__name__), exc
+            except OSError as exc:
+                failure, cause = httpx.ReadError(str(exc) or type(exc).__name__), exc
+        if failure is not None:
+            conn.close()
+            failure.request = request
+            raise failure from cause
+        if response.isclosed() and not response.will_close:
+            self._give_back(key, conn)
+        else:  # more body than we read, or the server says it closes
+            conn.close()
+        return httpx.Response(
+            response.status,
+            headers=response.getheaders(),
+            stream=_Body(content),
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode("ascii", "replace"),
+            },
+            request=request,
+        )
+
+
+class _Body(httpx.SyncByteStream):
+    """A body already read off the wire, handed out as a stream (as httpcore's are, unread)."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._content:
+            yield self._content
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Tell whether ``sock`` has something to read (for an idle connection: EOF or garbage)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
