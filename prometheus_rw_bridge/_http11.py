@@ -71,6 +71,9 @@ class Http11Transport(httpx.BaseTransport):
             except _Stale:
                 conn.close()
                 conn = None  # once more, on a fresh connection
+            except BaseException:
+                conn.close()  # idempotent; the failure paths close it already
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -130,9 +133,15 @@ class Http11Transport(httpx.BaseTransport):
         *,
         reused: bool,
     ) -> httpx.Response:
-        """Send ``request`` on ``conn`` and read the answer; raise ``_Stale`` to try a fresh one."""
+        """Send ``request`` on ``conn`` and read the answer; raise ``_Stale`` to try a fresh one.
+
+        A receiver may answer early (a 413, say) and close before the whole body is sent; as
+        httpcore does, the answer is then still read, and only without one does the failed
+        send count.
+        """
         failure: httpx.TransportError | None = None
         cause: BaseException | None = None
+        send_error: OSError | None = None
         try:
             assert conn.sock is not None
             conn.sock.settimeout(timeouts.get("write"))
@@ -148,24 +157,16 @@ class Http11Transport(httpx.BaseTransport):
         except TimeoutError as exc:
             failure, cause = httpx.WriteTimeout("timed out sending the request"), exc
         except OSError as exc:
-            if reused:
-                raise _Stale from None
-            failure, cause = httpx.WriteError(str(exc) or type(exc).__name__), exc
+            send_error = exc
         if failure is None:
             try:
                 conn.sock.settimeout(timeouts.get("read"))
                 response = conn.getresponse()
                 content = response.read(_MAX_READ)
-            except http.client.RemoteDisconnected:
-                if reused:
-                    raise _Stale from None
-                failure = httpx.RemoteProtocolError("Server disconnected without sending a response.")
-            except TimeoutError as exc:
-                failure, cause = httpx.ReadTimeout("timed out waiting for the response"), exc
-            except http.client.HTTPException as exc:
-                failure, cause = httpx.RemoteProtocolError(str(exc) or type(exc).__name__), exc
-            except OSError as exc:
-                failure, cause = httpx.ReadError(str(exc) or type(exc).__name__), exc
+            except (OSError, http.client.HTTPException) as exc:
+                if reused and (send_error is not None or isinstance(exc, http.client.RemoteDisconnected)):
+                    raise _Stale from None  # closed by the server while idle: nothing was answered
+                failure, cause = _read_failure(exc, send_error)
         if failure is not None:
             conn.close()
             failure.request = request
@@ -184,6 +185,21 @@ class Http11Transport(httpx.BaseTransport):
             },
             request=request,
         )
+
+
+def _read_failure(
+    exc: BaseException, send_error: OSError | None
+) -> tuple[httpx.TransportError, BaseException | None]:
+    """Map a failure to read the answer (after ``send_error``, if sending failed) to httpx's error."""
+    if send_error is not None:
+        return httpx.WriteError(str(send_error) or type(send_error).__name__), send_error
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return httpx.RemoteProtocolError("Server disconnected without sending a response."), None
+    if isinstance(exc, TimeoutError):
+        return httpx.ReadTimeout("timed out waiting for the response"), exc
+    if isinstance(exc, http.client.HTTPException):
+        return httpx.RemoteProtocolError(str(exc) or type(exc).__name__), exc
+    return httpx.ReadError(str(exc) or type(exc).__name__), exc
 
 
 class _Body(httpx.SyncByteStream):

@@ -7,11 +7,13 @@ connection each request came on, so connection reuse is asserted, not assumed.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -210,3 +212,34 @@ def test_https_verifies_against_the_given_context() -> None:
 def test_an_unsupported_scheme_is_refused() -> None:
     with pytest.raises(httpx.UnsupportedProtocol):
         Http11Transport().handle_request(httpx.Request("POST", "ftp://example.com/"))
+
+
+def test_an_answer_that_came_before_the_body_was_sent_is_still_read(
+    wire: Wire, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a receiver that answers 413 early and resets the connection: the send fails, the
+    # answer is already there.  (A real reset may discard it, so the failure is simulated.)
+    wire.actions = [
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!"
+    ]
+    endheaders = http.client.HTTPConnection.endheaders
+
+    def send_then_break(self: http.client.HTTPConnection, *args: Any, **kwargs: Any) -> None:
+        endheaders(self, *args, **kwargs)
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(http.client.HTTPConnection, "endheaders", send_then_break)
+    response = client.post(wire.url, content=b"a")
+    assert (response.status_code, response.text) == (413, "too big!")
+
+
+def test_a_failed_send_without_an_answer_is_a_write_error(
+    wire: Wire, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: http.client.HTTPConnection, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(http.client.HTTPConnection, "endheaders", broken)
+    with pytest.raises(httpx.WriteError) as caught:
+        client.post(wire.url, content=b"a")
+    assert isinstance(caught.value.__cause__, ConnectionResetError)
