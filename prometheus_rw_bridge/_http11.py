@@ -216,6 +216,10 @@ class _Body(httpx.SyncByteStream):
 def _readable(sock: socket.socket) -> bool:
     """Tell whether ``sock`` has something to read (for an idle connection: EOF or garbage)."""
     try:
+        if hasattr(select, "poll"):  # no FD_SETSIZE limit, unlike select()
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return True
