@@ -1,6 +1,6 @@
 """Encode benchmark: prometheus-rw-bridge side by side with collect() and the alternatives.
 
-Run from the repository root (one command, about 10 minutes with the defaults)::
+Run from the repository root (one command, 10-15 minutes with the defaults)::
 
     .venv/bin/python benchmarks/bench_encode.py
 
