@@ -30,7 +30,7 @@ import httpx
 
 from ._config import EndpointSettings
 from ._exceptions import ConfigurationError, MissingDependencyError
-from ._http11 import Http11Transport
+from ._http11 import direct_transport
 from ._redact import MASK, is_secret_header, safe_url
 
 __all__ = ["BearerTokenAuth", "FileBasicAuth", "SigV4Auth", "make_client", "make_ssl_context"]
@@ -413,9 +413,9 @@ def make_client(endpoint: EndpointSettings) -> httpx.Client:
     kwargs: dict[str, Any] = {}
     if endpoint.proxy:
         kwargs[_PROXY_KWARG] = endpoint.proxy
-    # Direct connections go through the lean http.client transport; a proxy (configured or
-    # from the environment) mounts httpx's own transport, built with the same ``verify``.
-    kwargs["transport"] = Http11Transport(verify if isinstance(verify, ssl.SSLContext) else None)
+    # Direct connections go through the lean http.client transport; a configured proxy mounts
+    # httpx's own transport, built with the same ``verify``; environment proxies keep httpx's.
+    kwargs["transport"] = direct_transport(verify if isinstance(verify, ssl.SSLContext) else None)
     return _Client(
         endpoint,
         auth=_auth_of(endpoint),

@@ -5,8 +5,9 @@ application wants the GIL.  Through an ``httpx.Client``, a 2,000-sample POST cos
 0.7 ms of CPU on this transport against 1.0 ms on httpcore + h11, measured interleaved on a
 small machine (``benchmarks/bench_encode.py`` prints it; ``docs/performance.md`` has a run).
 httpx stays in charge of everything above the wire: auth flows (basic, bearer, SigV4),
-default headers, cookies, timeouts, and proxies (a configured or environment proxy mounts
-httpx's own transport, which then carries those requests).
+default headers, cookies, timeouts, and proxies (a configured proxy mounts httpx's own
+transport; with an environment proxy set, ``direct_transport`` leaves the client on httpx's
+default transport, because httpx ignores those variables for a client given a transport).
 
 What it does: one keep-alive connection per origin, taken exclusively for a request and
 put back when the response was read to its end.  An idle connection the server closed in
@@ -23,18 +24,32 @@ import select
 import socket
 import ssl
 import threading
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 
-__all__ = ["Http11Transport"]
+__all__ = ["Http11Transport", "direct_transport"]
 
 # A response body longer than this is not read to its end; its connection is closed instead.
 # Remote-write answers are empty or a short error message.
 _MAX_READ = 1024 * 1024
 
 _Key = tuple[str, str, int]
+
+
+def direct_transport(ssl_context: ssl.SSLContext | None = None) -> Http11Transport | None:
+    """An ``Http11Transport`` for a new ``httpx.Client``, or None when environment proxies apply.
+
+    httpx reads ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` only for a client built without a
+    transport of its own, so with any of them set, the client keeps httpx's default transport
+    and the proxies behave exactly as httpx documents.
+    """
+    proxies = urllib.request.getproxies()  # what httpx itself consults
+    if any(proxies.get(scheme) for scheme in ("http", "https", "all")):
+        return None
+    return Http11Transport(ssl_context)
 
 
 class _Stale(Exception):

@@ -33,7 +33,7 @@ from ._exceptions import (
     TransportError,
 )
 from ._headers import headers_for
-from ._http11 import Http11Transport
+from ._http11 import direct_transport
 from ._parse import parse_headers, parse_url
 from ._redact import MASK, is_secret_header, safe_url
 from ._retry import parse_retry_after
@@ -194,7 +194,7 @@ class Transport:
         self._client = (
             client
             if client is not None
-            else httpx.Client(timeout=timeout, follow_redirects=False, transport=Http11Transport())
+            else httpx.Client(timeout=timeout, follow_redirects=False, transport=direct_transport())
         )
 
     def __repr__(self) -> str:

@@ -29,6 +29,7 @@ from prometheus_rw_bridge import (
 )
 from prometheus_rw_bridge._auth import BearerTokenAuth, FileBasicAuth, SigV4Auth, make_client
 from prometheus_rw_bridge._config import EndpointSettings, resolve_settings
+from prometheus_rw_bridge._http11 import Http11Transport
 from prometheus_rw_bridge._transport import Transport
 
 SECRET = "s3cr3t-v4lue-never-shown"
@@ -529,3 +530,29 @@ def test_url_credentials_never_reach_labels_or_endpoints(caplog: pytest.LogCaptu
     texts += [record.getMessage() for record in caplog.records]
     for text in texts:
         assert SECRET not in text
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+def test_an_environment_proxy_is_used(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # httpx honours these only on a client without a transport of its own, so the lean
+    # transport must step aside for them.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    with FaultReceiver() as proxy:
+        monkeypatch.setenv(variable, proxy.base_url)
+        assert post(endpoint_for("http://receiver.invalid:9090/api/v1/write")).status_code == 204
+        with Transport("http://receiver.invalid:9090/api/v1/write") as transport:
+            transport.send(b"")
+        requests = proxy.wait_for_requests(2)
+    assert [r.path for r in requests] == ["http://receiver.invalid:9090/api/v1/write"] * 2
+
+
+def test_without_a_proxy_the_lean_transport_carries_the_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    with make_client(endpoint_for("http://127.0.0.1:1/w")) as client:
+        assert isinstance(client._transport, Http11Transport)
+    with make_client(endpoint_for("http://127.0.0.1:1/w", proxy="http://127.0.0.1:2")) as client:
+        assert not isinstance(client._transport_for_url(httpx.URL("http://127.0.0.1:1/w")), Http11Transport)
