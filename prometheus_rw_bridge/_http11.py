@@ -10,11 +10,16 @@ transport; with an environment proxy set, ``direct_transport`` leaves the client
 default transport, because httpx ignores those variables for a client given a transport).
 
 What it does: one keep-alive connection per origin, taken exclusively for a request and
-put back when the response was read to its end.  An idle connection the server closed in
-the meantime is noticed before reuse; a request that fails on a reused connection before any
-answer arrived (the server closed it just then) is sent once more on a fresh one.  Errors
-are httpx's (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``...), raised with the
-OS or TLS error as ``__cause__``, exactly where httpcore would raise them.
+put back when the response was read to its end.  Like httpcore, it forgets connections idle
+for more than 5 s (a NAT may have dropped them without a word) and notices before reuse an
+idle connection the server closed.  A request whose sending fails on a reused connection
+(the server closed it just then, so it cannot have been processed) is sent once more on a
+fresh one; any other failure is the caller's to retry.  Errors are httpx's
+(``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``...), raised with the OS or TLS
+error as ``__cause__``, where httpcore would raise them.
+
+It serves remote-write answers, not downloads: it reads at most 64 KiB of a response body
+(the rest is cut, and that connection closed), and it sends only bodies of known length.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +40,10 @@ __all__ = ["Http11Transport", "direct_transport"]
 
 # A response body longer than this is not read to its end; its connection is closed instead.
 # Remote-write answers are empty or a short error message.
-_MAX_READ = 1024 * 1024
+_MAX_READ = 64 * 1024
+
+# Seconds an idle connection is kept, as httpcore's default keepalive_expiry.
+_KEEPALIVE_EXPIRY = 5.0
 
 _Key = tuple[str, str, int]
 
@@ -66,14 +75,17 @@ class Http11Transport(httpx.BaseTransport):
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._ssl_context = ssl_context
         self._lock = threading.Lock()
-        self._idle: dict[_Key, http.client.HTTPConnection] = {}
+        self._idle: dict[_Key, tuple[http.client.HTTPConnection, float]] = {}
         self._closed = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         if url.scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"Request URL has an unsupported protocol '{url.scheme}://'.")
-        key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        if "Transfer-Encoding" in request.headers:
+            raise httpx.LocalProtocolError("Http11Transport sends only bodies of known length")
+        # The ASCII (IDNA) host, as httpcore uses it, for DNS and for the TLS server name.
+        key = (url.scheme, url.raw_host.decode("ascii"), url.port or (443 if url.scheme == "https" else 80))
         timeouts: dict[str, Any] = request.extensions.get("timeout") or {}
         body = request.read()
         conn = self._take(key)
@@ -82,19 +94,25 @@ class Http11Transport(httpx.BaseTransport):
             if conn is None:
                 conn = self._connect(key, timeouts.get("connect"))
             try:
-                return self._exchange(key, conn, request, body, timeouts, reused=reused)
+                response, reusable = self._exchange(conn, request, body, timeouts, reused=reused)
             except _Stale:
                 conn.close()
                 conn = None  # once more, on a fresh connection
+                continue
             except BaseException:
                 conn.close()  # idempotent; the failure paths close it already
                 raise
+            if reusable:
+                self._give_back(key, conn)
+            else:
+                conn.close()
+            return response
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             idle, self._idle = list(self._idle.values()), {}
-        for conn in idle:
+        for conn, _ in idle:
             conn.close()
 
     # -- internals -------------------------------------------------------------------------
@@ -102,8 +120,10 @@ class Http11Transport(httpx.BaseTransport):
     def _take(self, key: _Key) -> http.client.HTTPConnection | None:
         """Take the idle connection to ``key``, unless the server has closed it meanwhile."""
         with self._lock:
-            conn = self._idle.pop(key, None)
-        if conn is not None and (conn.sock is None or _readable(conn.sock)):
+            conn, since = self._idle.pop(key, (None, 0.0))
+        if conn is None:
+            return None
+        if time.monotonic() - since > _KEEPALIVE_EXPIRY or conn.sock is None or _readable(conn.sock):
             # An idle HTTP/1.1 connection has nothing to read unless the server closed it.
             conn.close()
             return None
@@ -112,7 +132,7 @@ class Http11Transport(httpx.BaseTransport):
     def _give_back(self, key: _Key, conn: http.client.HTTPConnection) -> None:
         with self._lock:
             if not self._closed and key not in self._idle:
-                self._idle[key] = conn
+                self._idle[key] = (conn, time.monotonic())
                 return
         conn.close()
 
@@ -122,6 +142,7 @@ class Http11Transport(httpx.BaseTransport):
         if scheme == "https":
             if self._ssl_context is None:
                 self._ssl_context = httpx.create_ssl_context()
+            self._ssl_context.set_alpn_protocols(["http/1.1"])  # as httpcore offers it
             conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl_context)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
@@ -140,23 +161,23 @@ class Http11Transport(httpx.BaseTransport):
 
     def _exchange(
         self,
-        key: _Key,
         conn: http.client.HTTPConnection,
         request: httpx.Request,
         body: bytes,
         timeouts: dict[str, Any],
         *,
         reused: bool,
-    ) -> httpx.Response:
-        """Send ``request`` on ``conn`` and read the answer; raise ``_Stale`` to try a fresh one.
+    ) -> tuple[httpx.Response, bool]:
+        """Send ``request`` on ``conn``; return the answer and whether ``conn`` can be reused.
 
-        A receiver may answer early (a 413, say) and close before the whole body is sent; as
-        httpcore does, the answer is then still read, and only without one does the failed
-        send count.
+        Raises ``_Stale`` when sending fails on a reused connection: the server closed it, and
+        cannot have processed the request.  A receiver may also answer early (a 413, say) and
+        close before the whole body is sent; as httpcore does, that answer is still read.
         """
         failure: httpx.TransportError | None = None
         cause: BaseException | None = None
         send_error: OSError | None = None
+        response: http.client.HTTPResponse | None = None
         try:
             assert conn.sock is not None
             conn.sock.settimeout(timeouts.get("write"))
@@ -168,38 +189,55 @@ class Http11Transport(httpx.BaseTransport):
             )
             for name, value in request.headers.raw:
                 conn.putheader(name, value)
-            conn.endheaders(body)  # headers and body leave in one send
+            conn.endheaders()
+            _send_all(conn.sock, body)
         except TimeoutError as exc:
             failure, cause = httpx.WriteTimeout("timed out sending the request"), exc
         except OSError as exc:
+            if reused:
+                raise _Stale from None
             send_error = exc
+        except ValueError:  # http.client refuses a header name or value (CR/LF): don't echo it
+            failure = httpx.LocalProtocolError("a request header has an illegal name or value")
         if failure is None:
             try:
                 conn.sock.settimeout(timeouts.get("read"))
                 response = conn.getresponse()
+                if 100 <= response.status < 200:
+                    # http.client skips only 100 Continue; it cannot read past other 1xx answers.
+                    raise http.client.HTTPException(f"unexpected informational answer {response.status}")
                 content = response.read(_MAX_READ)
             except (OSError, http.client.HTTPException) as exc:
-                if reused and (send_error is not None or isinstance(exc, http.client.RemoteDisconnected)):
-                    raise _Stale from None  # closed by the server while idle: nothing was answered
                 failure, cause = _read_failure(exc, send_error)
         if failure is not None:
+            if response is not None:
+                response.close()  # it holds the socket too
             conn.close()
             failure.request = request
             raise failure from cause
-        if response.isclosed() and not response.will_close:
-            self._give_back(key, conn)
-        else:  # more body than we read, or the server says it closes
-            conn.close()
-        return httpx.Response(
+        assert response is not None
+        answer = httpx.Response(
             response.status,
-            headers=response.getheaders(),
+            # http.client decodes header bytes as latin-1; give httpx the bytes back.
+            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.getheaders()],
             stream=_Body(content),
             extensions={
-                "http_version": b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode("ascii", "replace"),
+                "http_version": b"HTTP/1.1" if response.version == 11 else b"HTTP/1.0",
+                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
             },
             request=request,
         )
+        # Reusable when the body was read to its end, the server keeps the connection, and
+        # the request went out whole.
+        return answer, response.isclosed() and not response.will_close and send_error is None
+
+
+def _send_all(sock: socket.socket, body: bytes) -> None:
+    """Send ``body``; the socket's timeout applies to each ``send``, as in httpcore."""
+    view = memoryview(body)
+    while view:
+        sent = sock.send(view)
+        view = view[sent:]
 
 
 def _read_failure(
@@ -213,7 +251,8 @@ def _read_failure(
     if isinstance(exc, TimeoutError):
         return httpx.ReadTimeout("timed out waiting for the response"), exc
     if isinstance(exc, http.client.HTTPException):
-        return httpx.RemoteProtocolError(str(exc) or type(exc).__name__), exc
+        text = str(exc) or type(exc).__name__  # may be the receiver's bytes: show them safely
+        return httpx.RemoteProtocolError(f"malformed answer: {text[:200]!r}"), exc
     return httpx.ReadError(str(exc) or type(exc).__name__), exc
 
 
