@@ -2,7 +2,7 @@
 
 Why: the pusher makes a handful of POSTs per interval, and all of them run Python while the
 application wants the GIL.  Through an ``httpx.Client``, a 2,000-sample POST costs about
-0.7 ms of CPU on this transport against 1.0 ms on httpcore + h11, measured interleaved on a
+0.7 ms of CPU on this transport against 0.93-0.99 ms on httpcore + h11, measured interleaved on a
 small machine (``benchmarks/bench_encode.py`` prints it; ``docs/performance.md`` has a run).
 httpx stays in charge of everything above the wire: auth flows (basic, bearer, SigV4),
 default headers, cookies, timeouts, and proxies (a configured proxy mounts httpx's own
