@@ -62,7 +62,7 @@ def direct_transport(ssl_context: ssl.SSLContext | None = None) -> Http11Transpo
 
 
 class _Stale(Exception):
-    """A reused connection turned out to be closed before any answer arrived."""
+    """Sending failed on a reused connection: the server had closed it, so nothing was processed."""
 
 
 class Http11Transport(httpx.BaseTransport):
