@@ -358,9 +358,9 @@ def http_cost(registry: CollectorRegistry, repeat: int) -> list[str]:
     requests = compress_requests(encoder.encode(collect(registry), TIMESTAMP_MS), "1.0", 2000, metadata=False)
     with _Receiver() as url:
         transports = {
-            "httpx's default (httpcore + h11)": Transport(url, client=httpx.Client()),
+            "httpx's default (httpcore + h11)": Transport(url, client=httpx.Client(), owns_client=True),
             "`Http11Transport` (http.client), the library's": Transport(
-                url, client=httpx.Client(transport=Http11Transport())
+                url, client=httpx.Client(transport=Http11Transport()), owns_client=True
             ),
         }
         costs: dict[str, list[float]] = {name: [] for name in transports}
@@ -371,7 +371,7 @@ def http_cost(registry: CollectorRegistry, repeat: int) -> list[str]:
                     transport.send(request.body)
                 costs[name].append((time.thread_time() - start) / len(requests))
         for transport in transports.values():
-            transport._client.close()
+            transport.close()
     return [f"| {name} | {statistics.median(values) * 1000:.2f} ms |" for name, values in costs.items()]
 
 
