@@ -523,6 +523,9 @@ def test_a_hanging_endpoint_never_delays_another(bridges: list[RemoteWriteBridge
         registry = CollectorRegistry()
         gauge = Gauge("both", "B.", registry=registry)
         bridge = start(bridges, [hanging.url, healthy.url], registry, timeout=60)
+        # flush(timeout=0) skips its collection while another holds the collect lock, so let
+        # the start-up collection finish (it has once the healthy endpoint received it).
+        healthy.wait_for_requests(1)
         for value in range(3):
             gauge.set(value)
             bridge.flush(timeout=0)
