@@ -35,7 +35,15 @@ from ._exceptions import (
 from ._headers import headers_for
 from ._http11 import direct_transport
 from ._parse import parse_headers, parse_url
-from ._redact import MASK, is_secret_header, safe_url
+from ._redact import (
+    basic_auth_secrets,
+    is_secret_header,
+    masking_logs,
+    safe_url,
+    scrub,
+    secret_forms,
+    url_secrets,
+)
 from ._retry import parse_retry_after
 
 __all__ = ["MAX_MESSAGE_LENGTH", "SendResult", "Transport"]
@@ -108,22 +116,6 @@ def _validate_url(url: object) -> str:
     return checked
 
 
-def _secrets_of(credentials: tuple[str, str] | None) -> tuple[str, ...]:
-    """Return the strings that must never be displayed, longest first."""
-    if credentials is None:
-        return ()
-    user, password = credentials
-    found = {password, urllib.parse.quote(password, safe=""), f"{user}:{password}"}
-    return tuple(sorted((s for s in found if s), key=len, reverse=True))
-
-
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every secret in ``text`` by ``***``."""
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
-
-
 def _short_hash(text: str) -> str:
     """Return 6 hex digits identifying ``text``, as Prometheus names unnamed remotes."""
     return hashlib.sha256(text.encode()).hexdigest()[:6]
@@ -177,16 +169,18 @@ class Transport:
             )
         self._post_url = bare
         self._auth: httpx.Auth | tuple[str, str] | None = credentials if credentials is not None else auth
-        secrets = list(_secrets_of(credentials))
+        secrets = list(url_secrets(url))
+        if credentials is not None:
+            secrets.extend(basic_auth_secrets(*credentials))
         if isinstance(auth, tuple) and len(auth) == 2:
-            secrets.extend(_secrets_of((str(auth[0]), str(auth[1]))))
+            secrets.extend(basic_auth_secrets(str(auth[0]), str(auth[1])))
         self._user_headers = dict(parse_headers(headers or {}, "headers"))
         for name, value in self._user_headers.items():
             if is_secret_header(name) and value:
                 secrets.append(value)
                 # "Bearer <token>": the token alone is the secret too.
                 secrets.extend(part for part in value.split() if len(part) >= 8)
-        self._secrets = tuple(sorted(set(secrets), key=len, reverse=True))
+        self._secrets = tuple(secrets)
         self.url = safe_url(url)
         self.remote_name = remote_name if remote_name else _short_hash(self.url)
         self.timeout = float(timeout)
@@ -199,6 +193,15 @@ class Transport:
 
     def __repr__(self) -> str:
         return f"Transport(url={self.url!r}, remote_name={self.remote_name!r})"
+
+    def _known_secrets(self) -> tuple[str, ...]:
+        """Every secret a request of this transport carries, in every form it may be shown in.
+
+        Asked again for each use: the client's auth may have read a rotated token meanwhile.
+        """
+        client_secrets = getattr(self._client, "known_secrets", None)
+        extra = client_secrets() if callable(client_secrets) else ()
+        return secret_forms((*self._secrets, *extra))
 
     def __enter__(self) -> Transport:
         return self
@@ -238,18 +241,20 @@ class Transport:
         # A zero timeout would make httpx's sockets non-blocking, not "expire now".
         seconds = self.timeout if timeout is None else max(timeout, 0.001)
         auth: Any = self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT
-        try:
-            request = self._client.build_request(
-                "POST", self._post_url, content=body, headers=headers, timeout=httpx.Timeout(seconds)
-            )
-            response = self._client.send(request, auth=auth, follow_redirects=False, stream=True)
+        # httpx logs the URL of every request at INFO, httpcore and botocore more at DEBUG.
+        with masking_logs(self._known_secrets):
             try:
-                raw = _read_limited(response)
-            finally:
-                response.close()
-        except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
-            message = _scrub(f"cannot send to {self.url}: {_describe(exc, seconds)}", self._secrets)
-            raise TransportError(message) from exc
+                request = self._client.build_request(
+                    "POST", self._post_url, content=body, headers=headers, timeout=httpx.Timeout(seconds)
+                )
+                response = self._client.send(request, auth=auth, follow_redirects=False, stream=True)
+                try:
+                    raw = _read_limited(response)
+                finally:
+                    response.close()
+            except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+                message = f"cannot send to {self.url}: {_describe(exc, seconds)}"
+                raise TransportError(scrub(message, self._known_secrets())) from exc
         status = response.status_code
         if 200 <= status < 300:
             return SendResult(
@@ -258,7 +263,7 @@ class Transport:
                 histograms_written=_count(response.headers, _HISTOGRAMS_WRITTEN),
                 exemplars_written=_count(response.headers, _EXEMPLARS_WRITTEN),
             )
-        message = _scrub(_message(raw, response), self._secrets)
+        message = scrub(_message(raw, response), self._known_secrets())
         if status >= 500 or status == 429:
             error = RetryableReceiverError(status, message, self.url)
             error.retry_after = _retry_after(response.headers)

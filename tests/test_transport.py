@@ -314,8 +314,8 @@ def test_bad_timeout_is_refused(timeout: object) -> None:
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        pytest.param("https://user:pw@host:8443/write?x=1", "https://host:8443/write?x=1", id="userinfo"),
-        pytest.param("http://h/write?api_key=abc&team=a", "http://h/write?api_key=***&team=a", id="key"),
+        pytest.param("https://user:pw@host:8443/write?x=1", "https://host:8443/write?x=***", id="userinfo"),
+        pytest.param("http://h/write?api_key=abc&team=a", "http://h/write?api_key=***&team=***", id="query"),
         pytest.param("http://[::1]:9090/api/v1/write", "http://[::1]:9090/api/v1/write", id="ipv6"),
     ],
 )
