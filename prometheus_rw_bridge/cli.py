@@ -528,12 +528,18 @@ def _read_source(source: str, timeout: float, stdin: TextIO) -> str:
     if source.startswith(("http://", "https://")):
         import httpx
 
+        from ._redact import masking_logs, scrub, secret_forms, url_secrets
+
+        secrets = secret_forms(url_secrets(source))
+        shown = _display(source)
         try:
-            response = httpx.get(source, timeout=timeout, headers={"Accept": "text/plain;version=0.0.4"})
+            with masking_logs(lambda: secrets):  # httpx logs the URL it scrapes, credentials and all
+                response = httpx.get(source, timeout=timeout, headers={"Accept": "text/plain;version=0.0.4"})
         except httpx.HTTPError as exc:
-            raise _SourceError(f"cannot scrape {source}: {exc}") from exc
+            raise _SourceError(scrub(f"cannot scrape {shown}: {exc}", secrets)) from exc
         if response.status_code != 200:
-            raise _SourceError(f"scraping {source} answered {response.status_code}: {response.text[:200]}")
+            answer = scrub(response.text[:200], secrets)
+            raise _SourceError(f"scraping {shown} answered {response.status_code}: {answer}")
         return response.text
     try:
         with open(source, encoding="utf-8") as handle:
@@ -559,7 +565,7 @@ def _run_forward(args: argparse.Namespace, console: _Console) -> int:
     labels = _pairs(args.label, "--label")
     instance = args.instance
     if instance is None and args.source.startswith(("http://", "https://")):
-        instance = urllib.parse.urlsplit(args.source).netloc
+        instance = urllib.parse.urlsplit(args.source).netloc.rpartition("@")[2]  # never the user info
     job = args.job if args.job is not None else "forward"
     endpoint = _endpoint(args, args.url)  # validates every option before the first read
     options: dict[str, Any] = {
@@ -581,7 +587,9 @@ def _run_forward(args: argparse.Namespace, console: _Console) -> int:
         while True:
             started = time.monotonic()
             try:
-                collector.families = _parse(_read_source(args.source, args.timeout, sys.stdin), args.source)
+                collector.families = _parse(
+                    _read_source(args.source, args.timeout, sys.stdin), _display(args.source)
+                )
             except (_SourceError, _UsageError) as exc:
                 # A bad first read is a usage error; later (with --every) the file may come back.
                 if isinstance(exc, _UsageError) and (not args.every or pushes + failures == 0):
@@ -614,7 +622,7 @@ def _run_forward(args: argparse.Namespace, console: _Console) -> int:
                     elapsed = (time.monotonic() - started) * 1000
                     console.say(
                         f"# push {pushes}: {len(collector.families)} families, {samples} samples from "
-                        f"{args.source} to {_display(args.url)} in {elapsed:.0f} ms"
+                        f"{_display(args.source)} to {_display(args.url)} in {elapsed:.0f} ms"
                     )
             if not args.every:
                 return EXIT_OK
@@ -626,10 +634,10 @@ def _run_forward(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _display(url: str) -> str:
-    """Return ``url`` safe to print (no credentials)."""
+    """Return ``url`` safe to print (no credentials), or a file name or ``-`` as it is."""
     from ._redact import safe_url
 
-    return safe_url(url)
+    return safe_url(url) if "://" in url else url
 
 
 if __name__ == "__main__":  # pragma: no cover
