@@ -332,7 +332,7 @@ def _run_demo(args: argparse.Namespace, console: _Console) -> int:
                 console.error(f"remote write is off: {bridge.disabled_reason or 'see the log'}")
                 return EXIT_FAILED
             console.say(
-                f"# sample app pushing to {url} every {args.interval:g}s"
+                f"# sample app pushing to {_display(url)} every {args.interval:g}s"
                 + (f" for {args.duration:g}s" if args.duration else "; Ctrl-C to stop")
             )
             deadline = None if args.duration is None else started + args.duration
