@@ -13,12 +13,13 @@ records through a condition variable, never by sleeping::
         ...  # push to fault_receiver.url
         first, second = fault_receiver.wait_for_requests(2, timeout=10)
 
-Faults on offer: any status, body and headers (``Retry-After``); a ``delay`` before the
-answer; ``hang`` (accept, read the request, answer nothing until ``release()``); ``drop``
-(close the connection without an answer); ``stop()``
-(the port refuses connections) and ``restart()`` on the same port; ``refused_url()`` for a
-port nobody listens on.  ``strict=True`` answers 400, like a careful receiver, to a request
-that is not a POST with the protocol headers and a block-snappy protobuf body.
+Faults on offer: any status, body and headers (``Retry-After``); ``echo`` (quote the request's
+target and headers back in the body); a ``delay`` before the answer; ``hang`` (accept, read the
+request, answer nothing until ``release()``); ``drop`` (close the connection without an
+answer); ``stop()`` (the port refuses connections) and ``restart()`` on the same port;
+``refused_url()`` for a port nobody listens on.  ``strict=True`` answers 400, like a careful
+receiver, to a request that is not a POST with the protocol headers and a block-snappy
+protobuf body.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Reply:
         hang: accept and read the request, then answer nothing until ``release()`` or
             ``stop()``; the connection is then closed without an answer.
         drop: read the request and close the connection at once without an answer.
+        echo: append the request's target and every header it carried to ``body``, as a
+            careless receiver quoting what it was sent (credentials included).
     """
 
     status: int = 204
@@ -64,6 +67,7 @@ class Reply:
     delay: float = 0.0
     hang: bool = False
     drop: bool = False
+    echo: bool = False
 
 
 HANG = Reply(hang=True)
@@ -298,6 +302,9 @@ class FaultReceiver:
                 name = f"X-Prometheus-Remote-Write-{kind.title()}-Written"
                 out_headers.setdefault(name, str(_count(decoded, kind)))
         payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
+        if reply.echo:
+            quoted = [handler.path, *(f"{name}: {value}" for name, value in headers.items())]
+            payload += ("\n" + "\n".join(quoted)).encode("utf-8", "replace")
         try:
             handler.send_response(reply.status)
             for name, value in out_headers.items():

@@ -43,13 +43,13 @@ def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
 class Live:
     """A long-running command whose output lines are read as they come."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [*COMMAND, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=clean_env(),
+            env=clean_env() if env is None else dict(env),
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
