@@ -42,6 +42,7 @@ __all__ = [
     "masking_logs",
     "safe_url",
     "scrub",
+    "scrub_exception_chain",
     "secret_forms",
     "url_secrets",
 ]
@@ -143,12 +144,22 @@ def basic_auth_secrets(username: str, password: str) -> tuple[str, ...]:
 
 
 def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Return each secret with its percent-encoded forms, longest first, so none is half-masked."""
+    """Return each secret with the forms it may be shown in, longest first, so none is half-masked.
+
+    Percent-encoded (in URLs) and escaped as in a ``repr`` of the text or of its UTF-8 bytes
+    (in error messages: ``Illegal header value b'...'``).
+    """
     found: set[str] = set()
     for secret in secrets:
         if secret:
             found.update(
-                (secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret, safe=""))
+                (
+                    secret,
+                    urllib.parse.quote(secret, safe=""),
+                    urllib.parse.quote_plus(secret, safe=""),
+                    repr(secret)[1:-1],
+                    repr(secret.encode())[2:-1],
+                )
             )
     return tuple(sorted(found, key=len, reverse=True))
 
@@ -165,6 +176,25 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+def scrub_exception_chain(error: BaseException, secrets: Iterable[str]) -> None:
+    """Scrub, in place, the messages of ``error`` and of every exception chained under it.
+
+    A traceback prints the whole chain, and the errors of httpx, h11 or ``http.client`` under
+    ours may quote what was sent (``Illegal header value b'...'``).  ``OSError`` messages are
+    the operating system's or OpenSSL's words, never request data, and are left alone.
+    """
+    secrets = tuple(secrets)
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen and len(seen) < 20:
+        seen.add(id(current))
+        if not isinstance(current, OSError):
+            args = tuple(scrub(arg, secrets) if isinstance(arg, str) else arg for arg in current.args)
+            if args != current.args:
+                current.args = args
+        current = current.__cause__ or current.__context__
 
 
 def _safe_url_in_text(match: re.Match[str]) -> str:

@@ -41,6 +41,7 @@ from ._redact import (
     masking_logs,
     safe_url,
     scrub,
+    scrub_exception_chain,
     secret_forms,
     url_secrets,
 )
@@ -253,8 +254,10 @@ class Transport:
                 finally:
                     response.close()
             except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
-                message = f"cannot send to {self.url}: {_describe(exc, seconds)}"
-                raise TransportError(scrub(message, self._known_secrets())) from exc
+                secrets = self._known_secrets()
+                message = scrub(f"cannot send to {self.url}: {_describe(exc, seconds)}", secrets)
+                scrub_exception_chain(exc, secrets)  # tracebacks print it under ours
+                raise TransportError(message) from exc
         status = response.status_code
         if 200 <= status < 300:
             return SendResult(

@@ -528,7 +528,7 @@ def _read_source(source: str, timeout: float, stdin: TextIO) -> str:
     if source.startswith(("http://", "https://")):
         import httpx
 
-        from ._redact import masking_logs, scrub, secret_forms, url_secrets
+        from ._redact import masking_logs, scrub, scrub_exception_chain, secret_forms, url_secrets
 
         secrets = secret_forms(url_secrets(source))
         shown = _display(source)
@@ -536,7 +536,9 @@ def _read_source(source: str, timeout: float, stdin: TextIO) -> str:
             with masking_logs(lambda: secrets):  # httpx logs the URL it scrapes, credentials and all
                 response = httpx.get(source, timeout=timeout, headers={"Accept": "text/plain;version=0.0.4"})
         except httpx.HTTPError as exc:
-            raise _SourceError(scrub(f"cannot scrape {shown}: {exc}", secrets)) from exc
+            message = scrub(f"cannot scrape {shown}: {exc}", secrets)
+            scrub_exception_chain(exc, secrets)
+            raise _SourceError(message) from exc
         if response.status_code != 200:
             answer = scrub(response.text[:200], secrets)
             raise _SourceError(f"scraping {shown} answered {response.status_code}: {answer}")

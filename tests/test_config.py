@@ -529,6 +529,12 @@ def test_bad_header_name_and_value() -> None:
         resolve_settings(url=URL, headers={"Bad Header": "x"}, environ={})
     with pytest.raises(ConfigurationError, match="line break"):
         resolve_settings(url=URL, headers={"X-A": "x\r\nInjected: y"}, environ={})
+    with pytest.raises(ConfigurationError, match="'X-Api-Key' has a control character") as info:
+        resolve_settings(url=URL, headers={"X-Api-Key": f"{SECRET}\x00"}, environ={})
+    assert SECRET not in str(info.value)
+    assert resolve_settings(url=URL, headers={"X-A": "a\tb"}, environ={}).endpoints[0].headers == {
+        "X-A": "a\tb"
+    }
     with pytest.raises(ConfigurationError, match="given twice"):
         resolve_settings(environ=env(URL=URL, HEADERS="X-A=1,x-a=2"))
 

@@ -323,6 +323,24 @@ def test_push_to_remote_write(
     records.assert_no_secret(signatures_received(route.receiver))
 
 
+def test_a_token_the_http_stack_refuses_is_not_quoted_back(
+    records: AllRecords, route: Route, tmp_path: Path
+) -> None:
+    # A control character in a rotated token file: h11 refuses the header and quotes its value.
+    token_file = _file(tmp_path, "token", TOKEN_IN_FILE + "\x00")
+    url = route.base + "/api/v1/write" + QUERY
+    try:
+        push_to_remote_write(
+            url, registry=registry(), timeout=1, bearer_token_file=token_file, **route.options
+        )
+    except TransportError as exc:
+        assert "Illegal header value" in str(exc)
+        log_raised(exc)
+    else:
+        assert not route.options  # http.client sends it; only httpx's own transport refuses it
+    records.assert_no_secret()
+
+
 # --------------------------------------------------------------------------- one send, no answer
 
 

@@ -16,6 +16,7 @@ from prometheus_rw_bridge._redact import (
     masking_logs,
     safe_url,
     scrub,
+    scrub_exception_chain,
     secret_forms,
     url_secrets,
 )
@@ -76,9 +77,28 @@ def test_basic_auth_secrets() -> None:
 
 
 def test_secret_forms_are_longest_first_with_encodings() -> None:
-    forms = secret_forms(["a b/c", "", "xyz"])
-    assert set(forms) == {"a b/c", "a%20b%2Fc", "a+b%2Fc", "xyz"}
+    forms = secret_forms(["a b/c", "", "xyz", "t\x00k"])
+    assert set(forms) == {"a b/c", "a%20b%2Fc", "a+b%2Fc", "xyz", "t\x00k", "t%00k", "t\\x00k"}
     assert [len(f) for f in forms] == sorted((len(f) for f in forms), reverse=True)
+
+
+def test_scrub_exception_chain_masks_every_message_but_the_operating_systems() -> None:
+    try:
+        try:
+            try:
+                raise ConnectionRefusedError(111, f"refused {SECRET}")
+            except OSError as os_error:
+                raise ValueError(f"Illegal header value b'{SECRET}'") from os_error
+        except ValueError:
+            raise RuntimeError("at http://h/w?token=x", 3) from None  # context kept, cause None
+    except RuntimeError as caught:
+        error = caught
+    scrub_exception_chain(error, [SECRET])
+    assert error.args == ("at http://h/w?token=***", 3)
+    assert isinstance(error.__context__, ValueError)
+    assert str(error.__context__) == "Illegal header value b'***'"
+    assert isinstance(error.__context__.__cause__, OSError)
+    assert SECRET in str(error.__context__.__cause__)  # the OS's words: never request data
 
 
 def test_scrub_masks_urls_and_secrets() -> None:
