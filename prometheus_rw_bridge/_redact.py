@@ -11,7 +11,8 @@ What counts as a secret:
 * every string the sending code knows it sends: passwords, tokens, ``Basic`` credentials, AWS
   secret keys and session tokens, proxy passwords, and the endpoint URL's query values of
   :data:`MIN_HUNTED_LENGTH` characters or more (:func:`url_secrets`).  :func:`scrub` replaces
-  them, and their percent-encoded forms, wherever they appear.
+  them, and their percent-encoded and escaped forms (:func:`secret_forms`), wherever they
+  appear; :func:`scrub_exception_chain` does it to the errors chained under ours.
 
 The libraries under the transport log what they see: httpx every request's URL at INFO,
 httpcore connection details and response headers at DEBUG, botocore the canonical request

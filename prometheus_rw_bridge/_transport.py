@@ -7,8 +7,9 @@ other non-2xx answers ``NonRetryableReceiverError``, and failures without an ans
 ``_retry``'s business.
 
 Credentials never leave this module in text: the URL's ``user:password@`` becomes basic
-auth and is stripped from ``Transport.url``; error messages and reprs are scrubbed of every
-secret the transport knows.
+auth and is stripped from ``Transport.url``; error messages (and the errors chained under
+them), reprs, and the records httpx, httpcore and botocore log while a request is sent are
+scrubbed of every secret the transport knows (``_redact.masking_logs``).
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ from test_cli import COMMAND, DEADLINE, Live, clean_env
 
 from prometheus_rw_bridge import (
     NonRetryableReceiverError,
-    RemoteWriteBridge,
     SendError,
     TransportError,
     enable_remote_write,
@@ -392,22 +391,10 @@ def test_send_without_an_answer(
 # --------------------------------------------------------------------------- the background bridge
 
 
-@pytest.fixture
-def bridges() -> Iterator[list[RemoteWriteBridge]]:
-    started: list[RemoteWriteBridge] = []
-    yield started
-    for bridge in started:
-        bridge.close(timeout=5)
-
-
 @pytest.mark.parametrize("outcome", ["5xx-retried", "400-echoing-the-secrets", "refused"])
 @pytest.mark.parametrize("credentials", CREDENTIAL_PARAMS)
 def test_enable_remote_write(
-    records: AllRecords,
-    bridges: list[RemoteWriteBridge],
-    credentials: Credentials,
-    outcome: str,
-    tmp_path: Path,
+    records: AllRecords, credentials: Credentials, outcome: str, tmp_path: Path
 ) -> None:
     with FaultReceiver() as receiver:
         if outcome == "5xx-retried":
@@ -421,17 +408,18 @@ def test_enable_remote_write(
             job="no-secret",
             **credentials.options(tmp_path),
         )
-        bridges.append(bridge)
-        assert bridge.enabled
-        if outcome == "5xx-retried":
-            receiver.wait_for_requests(3)  # two 503s, then accepted
-            assert bridge.flush(timeout=30)
-        elif outcome == "400-echoing-the-secrets":
-            records.wait_for(r"rejected with 400, batch dropped")
-        else:
-            records.wait_for(r"failed \(attempt 1\), retrying")
-        logging.getLogger("host.app").info("stats: %r; bridge: %r", bridge.stats, bridge)
-        bridge.close(timeout=0.2 if outcome == "refused" else 5)  # nothing can be delivered there
+        try:
+            assert bridge.enabled
+            if outcome == "5xx-retried":
+                receiver.wait_for_requests(3)  # two 503s, then accepted
+                assert bridge.flush(timeout=30)
+            elif outcome == "400-echoing-the-secrets":
+                records.wait_for(r"rejected with 400, batch dropped")
+            else:
+                records.wait_for(r"failed \(attempt 1\), retrying")
+            logging.getLogger("host.app").info("stats: %r; bridge: %r", bridge.stats, bridge)
+        finally:
+            bridge.close(timeout=0.2 if outcome == "refused" else 5)  # nothing can be delivered there
     records.assert_no_secret(signatures_received(receiver))
 
 
