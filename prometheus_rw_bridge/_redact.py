@@ -247,17 +247,17 @@ class _ScrubInScope(logging.Filter):
 
 
 _FILTER = _ScrubInScope()
-_installed = False
+_LOGGERS = tuple(logging.getLogger(name) for name in SCRUBBED_LOGGERS)  # never replaced by logging
 
 
 def _install_filter() -> None:
-    """Put the scrubbing filter on every logger in :data:`SCRUBBED_LOGGERS`, once."""
-    global _installed
-    if _installed:
-        return
-    for name in SCRUBBED_LOGGERS:
-        logging.getLogger(name).addFilter(_FILTER)  # a race adds nothing twice: addFilter checks
-    _installed = True
+    """Put the scrubbing filter on every logger in :data:`SCRUBBED_LOGGERS` that lacks it.
+
+    Checked at every send, so a host that resets a logger's filters gets it back at once.
+    """
+    for logger in _LOGGERS:
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 def _scrub_record(record: logging.LogRecord, secrets: tuple[str, ...]) -> None:

@@ -183,6 +183,15 @@ def test_scope_is_per_thread(records: Records) -> None:
     assert records.lines == [f"httpx HTTP Request: {url}"]
 
 
+def test_a_host_resetting_the_filters_gets_them_back_at_the_next_send(records: Records) -> None:
+    with masking_logs(lambda: ()):
+        pass
+    logging.getLogger("httpx").filters.clear()  # say, a logging setup that starts afresh
+    with masking_logs(lambda: [SECRET]):
+        logging.getLogger("httpx").info("sent %s", SECRET)
+    assert records.lines == ["httpx sent ***"]
+
+
 def test_nested_scopes_mask_the_secrets_of_both(records: Records) -> None:
     with masking_logs(lambda: ["outer-secret"]), masking_logs(lambda: ["inner-secret"]):
         logging.getLogger("httpx").info("outer-secret inner-secret")
