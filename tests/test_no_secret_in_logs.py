@@ -503,6 +503,18 @@ def test_cli_check(credentials: CliCredentials, verbose: str, tmp_path: Path) ->
     assert_output_clean(result.stdout + result.stderr, receiver)
 
 
+@pytest.mark.parametrize("verbose", ["-v", "-vv"])
+def test_cli_check_tls_failure(verbose: str, ca: trustme.CA, tmp_path: Path) -> None:
+    credentials = CLI["password-file"]
+    with tls_receiver(ca, require_client_cert=False) as receiver:
+        result = run_cli(
+            verbose, "check", credentials.url(receiver.url), *credentials.args(tmp_path), env=cli_env()
+        )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "TLS" in result.stdout
+    assert_output_clean(result.stdout + result.stderr)
+
+
 def test_cli_check_through_a_proxy_at_debug(tmp_path: Path) -> None:
     with FaultReceiver() as proxy:
         proxy_url = proxy.base_url.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@")
