@@ -138,6 +138,8 @@ class RemoteWriteBridge:
         """Start the collector thread (the first collection happens at once) and the exit hook."""
         if self._closed or self._thread is not None:
             return
+        if self._debug:
+            _debug_text(b"")  # imports the decoder here: the collector thread must not import
         self._thread = threading.Thread(target=self._run, name="prometheus-rw-bridge", daemon=True)
         self._thread.start()
         atexit.register(self._atexit)
@@ -372,12 +374,7 @@ class RemoteWriteBridge:
             )
 
     def _log_debug(self, collection: EncodedCollection, seq: int) -> None:
-        try:
-            from ._decode import decode_write_request
-
-            text = decode_write_request(collection.body(metadata=False), compressed=False).to_text()
-        except Exception as exc:  # protobuf missing, say
-            text = f"(cannot render: {exc})\n"
+        text = _debug_text(collection.body(metadata=False))
         logger.info(
             "Remote-write push #%d at %d ms, %d samples:\n%s",
             seq,
@@ -409,6 +406,16 @@ class RemoteWriteBridge:
             sender.after_fork_in_child()
         if was_running:
             self.disabled_reason = "inherited across fork"
+
+
+def _debug_text(body: bytes) -> str:
+    """Render an uncompressed 1.0 request as text for ``debug``."""
+    try:
+        from ._decode import decode_write_request
+
+        return decode_write_request(body, compressed=False).to_text()
+    except Exception as exc:  # protobuf missing, say
+        return f"(cannot render: {exc})\n"
 
 
 # Bridges that exist in this process, for fork handling and for enable_remote_write's reuse.
