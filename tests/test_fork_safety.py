@@ -1,20 +1,28 @@
-"""Fork safety: no thread of the library imports a module once its bridge is built.
+"""Fork safety: no thread of the library imports at run time, and a fork waits for a running collection.
 
 A fork copies every lock as it is at that instant into the child, where the thread holding it
-does not exist (docs/architecture.md, "Forks").  The import lock of a module that one of our
-threads is importing is such a lock: ``test_no_thread_of_ours_imports_anything`` drives every
-path our threads take, each in a fresh interpreter (``fork_probe.py``), and records every import
-they ask for.
+does not exist (docs/architecture.md, "Forks").  Two kinds would hurt the child:
+
+* the import lock of a module one of our threads is importing: after a bridge is built, our
+  threads import nothing; ``test_no_thread_of_ours_imports_anything`` drives every path they
+  take, each in a fresh interpreter (``fork_probe.py``), and records every import they ask for;
+* prometheus_client's locks, held while a collection runs: a fork waits for it to end
+  (``_bridge._before_fork``), which the ``test_a_fork_...`` tests check with real forks.
+
+A sender waiting on a receiver holds only locks of its own objects, so a fork does not wait
+for it (``test_a_sender_waiting_on_a_receiver_does_not_hold_up_a_fork``).
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import os
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,9 +32,10 @@ from typing import Any
 
 import pytest
 import trustme
-from faults import FaultReceiver, RecordedRequest, Reply, refused_url
+from faults import HANG, FaultReceiver, RecordedRequest, Reply, refused_url
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from prometheus_rw_bridge import is_stale_nan
+from prometheus_rw_bridge import _bridge, enable_remote_write, is_stale_nan
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
@@ -376,3 +385,132 @@ def test_no_thread_of_ours_imports_anything(scenarios: list[Scenario]) -> None:
         scenario.check(report["result"], requests, report["log"])
     push = scenarios[-1]
     assert push.push and push.receiver is not None and push.receiver.requests
+
+
+# -- a fork and a running collection -------------------------------------------------------
+
+
+class BlockingCollector:
+    """A collector whose ``collect()`` waits for ``release``; ``finished`` says it returned."""
+
+    def __init__(self) -> None:
+        self.inside = threading.Event()
+        self.release = threading.Event()
+        self.finished = threading.Event()
+
+    def collect(self) -> list[Any]:
+        self.inside.set()
+        self.release.wait(30)
+        self.finished.set()
+        return []
+
+
+# Hooks run before a fork in the reverse order of registration, so this one runs before the
+# bridge's: it can release a collection the bridge's hook would then have to wait for.
+_on_fork: list[Callable[[], None]] = []
+os.register_at_fork(before=lambda: [hook() for hook in _on_fork])
+
+
+def fork_child(child: Callable[[], bool]) -> int:
+    """Fork; the child runs ``child`` and exits 0 if it returned True; return the child's exit status."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if child() else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_fork_waits_for_a_running_collection(fault_receiver: FaultReceiver) -> None:
+    registry = CollectorRegistry()
+    counter = Counter("jobs", "Jobs.", registry=registry)
+    collector = BlockingCollector()
+    registry.register(collector)
+    bridge = enable_remote_write(fault_receiver.url, registry=registry, interval=3600, self_metrics=False)
+    try:
+        assert collector.inside.wait(10)  # the first collection runs, and waits
+        _on_fork.append(collector.release.set)  # released just as the fork begins
+        try:
+
+            def child() -> bool:
+                # The fork waited for the collection: it ended, and nothing of it is held here.
+                counter.inc()
+                return collector.finished.is_set() and b"jobs_total 1.0" in generate_latest(registry)
+
+            assert fork_child(child) == 0
+        finally:
+            _on_fork.clear()
+        assert bridge.flush(timeout=10)  # collections go on in the parent
+    finally:
+        collector.release.set()
+        bridge.close(timeout=5)
+
+
+def test_a_fork_waits_for_a_collection_only_so_long(
+    fault_receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_bridge, "FORK_WAIT", 0.2)
+    registry = CollectorRegistry()
+    collector = BlockingCollector()
+    registry.register(collector)
+    bridge = enable_remote_write(fault_receiver.url, registry=registry, interval=3600, self_metrics=False)
+    try:
+        assert collector.inside.wait(10)
+        assert fork_child(lambda: True) == 0  # the collection never ends before it: the fork went ahead
+        assert "still run after 0.2s" in caplog.text
+        assert not collector.finished.is_set()
+    finally:
+        collector.release.set()
+        bridge.close(timeout=5)
+
+
+def test_a_fork_from_inside_a_collection_does_not_wait_for_it(
+    fault_receiver: FaultReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    statuses: list[int] = []
+
+    class ForkingCollector:
+        def collect(self) -> list[Any]:
+            if not statuses:
+                statuses.append(fork_child(lambda: True))
+            return []
+
+    registry = CollectorRegistry()
+    registry.register(ForkingCollector())
+    bridge = enable_remote_write(fault_receiver.url, registry=registry, interval=3600, self_metrics=False)
+    try:
+        assert bridge.flush(timeout=10)
+    finally:
+        bridge.close(timeout=5)
+    assert statuses == [0]
+    assert "still run" not in caplog.text  # it did not wait FORK_WAIT seconds for itself
+
+
+def test_a_sender_waiting_on_a_receiver_does_not_hold_up_a_fork(
+    fault_receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(_bridge, "FORK_WAIT", 3600.0)  # waiting on the sender would hang this test
+    caplog.set_level(logging.INFO)
+    fault_receiver.script(HANG)
+    registry = CollectorRegistry()
+    counter = Counter("jobs", "Jobs.", registry=registry)
+    bridge = enable_remote_write(fault_receiver.url, registry=registry, interval=3600, self_metrics=False)
+    try:
+        fault_receiver.wait_for_requests(1)  # the push is in flight, and will stay so
+
+        def child() -> bool:
+            # What a worker does first: name a host (werkzeug's IDNA), count, log.
+            counter.inc()
+            logging.getLogger("child").info("forked")
+            return "bücher.example".encode("idna") == b"xn--bcher-kva.example" and b"jobs_total 1.0" in (
+                generate_latest(registry)
+            )
+
+        assert fork_child(child) == 0
+        assert not fault_receiver.requests[0].status  # still unanswered: the fork did not wait for it
+    finally:
+        fault_receiver.release()
+        bridge.close(timeout=5)
