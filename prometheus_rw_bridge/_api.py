@@ -15,6 +15,8 @@ from . import _bridge, _snappy
 from ._bridge import RemoteWriteBridge
 from ._encode import Encoder, collect
 from ._exceptions import ConfigurationError, NonRetryableReceiverError, SendError
+from ._negotiate import Negotiator
+from ._retry import send_with_retries
 from ._sender import compress_requests
 
 logger = logging.getLogger(__name__)
@@ -146,7 +148,7 @@ def push_to_remote_write(
         TransportError: the receiver could not be reached before the timeout.
         MissingDependencyError: cramjam cannot be imported.
     """
-    from ._setup import resolve
+    from ._setup import make_transports, resolve
 
     settings = resolve(
         url=url, job=job, instance=instance, external_labels=external_labels, timeout=timeout, **options
@@ -158,14 +160,19 @@ def push_to_remote_write(
         raise ConfigurationError("url: no remote-write URL given (argument or PROMETHEUS_REMOTE_WRITE_URL)")
     requests = _encode_once(registry, settings)
     endpoints = settings.endpoints
+    # Built (and warmed up) here, not in the pool's threads, which must import nothing.
+    transports = make_transports(endpoints)
     if len(endpoints) == 1:
-        error = _push_endpoint(endpoints[0], settings.protocol, requests)
+        error = _push_endpoint(endpoints[0], transports[0], settings.protocol, requests)
         errors = [] if error is None else [error]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
+        def push(endpoint: Any, transport: Any) -> SendError | None:
+            return _push_endpoint(endpoint, transport, settings.protocol, requests)
+
         with ThreadPoolExecutor(len(endpoints), thread_name_prefix="prometheus-rw-bridge-push") as pool:
-            outcomes = list(pool.map(lambda e: _push_endpoint(e, settings.protocol, requests), endpoints))
+            outcomes = list(pool.map(push, endpoints, transports))
         errors = [error for error in outcomes if error is not None]
     for extra in errors[1:]:
         logger.error("Remote write failed: %s", extra)
@@ -194,15 +201,15 @@ def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
     return requests
 
 
-def _push_endpoint(endpoint: Any, mode: str, requests: dict[str, list[bytes]]) -> SendError | None:
-    """Push every request to one endpoint within its timeout; return the error that ended it, if any."""
-    from ._negotiate import Negotiator
-    from ._retry import send_with_retries
-    from ._setup import make_transport
+def _push_endpoint(
+    endpoint: Any, transport: Any, mode: str, requests: dict[str, list[bytes]]
+) -> SendError | None:
+    """Push every request to one endpoint within its timeout; return the error that ended it, if any.
 
+    Closes ``transport``.
+    """
     deadline = time.monotonic() + endpoint.timeout
     negotiator = Negotiator(mode)
-    transport = make_transport(endpoint)
 
     def send_all(protocol: str) -> bool:
         """Send every request as ``protocol``; False means: resend everything as 1.0."""

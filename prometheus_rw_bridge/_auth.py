@@ -422,7 +422,8 @@ def make_client(endpoint: EndpointSettings) -> httpx.Client:
         kwargs[_PROXY_KWARG] = endpoint.proxy
     # Direct connections go through the lean http.client transport; a configured proxy mounts
     # httpx's own transport, built with the same ``verify``; environment proxies keep httpx's.
-    kwargs["transport"] = direct_transport(verify if isinstance(verify, ssl.SSLContext) else None)
+    context = verify if isinstance(verify, ssl.SSLContext) else None
+    kwargs["transport"] = direct_transport(context, https=httpx.URL(endpoint.url).scheme == "https")
     return _Client(
         endpoint,
         auth=_auth_of(endpoint),

@@ -7,6 +7,7 @@ policy, not plumbing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ._bridge import RemoteWriteBridge
@@ -14,7 +15,7 @@ from ._config import EndpointSettings, Settings, resolve_settings
 from ._encode import Encoder
 from ._sender import EndpointSender
 
-__all__ = ["build_bridge", "make_transport", "resolve"]
+__all__ = ["build_bridge", "make_transport", "make_transports", "resolve"]
 
 
 def resolve(**kwargs: Any) -> Settings:
@@ -23,17 +24,39 @@ def resolve(**kwargs: Any) -> Settings:
 
 
 def make_transport(endpoint: EndpointSettings) -> Any:
-    """Build the transport for one endpoint: its own HTTP client with auth, TLS and headers."""
+    """Build the transport for one endpoint: its own HTTP client with auth, TLS and headers.
+
+    The transport is warmed up here, in the building thread, so that the thread that later
+    sends through it imports nothing (docs/architecture.md, "Forks").
+    """
     from ._auth import make_client
     from ._transport import Transport
 
-    return Transport(
+    transport = Transport(
         endpoint.url,
         client=make_client(endpoint),
         timeout=endpoint.timeout,
         remote_name=endpoint.name or None,
         owns_client=True,
     )
+    transport.warm_up()
+    return transport
+
+
+def make_transports(endpoints: Sequence[EndpointSettings]) -> list[Any]:
+    """Build every endpoint's transport, or none: on a failure the ones made are closed.
+
+    A bad endpoint (say, an unreadable CA file) thus fails before any thread starts.
+    """
+    transports: list[Any] = []
+    try:
+        for endpoint in endpoints:
+            transports.append(make_transport(endpoint))
+    except BaseException:
+        for transport in transports:
+            transport.close()
+        raise
+    return transports
 
 
 def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
@@ -54,16 +77,7 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
         from ._encode_v2 import EncoderV2
 
         encoder_v2 = encoder_of(EncoderV2)
-    # Build every transport first: a bad endpoint (say, an unreadable CA file) then fails
-    # before any thread starts, and the clients already made are closed.
-    transports: list[Any] = []
-    try:
-        for endpoint in settings.endpoints:
-            transports.append(make_transport(endpoint))
-    except BaseException:
-        for transport in transports:
-            transport.close()
-        raise
+    transports = make_transports(settings.endpoints)
     senders = []
     for index, transport in enumerate(transports):
         negotiator = None

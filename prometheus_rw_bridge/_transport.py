@@ -14,6 +14,7 @@ scrubbed of every secret the transport knows (``_redact.masking_logs``).
 
 from __future__ import annotations
 
+import codecs
 import datetime
 import email.utils
 import hashlib
@@ -190,7 +191,11 @@ class Transport:
         self._client = (
             client
             if client is not None
-            else httpx.Client(timeout=timeout, follow_redirects=False, transport=direct_transport())
+            else httpx.Client(
+                timeout=timeout,
+                follow_redirects=False,
+                transport=direct_transport(https=httpx.URL(bare).scheme == "https"),
+            )
         )
 
     def __repr__(self) -> str:
@@ -237,18 +242,13 @@ class Transport:
                 not followed, as a POST body must not silently go elsewhere).
             TransportError: no answer (refused, reset, TLS failure, timeout).
         """
-        headers = {**self._user_headers, **headers_for(protocol)}
-        if attempt > 0:
-            headers["Retry-Attempt"] = str(attempt)
         # A zero timeout would make httpx's sockets non-blocking, not "expire now".
         seconds = self.timeout if timeout is None else max(timeout, 0.001)
         auth: Any = self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT
         # httpx logs the URL of every request at INFO, httpcore and botocore more at DEBUG.
         with masking_logs(self._known_secrets):
             try:
-                request = self._client.build_request(
-                    "POST", self._post_url, content=body, headers=headers, timeout=httpx.Timeout(seconds)
-                )
+                request = self._request(body, protocol, attempt, seconds)
                 response = self._client.send(request, auth=auth, follow_redirects=False, stream=True)
                 try:
                     raw = _read_limited(response)
@@ -273,6 +273,41 @@ class Transport:
             error.retry_after = _retry_after(response.headers)
             raise error
         raise NonRetryableReceiverError(status, message, self.url)
+
+    def warm_up(self) -> None:
+        """Run now, in the calling thread, the steps of a first ``send()`` that may import modules.
+
+        A thread that imports holds the module's import lock, and a fork at that moment leaves
+        the lock held in the child for ever (docs/architecture.md, "Forks"), so the threads
+        that call ``send()`` must find everything imported.  This builds a request as ``send()``
+        does, runs the auth on it (a SigV4 signature, a token or password file read) and looks
+        up the IDNA codec, with which ``socket.getaddrinfo`` and ``ssl`` encode every host
+        name.  Nothing is sent; an auth that fails here is left for ``send()`` to report.
+        """
+        request = self._request(b"", "1.0", 1, self.timeout)
+        codecs.lookup("idna")
+        auth = self._auth if self._auth is not None else self._client.auth
+        if isinstance(auth, tuple):
+            auth = httpx.BasicAuth(*auth)
+        if auth is not None:
+            # Signing logs what send() would log (botocore's canonical request): mask it the same way.
+            with masking_logs(self._known_secrets):
+                flow = auth.sync_auth_flow(request)
+                try:
+                    next(flow)
+                except Exception:  # an unreadable token file, say: send() reports it
+                    pass
+                finally:
+                    flow.close()
+
+    def _request(self, body: bytes, protocol: str, attempt: int, seconds: float) -> httpx.Request:
+        """Build the POST of one request body (auth is added when it is sent)."""
+        headers = {**self._user_headers, **headers_for(protocol)}
+        if attempt > 0:
+            headers["Retry-Attempt"] = str(attempt)
+        return self._client.build_request(
+            "POST", self._post_url, content=body, headers=headers, timeout=httpx.Timeout(seconds)
+        )
 
 
 def _read_limited(response: httpx.Response) -> bytes:

@@ -11,6 +11,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from prometheus_rw_bridge import (
     TransportError,
     generate_write_request,
 )
+from prometheus_rw_bridge._auth import BearerTokenAuth
 from prometheus_rw_bridge._retry import RetryPolicy, send_with_retries
 from prometheus_rw_bridge._transport import MAX_MESSAGE_LENGTH, SendResult, Transport
 
@@ -617,3 +619,21 @@ def test_fault_receiver_records_undecodable_bodies(fault_receiver: FaultReceiver
     [request] = fault_receiver.wait_for_requests(1)
     assert request.decoded is None
     assert request.decode_error is not None
+
+
+def test_warm_up_sends_nothing_and_leaves_auth_failures_to_send(
+    fault_receiver: FaultReceiver, tmp_path: Path
+) -> None:
+    # The warm-up runs the auth flow (it reads the token file); a failure there is send()'s to report.
+    auth = BearerTokenAuth(token_file=str(tmp_path / "missing-token"))
+    with Transport(fault_receiver.url, auth=auth) as transport:
+        transport.warm_up()
+        assert fault_receiver.requests == []
+        with pytest.raises(TransportError, match="cannot be read"):
+            transport.send(b"")
+    (tmp_path / "token").write_text("from-file\n")
+    with Transport(fault_receiver.url, auth=BearerTokenAuth(token_file=str(tmp_path / "token"))) as transport:
+        transport.warm_up()
+        transport.send(b"")
+    (request,) = fault_receiver.wait_for_requests(1)  # the send's; the warm-ups sent nothing
+    assert request.header("Authorization") == "Bearer from-file"
