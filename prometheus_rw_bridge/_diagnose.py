@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._transport import ended_without_answer
+
 __all__ = ["AuthUsed", "Diagnosis", "auth_used", "diagnose_answer", "diagnose_transport_error"]
 
 
@@ -251,6 +253,27 @@ def diagnose_transport_error(error: BaseException, *, url: str, used: Any = None
             else:
                 hint = "the server wants a client certificate (mutual TLS): pass --cert-file and --key-file"
             return Diagnosis(False, f"TLS: {host}:{port} refused the handshake.", [hint, said])
+    if parts.scheme == "https" and ended_without_answer(error):
+        # Under TLS 1.3 the server checks the client certificate after the client has finished
+        # its handshake; its alert is then often lost when it closes, so "ended" is all we see.
+        if auth.cert_file:
+            hint = (
+                f"the server may have refused the client certificate --cert-file {auth.cert_file}: "
+                "is it issued by the CA the server trusts for clients, and not expired?"
+            )
+        else:
+            hint = (
+                "no client certificate was sent, and the server may require one (mutual TLS): "
+                "pass --cert-file and --key-file (PROMETHEUS_REMOTE_WRITE_CERT_FILE and "
+                "PROMETHEUS_REMOTE_WRITE_KEY_FILE)"
+            )
+        return Diagnosis(
+            False,
+            f"TLS: {host}:{port} ended the connection during or right after the handshake, "
+            "without an answer.",
+            [hint, "if not, the server's log says why it closed the connection", said],
+        )
+    if tls is not None or "ssl" in text or "tls" in text:
         return Diagnosis(False, f"TLS: the handshake with {host}:{port} failed.", [said])
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text:
         return Diagnosis(
