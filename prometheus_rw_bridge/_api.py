@@ -15,6 +15,7 @@ from . import _bridge, _snappy
 from ._bridge import RemoteWriteBridge
 from ._encode import Encoder, collect
 from ._exceptions import ConfigurationError, NonRetryableReceiverError, SendError
+from ._families import ONE_SHOT_WARNINGS
 from ._sender import compress_requests
 
 logger = logging.getLogger(__name__)
@@ -182,9 +183,13 @@ def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
         "instance": settings.instance,
         "external_labels": settings.external_labels,
         "metric_filter": settings.metric_filter,
+        "warned": ONE_SHOT_WARNINGS,  # a process pushing again and again warns once per problem
     }
     limit = settings.max_samples_per_send
     encoded = Encoder(**options).encode(families, timestamp_ms)
+    if encoded.dropped:
+        # No counters outlive a one-shot push; the warnings said why, this says how many.
+        logger.debug("push_to_remote_write: samples left out as unsendable, by reason: %s", encoded.dropped)
     requests = {"1.0": [r.body for r in compress_requests(encoded, "1.0", limit, metadata=True)]}
     if settings.protocol != "1.0":
         from ._encode_v2 import EncoderV2
