@@ -587,7 +587,10 @@ def test_a_hanging_endpoint_never_delays_another(bridges: list[RemoteWriteBridge
         healthy.wait_for_requests(4)  # the start-up collection and the three flushes
         values = [v for _, v in points(healthy, "both")]
         assert len(values) == 4 and values == sorted(values) and values[-1] == 2.0
-        assert len(hanging.requests) == 1  # still stuck on its first request
+        # The hanging endpoint's sender runs on its own thread: its first request may not have
+        # arrived yet (or may have to be retried) when the healthy one has had all four.
+        hanging.wait_for_requests(1)
+        assert len(hanging.requests) == 1  # stuck on its first request
         per_endpoint = {s.url: s for s in bridge.endpoint_stats()}
         assert per_endpoint[healthy.url].samples_sent > 0
         assert per_endpoint[hanging.url].pending_collections == 4
