@@ -35,9 +35,16 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_REMOTE_WRITE_")}
 
 
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *args], input=stdin, capture_output=True, text=True, timeout=DEADLINE, env=clean_env()
+        [*COMMAND, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env={**clean_env(), **(env or {})},
     )
 
 
@@ -230,6 +237,17 @@ def test_check_names_the_credentials_and_tenant_it_sent(receiver: Receiver, tmp_
     assert "s3cret-token-value" not in result.stdout + result.stderr
     assert seen[0].get("Authorization") == "Bearer s3cret-token-value"
     assert seen[0].get("X-Scope-OrgID") == "team-a"
+
+
+def test_check_warns_about_a_misspelt_variable(receiver: Receiver) -> None:
+    result = run("check", receiver.write_url, env={"PROMETHEUS_REMOTE_WRITE_TIMOUT": "5s"})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "PROMETHEUS_REMOTE_WRITE_TIMOUT is not an option and is ignored; "
+        "did you mean PROMETHEUS_REMOTE_WRITE_TIMEOUT?"
+    ) in result.stderr
+    assert result.stderr.count("is not an option") == 1
 
 
 def test_check_unreadable_token_file_is_a_usage_error(receiver: Receiver, tmp_path: Path) -> None:
