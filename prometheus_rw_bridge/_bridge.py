@@ -42,8 +42,9 @@ class BridgeStats:
 
     ``samples_dropped`` counts samples given up for good (queue full, rejected with a 4xx,
     shutdown deadline, or unsendable: an empty name, a value that is no number...; each
-    endpoint counts those of every collection); ``samples_failed`` the subset that a receiver refused or that failed
-    at shutdown.  ``success_rate`` is successes / attempts (1.0 before the first attempt).
+    endpoint counts those of every collection); ``samples_failed`` the subset that a receiver
+    refused or that failed at shutdown.  ``success_rate`` is successes / attempts (1.0 before
+    the first attempt).
     """
 
     attempts: int

@@ -79,27 +79,36 @@ def diagnose_answer(
     lowered = message.lower()
     quoted = f'the receiver said: "{message.strip()}"' if message.strip() else "the receiver sent no message"
     host = urllib.parse.urlsplit(url).netloc
-    if status == 404:
-        if "remote-write-receiver" in lowered or "remote write receiver" in lowered:
-            return Diagnosis(
-                False,
-                f"{url} is a Prometheus whose remote-write receiver is off (404).",
-                [
-                    "start Prometheus with --web.enable-remote-write-receiver "
-                    "(Prometheus 2.25 to 2.32: --enable-feature=remote-write-receiver)",
-                    quoted,
-                ],
+    if status == 404 and ("remote-write-receiver" in lowered or "remote write receiver" in lowered):
+        return Diagnosis(
+            False,
+            f"{url} is a Prometheus whose remote-write receiver is off (404).",
+            [
+                "start Prometheus with --web.enable-remote-write-receiver "
+                "(Prometheus 2.25 to 2.32: --enable-feature=remote-write-receiver)",
+                quoted,
+            ],
+        )
+    # VictoriaMetrics (and vmagent) answer an unknown path with 400 "unsupported path requested".
+    if status == 404 or (status == 400 and "unsupported path" in lowered):
+        hints = [
+            "Prometheus and VictoriaMetrics: /api/v1/write; Mimir and Cortex: /api/v1/push; "
+            "Thanos Receive: /api/v1/receive; Grafana Cloud: the URL ending in /api/prom/push"
+        ]
+        if status == 404:
+            hints.append(
+                "if this is Prometheus, it also answers 404 when started without "
+                "--web.enable-remote-write-receiver"
+            )
+        else:
+            hints.append(
+                "this answer is VictoriaMetrics': single-node and vmagent take /api/v1/write, a "
+                "cluster's vminsert /insert/<accountID>/prometheus/api/v1/write"
             )
         return Diagnosis(
             False,
-            f"nothing at {url} takes remote write (404): the path is probably wrong.",
-            [
-                "Prometheus and VictoriaMetrics: /api/v1/write; Mimir and Cortex: /api/v1/push; "
-                "Thanos Receive: /api/v1/receive; Grafana Cloud: the URL ending in /api/prom/push",
-                "if this is Prometheus, it also answers 404 when started without "
-                "--web.enable-remote-write-receiver",
-                quoted,
-            ],
+            f"nothing at {url} takes remote write ({status}): the path is probably wrong.",
+            [*hints, quoted],
         )
     if (
         status == 415

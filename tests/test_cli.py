@@ -183,6 +183,15 @@ def test_check_against_victoriametrics_succeeds(victoriametrics_server: Server) 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_check_against_victoriametrics_with_a_wrong_path_says_so(victoriametrics_server: Server) -> None:
+    result = run("check", victoriametrics_server.url + "/api/v1/wrte")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "takes remote write (400): the path is probably wrong" in result.stdout
+    assert "single-node and vmagent take /api/v1/write" in result.stdout
+    assert "unsupported path requested" in result.stdout  # its own words, quoted
+
+
 def test_check_succeeds_against_the_builtin_receiver_in_both_protocols(receiver: Receiver) -> None:
     assert run("check", receiver.write_url).returncode == 0
     result = run("check", "--protocol", "2.0", receiver.write_url)

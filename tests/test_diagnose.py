@@ -28,6 +28,13 @@ DISCONNECTED = "Server disconnected without sending a response."  # httpx's (and
         pytest.param(
             404, "404 page not found", None, ["path is probably wrong", "/api/v1/push"], id="404-path"
         ),
+        pytest.param(
+            400,
+            'remoteAddr: "127.0.0.1:1"; requestURI: /api/v1/wrte; unsupported path requested: "/api/v1/wrte"',
+            None,
+            ["takes remote write (400): the path is probably wrong", "VictoriaMetrics'", "/api/v1/write"],
+            id="victoriametrics-wrong-path",
+        ),
         pytest.param(415, "", None, ["refused the format", "generate_latest()"], id="415"),
         pytest.param(
             400, "unsupported Content-Type text/plain", None, ["generate_latest()"], id="text-plain"
