@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -22,7 +23,7 @@ from faults import CLIENT_CERT_MODES, ClientCertServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
 from servers import Server
 
-from prometheus_rw_bridge import REMOTE_WRITE_HEADERS
+from prometheus_rw_bridge import REMOTE_WRITE_HEADERS, cli
 from prometheus_rw_bridge._receiver import Receiver
 from prometheus_rw_bridge._schema import WriteRequest
 
@@ -142,6 +143,27 @@ def test_bad_arguments_exit_2() -> None:
 
     assert result.returncode == 2
     assert "--every" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [
+        pytest.param(["check", "http://x/w"], logging.WARNING, id="none"),
+        pytest.param(["-v", "check", "http://x/w"], logging.INFO, id="before"),
+        pytest.param(["check", "http://x/w", "-v"], logging.INFO, id="after"),
+        pytest.param(["forward", "-", "--url", "http://x/w", "-vv"], logging.DEBUG, id="vv-after"),
+        pytest.param(["-v", "receive", "--verbose"], logging.DEBUG, id="before-and-after-add-up"),
+        pytest.param(["demo", "-v"], logging.INFO, id="demo"),
+    ],
+)
+def test_verbose_is_accepted_before_and_after_the_command(argv: list[str], level: int) -> None:
+    assert cli._log_level(cli._parser().parse_args(argv)) == level
+
+
+def test_verbose_after_the_command_runs(receiver: Receiver) -> None:
+    result = run("check", receiver.write_url, "-v")
+
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_console_script_is_installed() -> None:
