@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import logging
 import os
 import signal
@@ -558,13 +559,30 @@ def _read_source(source: str, timeout: float, stdin: TextIO) -> str:
         raise _UsageError(f"cannot read {source}: {exc.strerror or exc}") from exc
 
 
-def _parse(text: str, source: str) -> list[Any]:
-    from prometheus_client.parser import text_string_to_metric_families
+class _Lines(io.StringIO):
+    """Text for the parser that counts the lines it has read, so an error can name its line."""
 
+    number = 0
+    line = ""
+
+    def __next__(self) -> str:  # type: ignore[override]  # typeshed types IOBase lines as bytes
+        self.line = super().__next__()
+        self.number += 1
+        return self.line
+
+
+def _parse(text: str, source: str) -> list[Any]:
+    from prometheus_client.parser import text_fd_to_metric_families
+
+    lines = _Lines(text)
     try:
-        return list(text_string_to_metric_families(text))
+        return list(text_fd_to_metric_families(lines))
     except Exception as exc:
-        raise _UsageError(f"{source} is not in the Prometheus text format: {exc}") from exc
+        shown = lines.line.rstrip("\n")
+        shown = shown if len(shown) <= 120 else shown[:117] + "..."
+        raise _UsageError(
+            f"{source} is not in the Prometheus text format: line {lines.number}: {exc} (the line: {shown!r})"
+        ) from exc
 
 
 def _run_forward(args: argparse.Namespace, console: _Console) -> int:

@@ -576,14 +576,16 @@ def test_forward_usage_errors(receiver: Receiver, args: list[str], code: int, me
     assert message in result.stderr
 
 
-def test_forward_not_text_format_is_a_usage_error(receiver: Receiver, tmp_path: Path) -> None:
+def test_forward_not_text_format_is_a_usage_error_naming_the_line(receiver: Receiver, tmp_path: Path) -> None:
     source = tmp_path / "bad.prom"
-    source.write_text("this is { not metrics\n")
+    source.write_text("# HELP fine A good line.\n# TYPE fine gauge\nfine 1\nthis is { not metrics\nlater 2\n")
 
     result = run("forward", str(source), "--url", receiver.write_url)
 
     assert result.returncode == 2
-    assert "not in the Prometheus text format" in result.stderr
+    assert f"{source} is not in the Prometheus text format: line 4: " in result.stderr
+    assert "(the line: 'this is { not metrics')" in result.stderr
+    assert receiver.store.requests == []
 
 
 def test_forward_scrape_failure_exits_1(receiver: Receiver) -> None:
