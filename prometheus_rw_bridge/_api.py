@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from . import _bridge, _snappy
 from ._bridge import RemoteWriteBridge
 from ._encode import Encoder, collect
-from ._exceptions import ConfigurationError, NonRetryableReceiverError, SendError
+from ._exceptions import ConfigurationError, MissingDependencyError, NonRetryableReceiverError, SendError
 from ._families import ONE_SHOT_WARNINGS
 from ._sender import compress_requests
 
@@ -28,14 +28,14 @@ _said_missing: set[str] = set()
 
 
 def _missing_dependency() -> str | None:
-    """Name the runtime dependency the pusher cannot import, if any, with the install hint."""
-    if not _snappy.available():
-        return "cramjam (snappy compression): pip install cramjam"
-    try:
-        import httpx  # noqa: F401
-    except ImportError:
-        return "httpx (HTTP client): pip install httpx"
-    return None
+    """Say which runtime dependency the pusher cannot import, if any, and how to install it."""
+    error = _snappy.missing()
+    if error is None:
+        try:
+            import httpx  # noqa: F401
+        except ImportError:
+            error = MissingDependencyError("httpx", "HTTP requests")
+    return None if error is None else str(error)
 
 
 def enable_remote_write(
@@ -99,11 +99,8 @@ def enable_remote_write(
     if missing is not None:
         if missing not in _said_missing:
             _said_missing.add(missing)
-            logger.warning(
-                "prometheus-rw-bridge: remote write is off because %s is missing; /metrics keeps working",
-                missing,
-            )
-        return RemoteWriteBridge.disabled(f"missing dependency: {missing}")
+            logger.warning("prometheus-rw-bridge: remote write is off (/metrics keeps working): %s", missing)
+        return RemoteWriteBridge.disabled(missing)
     if registry is REGISTRY and os.environ.get("PROMETHEUS_MULTIPROC_DIR") and not _said_multiproc.is_set():
         _said_multiproc.set()
         logger.warning(

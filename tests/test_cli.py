@@ -632,6 +632,30 @@ def test_demo_prints_received_series() -> None:
     assert "0 violations" in out
 
 
+@pytest.mark.parametrize("url", [pytest.param(None, id="built-in-receiver"), pytest.param("given", id="url")])
+def test_demo_without_cramjam_exits_1_saying_why(url: str | None, receiver: Receiver) -> None:
+    without_cramjam = (
+        "import sys; sys.modules['cramjam'] = None  # as if not installed\n"
+        "from prometheus_rw_bridge.cli import main; raise SystemExit(main(sys.argv[1:]))"
+    )
+    args = ["demo", "--duration", "1", "--interval", "0.2", *(["--url", receiver.write_url] if url else [])]
+    result = subprocess.run(
+        [sys.executable, "-c", without_cramjam, *args],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env=clean_env(),
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "prometheus-rw-bridge: remote write is off: cramjam is required for snappy compression but "
+        "cannot be imported; install it with: pip install cramjam"
+    ) in result.stderr
+    assert "# demo finished" not in result.stdout
+    assert receiver.store.requests == []
+
+
 def test_demo_protocol_2() -> None:
     result = run("demo", "--duration", "2", "--interval", "0.5", "--protocol", "2.0")
 
