@@ -14,7 +14,8 @@ from prometheus_client import REGISTRY
 from . import _bridge, _snappy
 from ._bridge import RemoteWriteBridge
 from ._encode import Encoder, collect
-from ._exceptions import ConfigurationError, NonRetryableReceiverError, SendError
+from ._exceptions import ConfigurationError, MissingDependencyError, NonRetryableReceiverError, SendError
+from ._families import ONE_SHOT_WARNINGS
 from ._negotiate import Negotiator
 from ._retry import send_with_retries
 from ._sender import compress_requests
@@ -29,14 +30,14 @@ _said_missing: set[str] = set()
 
 
 def _missing_dependency() -> str | None:
-    """Name the runtime dependency the pusher cannot import, if any, with the install hint."""
-    if not _snappy.available():
-        return "cramjam (snappy compression): pip install cramjam"
-    try:
-        import httpx  # noqa: F401
-    except ImportError:
-        return "httpx (HTTP client): pip install httpx"
-    return None
+    """Say which runtime dependency the pusher cannot import, if any, and how to install it."""
+    error = _snappy.missing()
+    if error is None:
+        try:
+            import httpx  # noqa: F401
+        except ImportError:
+            error = MissingDependencyError("httpx", "HTTP requests")
+    return None if error is None else str(error)
 
 
 def enable_remote_write(
@@ -100,11 +101,8 @@ def enable_remote_write(
     if missing is not None:
         if missing not in _said_missing:
             _said_missing.add(missing)
-            logger.warning(
-                "prometheus-rw-bridge: remote write is off because %s is missing; /metrics keeps working",
-                missing,
-            )
-        return RemoteWriteBridge.disabled(f"missing dependency: {missing}")
+            logger.warning("prometheus-rw-bridge: remote write is off (/metrics keeps working): %s", missing)
+        return RemoteWriteBridge.disabled(missing)
     if registry is REGISTRY and os.environ.get("PROMETHEUS_MULTIPROC_DIR") and not _said_multiproc.is_set():
         _said_multiproc.set()
         logger.warning(
@@ -189,9 +187,13 @@ def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
         "instance": settings.instance,
         "external_labels": settings.external_labels,
         "metric_filter": settings.metric_filter,
+        "warned": ONE_SHOT_WARNINGS,  # a process pushing again and again warns once per problem
     }
     limit = settings.max_samples_per_send
     encoded = Encoder(**options).encode(families, timestamp_ms)
+    if encoded.dropped:
+        # No counters outlive a one-shot push; the warnings said why, this says how many.
+        logger.debug("push_to_remote_write: samples left out as unsendable, by reason: %s", encoded.dropped)
     requests = {"1.0": [r.body for r in compress_requests(encoded, "1.0", limit, metadata=True)]}
     if settings.protocol != "1.0":
         from ._encode_v2 import EncoderV2

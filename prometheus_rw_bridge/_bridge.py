@@ -46,8 +46,10 @@ class BridgeStats:
     """What a bridge has done so far, summed over its endpoints.
 
     ``samples_dropped`` counts samples given up for good (queue full, rejected with a 4xx,
-    shutdown deadline); ``samples_failed`` the subset that a receiver refused or that failed
-    at shutdown.  ``success_rate`` is successes / attempts (1.0 before the first attempt).
+    shutdown deadline, or unsendable: an empty name, a value that is no number...; each
+    endpoint counts those of every collection); ``samples_failed`` the subset that a receiver
+    refused or that failed at shutdown.  ``success_rate`` is successes / attempts (1.0 before
+    the first attempt).
     """
 
     attempts: int
@@ -378,6 +380,7 @@ class RemoteWriteBridge:
                     timestamp_ms=timestamp_ms,
                     requests=deque(requests),
                     fallback=list(fallback) if fallback else None,
+                    unsendable=encoded_as(protocol).dropped,
                 )
             )
 

@@ -103,7 +103,8 @@ class EncodedCollection:
     """One collection, encoded as remote-write 1.0 but not yet compressed.
 
     ``blocks`` hold ``WriteRequest.timeseries`` entries; each block's ``offsets`` list the start
-    of every entry plus the end, so a block can be cut between any two series.
+    of every entry plus the end, so a block can be cut between any two series.  ``dropped``
+    counts the samples left out because they cannot be sent, by reason (see ``FamilyEncoder``).
     """
 
     timestamp_ms: int
@@ -112,6 +113,7 @@ class EncodedCollection:
     samples: int = 0
     stale_markers: int = 0
     metadata_changed: bool = False
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def body(self, *, metadata: bool = True) -> bytes:
         """Return the whole collection as one uncompressed ``WriteRequest``."""
@@ -281,7 +283,8 @@ class Encoder(FamilyEncoder[_Template]):
             try:
                 entry = _wire.sample_entry(blob, float(value), timestamp_ms)
             except (TypeError, ValueError, OverflowError):
-                self._warn(family.name, f"has a sample whose value {value!r} is not a number; dropped")
+                problem = f"has a sample whose value {value!r} is not a number; dropped"
+                self._drop(family.name, problem, "invalid_sample")
                 continue
             parts.append(entry)
             size += len(entry)
@@ -322,7 +325,8 @@ class Encoder(FamilyEncoder[_Template]):
                         extra = self._exemplar_or_none(exemplar, family.name, timestamp_ms)
                     entry = _wire.sample_entry(blob, float(sample[2]), ts, extra)
             except (TypeError, ValueError, OverflowError, AttributeError) as exc:
-                self._warn(family.name, f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped")
+                problem = f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped"
+                self._drop(family.name, problem, "invalid_sample")
                 continue
             parts.append(entry)
             size += len(entry)

@@ -100,7 +100,8 @@ class EncodedCollectionV2:
     symbol reference of each entry, so a block can be cut between any two series and each
     piece given just the symbols it needs.  Metadata travels inside every series, so
     :attr:`metadata` is always empty; it and :attr:`metadata_changed` exist so that code
-    handling 1.0 collections handles these unchanged.
+    handling 1.0 collections handles these unchanged.  ``dropped`` counts the samples left
+    out because they cannot be sent, by reason, as in 1.0.
     """
 
     timestamp_ms: int
@@ -111,6 +112,7 @@ class EncodedCollectionV2:
     metadata_changed: bool = False
     symbols_blob: bytes = b"\x22\x00"
     symbol_ends: Sequence[int] = (2,)
+    dropped: dict[str, int] = field(default_factory=dict)
 
     @property
     def symbol_count(self) -> int:
@@ -345,7 +347,8 @@ class EncoderV2(FamilyEncoder[_Template]):
                     body.append(entry)
                     top = max(top, ex_top)
             except (TypeError, ValueError, OverflowError, AttributeError) as exc:
-                self._warn(family.name, f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped")
+                problem = f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped"
+                self._drop(family.name, problem, "invalid_sample")
                 continue
             entry = _wire.length_delimited(TAG_REQUEST_TIMESERIES, b"".join(body))
             parts.append(entry)

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ._names import default_instance, default_job, escape_label_name, escape_metric_name
 
 __all__ = [
+    "ONE_SHOT_WARNINGS",
     "FamilyEncoder",
     "FamilyTemplate",
     "Key",
@@ -42,6 +43,10 @@ Keys = list[tuple[str, dict[str, str]]]
 # One admitted series: sample index, escaped name, raw labels and its identity (see FamilyEncoder).
 Admitted = tuple[int, str, dict[str, str], Any]
 
+ONE_SHOT_WARNINGS: set[tuple[str, str]] = set()
+"""The problems already logged by the encoders of one-shot calls (``generate_write_request``,
+``push_to_remote_write``), so that a process calling them again and again warns once."""
+
 
 def created_series_enabled() -> bool:
     """Mirror prometheus_client's ``PROMETHEUS_DISABLE_CREATED_SERIES`` switch."""
@@ -54,6 +59,7 @@ class FamilyTemplate:
     __slots__ = (
         "args",
         "documentation",
+        "dropped",
         "offsets",
         "packer",
         "pick",
@@ -66,6 +72,7 @@ class FamilyTemplate:
     def __init__(self) -> None:
         self.series: list[Any] = []  # identity of each series sent, for ownership and staleness
         self.shadowed: list[Any] = []  # series dropped because another family sends them
+        self.dropped: dict[str, int] = {}  # series it cannot send, by reason: dropped every collection
         self.suffix_size = 0
         self.documentation = ""
         self.unit = ""
@@ -84,6 +91,11 @@ class FamilyEncoder(Generic[T]):
 
     A series' identity (:meth:`_series_id`) is whatever the subclass encodes it from: equal
     identities are the same series on the wire.
+
+    Samples that cannot be sent are left out, logged once per family and problem (``warned``
+    holds what was logged; encoders sharing one warn once between them), and counted by
+    reason in the collection's ``dropped``: ``empty_metric_name``, ``invalid_labels``,
+    ``invalid_sample`` and ``encoding_error`` (a whole family).
     """
 
     _logger: ClassVar[logging.Logger]
@@ -96,6 +108,7 @@ class FamilyEncoder(Generic[T]):
         external_labels: Mapping[str, str] | None = None,
         track_staleness: bool = False,
         metric_filter: Callable[[str], bool] | None = None,
+        warned: set[tuple[str, str]] | None = None,
     ) -> None:
         target: dict[str, str] = dict(external_labels or {})
         for name in target:
@@ -116,7 +129,7 @@ class FamilyEncoder(Generic[T]):
         self._created = created_series_enabled()
         self._templates: dict[Key, T] = {}
         self._lock = threading.Lock()
-        self._warned: set[tuple[str, str]] = set()
+        self._warned: set[tuple[str, str]] = set() if warned is None else warned
         # Which family sends each series, so that a series two families yield (``a.b`` and
         # ``a_b`` both escape to ``a_b``) is sent once.  Only touched when templates are built.
         self._owners: dict[Hashable, Key] = {}
@@ -124,6 +137,7 @@ class FamilyEncoder(Generic[T]):
         self._current: dict[Key, T] = {}
         self._built = False
         self._replaced: list[T] = []
+        self._dropped: dict[str, int] = {}
         self._setup()
 
     @property
@@ -171,11 +185,13 @@ class FamilyEncoder(Generic[T]):
         self._built = False
         replaced: list[T] = []
         self._replaced = replaced
+        dropped = self._dropped = result.dropped
         owners = self._owners
         blocks = result.blocks
         template_for = self._template_for
         encode_family = self._encode_family
         for family in families:
+            samples: Any = ()
             try:
                 name, mtype = family.name, family.type
                 samples = family.samples
@@ -188,8 +204,13 @@ class FamilyEncoder(Generic[T]):
                 tmpl = current[key] = template_for(family, samples, tmpl, suffix_size, key)
                 block = encode_family(family, tmpl, samples, suffix, timestamp_ms)
             except Exception as exc:
-                self._warn(getattr(family, "name", repr(family)), f"cannot be encoded ({exc!r})", exc)
+                count = len(samples) if isinstance(samples, Sequence) else 0
+                fname = getattr(family, "name", repr(family))
+                self._drop(fname, f"cannot be encoded ({exc!r})", "encoding_error", count, exc)
                 continue
+            if tmpl.dropped:
+                for reason, count in tmpl.dropped.items():
+                    dropped[reason] = dropped.get(reason, 0) + count
             if block is not None:
                 blocks.append(block)
                 result.samples += len(block[1]) - 1
@@ -205,6 +226,7 @@ class FamilyEncoder(Generic[T]):
                 self._stale_since(result, replaced + gone_families, current, timestamp_ms)
         self._current = {}
         self._replaced = []
+        self._dropped = {}
 
     def _rebuild(self, family: Any, keys: Keys, suffix_size: int, key: Key, old: T | None) -> T:
         """Build a new template for a family, releasing the series its old one no longer sends."""
@@ -219,10 +241,10 @@ class FamilyEncoder(Generic[T]):
         """Return the series of a family being built that it sends, and record it as their owner.
 
         Drops ``_created`` samples when ``drop_created``, series the metric filter refuses,
-        unsendable ones and repeats.  A series an earlier family of this collection already
-        sends is dropped with a warning and noted in ``tmpl.shadowed``; one owned by a family
-        not (yet) seen this collection is taken over, and that family's old template is
-        invalidated so it rebuilds without it.
+        unsendable ones (counted in ``tmpl.dropped``) and repeats.  A series an earlier family
+        of this collection already sends is dropped with a warning and noted in
+        ``tmpl.shadowed``; one owned by a family not (yet) seen this collection is taken over,
+        and that family's old template is invalidated so it rebuilds without it.
         """
         fname = family.name
         created_name = fname + "_created"
@@ -234,10 +256,20 @@ class FamilyEncoder(Generic[T]):
             if drop_created and sample_name == created_name:
                 continue
             name = escape_metric_name(sample_name)
+            if not name:
+                # Both specs: label values MUST NOT be empty, and __name__ is a label.
+                self._warn(
+                    fname,
+                    "yields a sample with an empty name; remote write needs a non-empty __name__, "
+                    "so that series is dropped",
+                )
+                tmpl.dropped["empty_metric_name"] = tmpl.dropped.get("empty_metric_name", 0) + 1
+                continue
             if self._filter is not None and not self._filter(name):
                 continue
             series = self._series_id(fname, name, sample_labels)
-            if series is None:
+            if series is None:  # logged by label_pairs
+                tmpl.dropped["invalid_labels"] = tmpl.dropped.get("invalid_labels", 0) + 1
                 continue
             if series in seen:
                 self._warn(
@@ -297,6 +329,13 @@ class FamilyEncoder(Generic[T]):
                 family_name, f"has a label value that is not valid UTF-8; the series {name} is dropped"
             )
             return None
+
+    def _drop(
+        self, family: str, problem: str, reason: str, samples: int = 1, exc: BaseException | None = None
+    ) -> None:
+        """Count ``samples`` of the collection being encoded as dropped for ``reason``, and warn once."""
+        self._dropped[reason] = self._dropped.get(reason, 0) + samples
+        self._warn(family, problem, exc)
 
     def _warn(self, family: str, problem: str, exc: BaseException | None = None) -> None:
         """Log a dropped sample or family once per family and problem for this encoder."""

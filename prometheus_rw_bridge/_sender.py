@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,7 @@ class Collection:
     requests: deque[Request]
     fallback: list[Request] | None = None
     nbytes: int = 0
+    unsendable: Mapping[str, int] = field(default_factory=dict)  # samples the encoder left out, by reason
 
     def __post_init__(self) -> None:
         self.nbytes = sum(len(r.body) for r in self.requests) + sum(len(r.body) for r in self.fallback or ())
@@ -230,6 +231,9 @@ class EndpointSender:
     def submit(self, collection: Collection) -> None:
         """Queue ``collection``; never blocks on the network.  Drops the oldest waiting beyond capacity."""
         with self._cond:
+            for reason, samples in collection.unsendable.items():
+                # Dropped for good but never queued: counted, and flush() does not wait on them.
+                self._count_dropped(samples, reason)
             if self._stopping and self._give_up_at is not None:
                 self._drop(collection, "shutdown")
                 self._delivered_seq = max(self._delivered_seq, collection.seq)
@@ -460,8 +464,12 @@ class EndpointSender:
             )
 
     def _drop_samples(self, samples: int, reason: str, seq: int | None = None) -> None:
-        """Count ``samples`` as dropped for ``reason``; the caller holds the lock."""
+        """Count ``samples`` as dropped for ``reason`` from a queued collection; the caller holds the lock."""
         self._dropped_seqs.append(self._delivering_seq if seq is None else seq)
+        self._count_dropped(samples, reason)
+
+    def _count_dropped(self, samples: int, reason: str) -> None:
+        """Add ``samples`` to the dropped count of ``reason``; the caller holds the lock."""
         dropped = self._stats.samples_dropped
         dropped[reason] = dropped.get(reason, 0) + samples
 

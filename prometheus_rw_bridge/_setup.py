@@ -62,6 +62,8 @@ def make_transports(endpoints: Sequence[EndpointSettings]) -> list[Any]:
 def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
     """Start a bridge for ``registry`` as ``settings`` describe."""
 
+    warned: set[tuple[str, str]] = set()  # the 1.0 and 2.0 encoders see the same problems: log each once
+
     def encoder_of(cls: Any) -> Any:
         return cls(
             job=settings.job,
@@ -69,6 +71,7 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
             external_labels=settings.external_labels,
             track_staleness=True,
             metric_filter=settings.metric_filter,
+            warned=warned,
         )
 
     encoder = encoder_of(Encoder)

@@ -49,7 +49,7 @@ from ._redact import (
 )
 from ._retry import parse_retry_after
 
-__all__ = ["MAX_MESSAGE_LENGTH", "SendResult", "Transport"]
+__all__ = ["MAX_MESSAGE_LENGTH", "SendResult", "Transport", "ended_without_answer"]
 
 logger = logging.getLogger(__name__)
 
@@ -256,7 +256,8 @@ class Transport:
                     response.close()
             except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
                 secrets = self._known_secrets()
-                message = scrub(f"cannot send to {self.url}: {_describe(exc, seconds)}", secrets)
+                tls = self._post_url.startswith("https:")
+                message = scrub(f"cannot send to {self.url}: {_describe(exc, seconds, tls=tls)}", secrets)
                 scrub_exception_chain(exc, secrets)  # tracebacks print it under ours
                 raise TransportError(message) from exc
         status = response.status_code
@@ -359,7 +360,7 @@ def _retry_after(headers: httpx.Headers) -> float | None:
     return parse_retry_after(headers.get("Retry-After"), now)
 
 
-def _describe(exc: BaseException, timeout: float) -> str:
+def _describe(exc: BaseException, timeout: float, *, tls: bool = False) -> str:
     """Say in a few words why no answer came; never includes request headers."""
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connecting timed out after {timeout:g}s"
@@ -370,6 +371,14 @@ def _describe(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, httpx.PoolTimeout):
         return f"no free connection within {timeout:g}s"
     cause = _root_cause(exc)
+    if tls and ended_without_answer(exc):
+        # A server that requires a client certificate and gets none either sends an alert or,
+        # as often under TLS 1.3 (the client has already sent its request), just closes.
+        return (
+            f"the server ended the TLS connection during or right after the handshake ({cause}); "
+            "a server that requires a client certificate (mutual TLS) does this when it gets none "
+            "it trusts (cert_file, PROMETHEUS_REMOTE_WRITE_CERT_FILE)"
+        )
     if isinstance(cause, ssl.SSLCertVerificationError):
         return f"TLS certificate verification failed: {cause.verify_message or cause.reason or cause}"
     if isinstance(cause, ssl.SSLError):
@@ -396,3 +405,36 @@ def _root_cause(exc: BaseException) -> BaseException:
             break
         exc = inner
     return exc
+
+
+# How a connection ends when the peer closes or resets it instead of answering
+# (http.client.RemoteDisconnected is a ConnectionResetError).
+_ENDED = (
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+)
+
+
+def ended_without_answer(exc: BaseException) -> bool:
+    """Tell whether the server closed or reset the connection without a word (no answer, no TLS alert).
+
+    Over https, on a fresh connection, that is what a server does that drops the handshake, or
+    ends the connection just after it (TLS 1.3 servers check the client certificate only then).
+    """
+    current: BaseException | None = exc
+    for _ in range(20):  # bounded: chains can be cyclic in pathological code
+        if current is None:
+            return False
+        if isinstance(current, _ENDED):
+            return True
+        if isinstance(current, ssl.SSLError):
+            # An alert or another TLS failure says more than "ended"; OpenSSL 3 may report an
+            # early EOF as a plain SSLError.
+            return "unexpected eof" in str(current).lower()
+        if isinstance(current, httpx.RemoteProtocolError) and "without sending a response" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

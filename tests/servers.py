@@ -181,6 +181,12 @@ class Server:
             frozenset(item["metric"].items()): float(item["value"][1]) for item in self.query(promql, time)
         }
 
+    def metadata(self, metric: str) -> Any:
+        """Return the ``data`` of ``GET /api/v1/metadata?metric=...``: the metadata the server keeps."""
+        response = self._client.get(self.url + "/api/v1/metadata", params={"metric": metric})
+        response.raise_for_status()
+        return response.json()["data"]
+
     def flush(self) -> None:
         """Make everything written so far visible to queries (VictoriaMetrics buffers briefly)."""
         if self.kind == "victoriametrics":

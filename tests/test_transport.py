@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from faults import FaultReceiver, Reply, refused_url
+from faults import CLIENT_CERT_MODES, ClientCertServer, FaultReceiver, Reply, refused_url
 
 from prometheus_rw_bridge import (
     REMOTE_WRITE_HEADERS,
@@ -582,6 +582,33 @@ def test_tls_with_the_right_ca_succeeds(tls_receiver: FaultReceiver, tls_ca: tru
     with httpx.Client(verify=context) as client:
         assert Transport(tls_receiver.url, client=client).send(body).status_code == 204
     assert tls_receiver.wait_for_requests(1)[0].body == body
+
+
+@pytest.mark.parametrize("mode", [m for m in CLIENT_CERT_MODES if m != "alert"])
+def test_a_tls_connection_ended_without_a_word_suggests_a_client_certificate(
+    tls_ca: trustme.CA, mode: str
+) -> None:
+    # What a pusher's log says about an mTLS server that closes instead of sending its alert.
+    context = ssl.create_default_context()
+    tls_ca.configure_trust(context)
+    leaf = tls_ca.issue_cert("127.0.0.1")
+    with (
+        ClientCertServer(mode, leaf.configure_cert, tls_ca.configure_trust) as server,
+        httpx.Client(verify=context) as client,
+        pytest.raises(TransportError) as info,
+    ):
+        Transport(server.url, client=client).send(b"x")
+    message = str(info.value)
+    assert "the server ended the TLS connection during or right after the handshake" in message
+    assert "requires a client certificate (mutual TLS)" in message
+    assert "PROMETHEUS_REMOTE_WRITE_CERT_FILE" in message
+
+
+def test_a_plain_connection_reset_does_not_mention_certificates(fault_receiver: FaultReceiver) -> None:
+    fault_receiver.script(Reply(drop=True))
+    with Transport(fault_receiver.url, timeout=10) as transport, pytest.raises(TransportError) as info:
+        transport.send(b"x")
+    assert "certificate" not in str(info.value)
 
 
 # -- the fault receiver itself ------------------------------------------------------------------
