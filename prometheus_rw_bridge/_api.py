@@ -11,14 +11,15 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from . import _bridge, _snappy
-from ._bridge import RemoteWriteBridge
-from ._encode import Encoder, collect
+from ._delivery import bridge as _bridge
+from ._delivery.bridge import RemoteWriteBridge
+from ._delivery.negotiate import Negotiator
+from ._delivery.retry import send_with_retries
+from ._delivery.sender import compress_requests
 from ._exceptions import ConfigurationError, MissingDependencyError, NonRetryableReceiverError, SendError
-from ._families import ONE_SHOT_WARNINGS
-from ._negotiate import Negotiator
-from ._retry import send_with_retries
-from ._sender import compress_requests
+from ._protocol import snappy as _snappy
+from ._protocol.encode import Encoder, collect
+from ._protocol.families import ONE_SHOT_WARNINGS
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def enable_remote_write(
     Raises:
         ConfigurationError: a setting is malformed.
     """
-    from ._setup import build_bridge, resolve
+    from ._delivery.setup import build_bridge, resolve
 
     settings = resolve(
         url=url,
@@ -146,7 +147,7 @@ def push_to_remote_write(
         TransportError: the receiver could not be reached before the timeout.
         MissingDependencyError: cramjam cannot be imported.
     """
-    from ._setup import make_transports, resolve
+    from ._delivery.setup import make_transports, resolve
 
     settings = resolve(
         url=url, job=job, instance=instance, external_labels=external_labels, timeout=timeout, **options
@@ -196,7 +197,7 @@ def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
         logger.debug("push_to_remote_write: samples left out as unsendable, by reason: %s", encoded.dropped)
     requests = {"1.0": [r.body for r in compress_requests(encoded, "1.0", limit, metadata=True)]}
     if settings.protocol != "1.0":
-        from ._encode_v2 import EncoderV2
+        from ._protocol.encode_v2 import EncoderV2
 
         encoded_v2 = EncoderV2(**options).encode(families, timestamp_ms)
         requests["2.0"] = [r.body for r in compress_requests(encoded_v2, "2.0", limit, metadata=False)]

@@ -39,7 +39,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, multiprocess
 
 from ._api import enable_remote_write
-from ._bridge import RemoteWriteBridge
+from ._delivery.bridge import RemoteWriteBridge
 
 __all__ = ["child_exit", "configure", "on_exit", "when_ready"]
 

@@ -35,7 +35,8 @@ import trustme
 from faults import HANG, FaultReceiver, RecordedRequest, Reply, refused_url
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from prometheus_rw_bridge import _bridge, enable_remote_write, is_stale_nan
+from prometheus_rw_bridge import enable_remote_write, is_stale_nan
+from prometheus_rw_bridge._delivery import bridge as _bridge
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 

@@ -39,8 +39,8 @@ from prometheus_rw_bridge import (
     enable_remote_write,
     push_to_remote_write,
 )
-from prometheus_rw_bridge._config import resolve_settings
-from prometheus_rw_bridge._setup import make_transport
+from prometheus_rw_bridge._config.settings import resolve_settings
+from prometheus_rw_bridge._delivery.setup import make_transport
 
 # --------------------------------------------------------------------------- the secrets
 
@@ -601,5 +601,5 @@ def test_cli_demo_with_the_builtin_receiver_and_secrets_in_the_environment() -> 
     finally:
         live.kill()
     assert code == 0, output
-    assert "HTTP Request: POST" in output and " DEBUG prometheus_rw_bridge._receiver: " in output
+    assert "HTTP Request: POST" in output and " DEBUG prometheus_rw_bridge._tools.receiver: " in output
     assert_output_clean(output)

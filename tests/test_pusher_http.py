@@ -25,7 +25,7 @@ from servers import Server, wait_until
 
 import prometheus_rw_bridge as prw
 from prometheus_rw_bridge import RemoteWriteBridge, enable_remote_write, push_to_remote_write
-from prometheus_rw_bridge._receiver import Receiver
+from prometheus_rw_bridge._tools.receiver import Receiver
 
 
 @pytest.fixture

@@ -28,16 +28,16 @@ from typing import Any
 
 import httpx
 
-from ._exceptions import (
+from .._config.parse import parse_headers, parse_url
+from .._delivery.retry import parse_retry_after
+from .._exceptions import (
     ConfigurationError,
     NonRetryableReceiverError,
     RetryableReceiverError,
     TransportError,
 )
-from ._headers import headers_for
-from ._http11 import direct_transport
-from ._parse import parse_headers, parse_url
-from ._redact import (
+from .._protocol.headers import headers_for
+from .._redact import (
     basic_auth_secrets,
     is_secret_header,
     masking_logs,
@@ -47,7 +47,7 @@ from ._redact import (
     secret_forms,
     url_secrets,
 )
-from ._retry import parse_retry_after
+from .http11 import direct_transport
 
 __all__ = ["MAX_MESSAGE_LENGTH", "SendResult", "Transport", "ended_without_answer"]
 

@@ -27,10 +27,9 @@ from typing import Any
 
 import httpx
 
-from ._config import EndpointSettings
-from ._exceptions import ConfigurationError, MissingDependencyError
-from ._http11 import direct_transport
-from ._redact import (
+from .._config.settings import EndpointSettings
+from .._exceptions import ConfigurationError, MissingDependencyError
+from .._redact import (
     MASK,
     basic_auth_secrets,
     is_secret_header,
@@ -39,6 +38,7 @@ from ._redact import (
     secret_forms,
     url_secrets,
 )
+from .http11 import direct_transport
 
 __all__ = ["BearerTokenAuth", "FileBasicAuth", "SigV4Auth", "make_client", "make_ssl_context"]
 

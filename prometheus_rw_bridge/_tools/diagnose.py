@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._transport import ended_without_answer
+from .._http.transport import ended_without_answer
 
 __all__ = ["AuthUsed", "Diagnosis", "auth_used", "diagnose_answer", "diagnose_transport_error"]
 

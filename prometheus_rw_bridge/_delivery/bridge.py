@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._config import DEFAULT_INTERVAL, DEFAULT_MAX_SAMPLES_PER_SEND
-from ._encode import EncodedCollection, Encoder, collect
-from ._sender import Collection, EndpointSender, Request, compress_requests
+from .._config.settings import DEFAULT_INTERVAL, DEFAULT_MAX_SAMPLES_PER_SEND
+from .._protocol.encode import EncodedCollection, Encoder, collect
+from .sender import Collection, EndpointSender, Request, compress_requests
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class RemoteWriteBridge:
         register = getattr(self._registry, "register", None)
         if self._self_metrics is not None or register is None:
             return
-        from ._selfmetrics import SelfMetricsCollector
+        from .selfmetrics import SelfMetricsCollector
 
         collector = SelfMetricsCollector(lambda: () if self._inherited else self._senders)
         register(collector)
@@ -423,7 +423,7 @@ class RemoteWriteBridge:
 def _debug_text(body: bytes) -> str:
     """Render an uncompressed 1.0 request as text for ``debug``."""
     try:
-        from ._decode import decode_write_request
+        from .._protocol.decode import decode_write_request
 
         return decode_write_request(body, compressed=False).to_text()
     except Exception as exc:  # protobuf missing, say

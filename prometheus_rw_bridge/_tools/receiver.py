@@ -29,9 +29,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from ._decode import DecodedRequest, _escape, _format_value
-from ._redact import safe_url
-from ._validate import RULES, Checked, Violation, answer_for, same_value, series_text, validate
+from .._protocol.decode import DecodedRequest, _escape, _format_value
+from .._redact import safe_url
+from .validate import RULES, Checked, Violation, answer_for, same_value, series_text, validate
 
 __all__ = [
     "RULES",

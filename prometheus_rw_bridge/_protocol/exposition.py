@@ -8,10 +8,10 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from . import _snappy
-from ._encode import Encoder, collect
-from ._exceptions import ConfigurationError
-from ._families import ONE_SHOT_WARNINGS
+from .._exceptions import ConfigurationError
+from . import snappy as _snappy
+from .encode import Encoder, collect
+from .families import ONE_SHOT_WARNINGS
 
 __all__ = ["generate_write_request"]
 
@@ -65,7 +65,7 @@ def generate_write_request(
         "warned": ONE_SHOT_WARNINGS,
     }
     if protocol == "2.0":
-        from ._encode_v2 import EncoderV2
+        from .encode_v2 import EncoderV2
 
         encoder_v2 = EncoderV2(**options)
         return _snappy.compress(encoder_v2.encode(collect(registry), timestamp_ms).body())

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ._bridge import RemoteWriteBridge
-from ._config import EndpointSettings, Settings, resolve_settings
-from ._encode import Encoder
-from ._sender import EndpointSender
+from .._config.settings import EndpointSettings, Settings, resolve_settings
+from .._protocol.encode import Encoder
+from .bridge import RemoteWriteBridge
+from .sender import EndpointSender
 
 __all__ = ["build_bridge", "make_transport", "make_transports", "resolve"]
 
@@ -29,8 +29,8 @@ def make_transport(endpoint: EndpointSettings) -> Any:
     The transport is warmed up here, in the building thread, so that the thread that later
     sends through it imports nothing (docs/architecture.md, "Forks").
     """
-    from ._auth import make_client
-    from ._transport import Transport
+    from .._http.auth import make_client
+    from .._http.transport import Transport
 
     transport = Transport(
         endpoint.url,
@@ -77,7 +77,7 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
     encoder = encoder_of(Encoder)
     encoder_v2 = None
     if settings.protocol != "1.0":
-        from ._encode_v2 import EncoderV2
+        from .._protocol.encode_v2 import EncoderV2
 
         encoder_v2 = encoder_of(EncoderV2)
     transports = make_transports(settings.endpoints)
@@ -85,7 +85,7 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
     for index, transport in enumerate(transports):
         negotiator = None
         if settings.protocol != "1.0":
-            from ._negotiate import Negotiator
+            from .negotiate import Negotiator
 
             negotiator = Negotiator(settings.protocol)
         senders.append(
