@@ -15,12 +15,9 @@ scrubbed of every secret the transport knows (``_redact.masking_logs``).
 from __future__ import annotations
 
 import codecs
-import datetime
-import email.utils
 import hashlib
 import logging
 import ssl
-import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +26,6 @@ from typing import Any
 import httpx
 
 from .._config.parse import parse_headers, parse_url
-from .._delivery.retry import parse_retry_after
 from .._exceptions import (
     ConfigurationError,
     NonRetryableReceiverError,
@@ -48,6 +44,7 @@ from .._redact import (
     url_secrets,
 )
 from .http11 import direct_transport
+from .retry_after import retry_after_from_headers
 
 __all__ = ["MAX_MESSAGE_LENGTH", "SendResult", "Transport", "ended_without_answer"]
 
@@ -271,7 +268,7 @@ class Transport:
         message = scrub(_message(raw, response), self._known_secrets())
         if status >= 500 or status == 429:
             error = RetryableReceiverError(status, message, self.url)
-            error.retry_after = _retry_after(response.headers)
+            error.retry_after = retry_after_from_headers(response.headers)
             raise error
         raise NonRetryableReceiverError(status, message, self.url)
 
@@ -344,20 +341,6 @@ def _count(headers: httpx.Headers, name: str) -> int | None:
     except ValueError:
         logger.debug("ignoring malformed %s header %r", name, value)
         return None
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Parse ``Retry-After``, measuring an HTTP date against the response's own ``Date``."""
-    now = time.time()
-    date = headers.get("Date")
-    if date:
-        try:
-            when = email.utils.parsedate_to_datetime(date)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            pass
-        else:
-            now = (when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)).timestamp()
-    return parse_retry_after(headers.get("Retry-After"), now)
 
 
 def _describe(exc: BaseException, timeout: float, *, tls: bool = False) -> str:
