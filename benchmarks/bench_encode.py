@@ -354,14 +354,14 @@ def http_cost(registry: CollectorRegistry, repeat: int) -> list[str]:
 
     from prometheus_rw_bridge._delivery.sender import compress_requests
     from prometheus_rw_bridge._http.http11 import Http11Transport
-    from prometheus_rw_bridge._http.transport import Transport
+    from prometheus_rw_bridge._http.transport import HttpxTransport
 
     encoder = Encoder(job=JOB, instance=INSTANCE)
     requests = compress_requests(encoder.encode(collect(registry), TIMESTAMP_MS), "1.0", 2000, metadata=False)
     with _Receiver() as url:
         transports = {
-            "httpx's default (httpcore + h11)": Transport(url, client=httpx.Client(), owns_client=True),
-            "`Http11Transport` (http.client), the library's": Transport(
+            "httpx's default (httpcore + h11)": HttpxTransport(url, client=httpx.Client(), owns_client=True),
+            "`Http11Transport` (http.client), the library's": HttpxTransport(
                 url, client=httpx.Client(transport=Http11Transport()), owns_client=True
             ),
         }

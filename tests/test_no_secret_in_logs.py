@@ -3,7 +3,7 @@
 With the root logger at DEBUG, so that httpx, httpcore, botocore and the library's own loggers
 all emit, every way a push can go (accepted, 5xx retried, 401, a 4xx whose body echoes every
 secret, connection refused, TLS failures, protocol negotiation) through ``enable_remote_write``,
-``push_to_remote_write``, one ``Transport.send`` and the command line at ``-v`` and ``-vv``
+``push_to_remote_write``, one ``HttpxTransport.send`` and the command line at ``-v`` and ``-vv``
 must leave no secret in any record: not in its message, arguments, exception or stack text.
 Requests go both through the library's own HTTP/1.1 transport and, via a proxy, through
 httpx's (httpcore and h11), since each logs differently.

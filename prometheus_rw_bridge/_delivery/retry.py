@@ -108,7 +108,7 @@ _Result_co = TypeVar("_Result_co", covariant=True)
 
 
 class Sender(Protocol[_Result_co]):
-    """What ``send_with_retries`` needs from a transport (``Transport`` is one)."""
+    """What ``send_with_retries`` needs from a transport (``HttpxTransport`` is one)."""
 
     @property
     def timeout(self) -> float:
@@ -149,7 +149,7 @@ def send_with_retries(
     a request the receiver called invalid can never succeed.
 
     Args:
-        transport: a ``Transport`` (or anything with the same ``send``, ``timeout`` and ``url``).
+        transport: a ``HttpxTransport`` (or anything with the same ``send``, ``timeout`` and ``url``).
         body: the compressed request body.
         protocol: ``"1.0"`` or ``"2.0"``, passed to ``transport.send``.
         deadline: absolute time, in ``clock()`` units, after which no attempt starts and no
@@ -163,7 +163,7 @@ def send_with_retries(
         rng: random source for jitter.
 
     Returns:
-        What ``transport.send`` returned (a ``SendResult`` for a ``Transport``).
+        What ``transport.send`` returned (a ``SendResult`` for a ``HttpxTransport``).
 
     Raises:
         NonRetryableReceiverError: the receiver refused the request; never retried.

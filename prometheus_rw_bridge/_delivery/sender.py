@@ -17,11 +17,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import NonRetryableReceiverError, SendError
 from .._protocol import snappy as _snappy
 from .retry import RetryPolicy, retry_after_of
+
+if TYPE_CHECKING:  # importing httpx is for when the first transport is built, not for import time
+    from .._http.transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +157,7 @@ class EndpointSender:
     """Deliver collections to one endpoint, in order, from a daemon thread.
 
     Args:
-        transport: a ``_transport.Transport`` (``send(body, protocol=, attempt=, timeout=)``).
+        transport: the endpoint's :class:`~prometheus_rw_bridge._http.transport.Transport`.
         policy: backoff bounds for retries.
         max_pending_collections: collections that may wait (the one in flight included).
         max_pending_bytes: compressed bytes that may wait.
@@ -165,7 +168,7 @@ class EndpointSender:
 
     def __init__(
         self,
-        transport: Any,
+        transport: Transport,
         *,
         policy: RetryPolicy | None = None,
         max_pending_collections: int = 80,

@@ -30,9 +30,9 @@ def make_transport(endpoint: EndpointSettings) -> Any:
     sends through it imports nothing (docs/architecture.md, "Forks").
     """
     from .._http.auth import make_client
-    from .._http.transport import Transport
+    from .._http.transport import HttpxTransport
 
-    transport = Transport(
+    transport = HttpxTransport(
         endpoint.url,
         client=make_client(endpoint),
         timeout=endpoint.timeout,

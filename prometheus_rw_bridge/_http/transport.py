@@ -1,13 +1,17 @@
-"""One remote-write endpoint over HTTP: headers, auth, status mapping and error translation.
+"""One remote-write endpoint over HTTP: the transport interface and its httpx implementation.
 
-``Transport.send`` makes exactly one POST and turns everything that can go wrong into the
+:class:`Transport` is the seam the delivery layer talks to: one ``send()`` of a compressed body
+that returns a :class:`SendResult` or raises a ``SendError``, and ``close()``.  Tests and users
+may pass anything that has that shape.
+
+``HttpxTransport.send`` makes exactly one POST and turns everything that can go wrong into the
 package's error tree (see ``_exceptions``): 5xx and 429 become ``RetryableReceiverError``,
 other non-2xx answers ``NonRetryableReceiverError``, and failures without an answer
 (refused, reset, TLS, timeout) ``TransportError``.  Whether and when to try again is
 ``_retry``'s business.
 
 Credentials never leave this module in text: the URL's ``user:password@`` becomes basic
-auth and is stripped from ``Transport.url``; error messages (and the errors chained under
+auth and is stripped from ``HttpxTransport.url``; error messages (and the errors chained under
 them), reprs, and the records httpx, httpcore and botocore log while a request is sent are
 scrubbed of every secret the transport knows (``_redact.masking_logs``).
 """
@@ -21,7 +25,7 @@ import ssl
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -46,7 +50,7 @@ from .._redact import (
 from .http11 import direct_transport
 from .retry_after import retry_after_from_headers
 
-__all__ = ["MAX_MESSAGE_LENGTH", "SendResult", "Transport", "ended_without_answer"]
+__all__ = ["MAX_MESSAGE_LENGTH", "HttpxTransport", "SendResult", "Transport", "ended_without_answer"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +96,31 @@ class SendResult:
         )
 
 
+class Transport(Protocol):
+    """What the delivery layer needs from a transport: one POST per call, errors as ``SendError``.
+
+    Attributes:
+        url: the endpoint, safe to display (no credentials, query values masked).
+        remote_name: the endpoint's name in logs and self-metrics.
+        timeout: the default per-request timeout in seconds.
+    """
+
+    url: str
+    remote_name: str
+    timeout: float
+
+    def send(
+        self, body: bytes, *, protocol: str = "1.0", attempt: int = 0, timeout: float | None = None
+    ) -> SendResult:
+        """POST one compressed request body; raise ``RetryableReceiverError``,
+        ``NonRetryableReceiverError`` or ``TransportError`` when it did not succeed."""
+        ...
+
+    def close(self) -> None:
+        """Release the transport's connections (idempotent)."""
+        ...
+
+
 def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     """Return ``url`` without ``user:password@`` and the decoded credentials, if any."""
     parts = urllib.parse.urlsplit(url)
@@ -121,7 +150,7 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:6]
 
 
-class Transport:
+class HttpxTransport:
     """Send remote-write request bodies to one URL.
 
     Args:
@@ -196,7 +225,7 @@ class Transport:
         )
 
     def __repr__(self) -> str:
-        return f"Transport(url={self.url!r}, remote_name={self.remote_name!r})"
+        return f"HttpxTransport(url={self.url!r}, remote_name={self.remote_name!r})"
 
     def _known_secrets(self) -> tuple[str, ...]:
         """Every secret a request of this transport carries, in every form it may be shown in.
@@ -207,7 +236,7 @@ class Transport:
         extra = client_secrets() if callable(client_secrets) else ()
         return secret_forms((*self._secrets, *extra))
 
-    def __enter__(self) -> Transport:
+    def __enter__(self) -> HttpxTransport:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
