@@ -31,11 +31,11 @@ from prometheus_rw_bridge._delivery import spool as spool_module
 from prometheus_rw_bridge._delivery.spool import (
     ACK_BYTES,
     HEADER_BYTES,
-    MAGIC,
     Spool,
     SpoolRecord,
     endpoint_directory,
 )
+from prometheus_rw_bridge._delivery.spool_format import MAGIC
 from prometheus_rw_bridge._exceptions import ConfigurationError, RemoteWriteError, SpoolLockedError
 
 CHILD = Path(__file__).with_name("spool_child.py")
