@@ -63,21 +63,19 @@ def measure(
     spool = Spool(directory / "bench", max_bytes=1 << 34, fsync_interval=0)
     appended: list[int] = []
 
+    def append_one(body: bytes) -> int:
+        record_id = spool.append(
+            body, protocol="1.0", samples=2000, seq=1, timestamp_ms=TIMESTAMP_MS
+        ).record_id
+        assert record_id is not None
+        return record_id
+
     def append() -> None:
-        for body in compressed:
-            record_id = spool.append(
-                body, protocol="1.0", samples=2000, seq=1, timestamp_ms=TIMESTAMP_MS
-            ).record_id
-            assert record_id is not None
-            appended.append(record_id)
+        appended.extend(append_one(body) for body in compressed)
 
     def append_ack() -> None:
         for body in compressed:
-            record_id = spool.append(
-                body, protocol="1.0", samples=2000, seq=1, timestamp_ms=TIMESTAMP_MS
-            ).record_id
-            assert record_id is not None
-            spool.ack(record_id)
+            spool.ack(append_one(body))
 
     def append_sync() -> None:
         append()

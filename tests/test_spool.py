@@ -427,6 +427,19 @@ def test_records_through_is_the_replay_and_sees_acks_during_iteration(tmp_path: 
         assert seq_of(spool, after=5) == [5, 6]  # ids 6 and 7
 
 
+def test_a_closed_spool_does_nothing_and_says_so(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    record_id = fill(spool, 1)[0]
+    spool.close()
+    spool.close()  # idempotent
+    assert spool.append(b"x", protocol="1.0", samples=1, seq=1, timestamp_ms=1).reason == "closed"
+    assert not spool.ack(record_id)
+    assert list(spool.records()) == []
+    spool.sync()
+    with Spool(tmp_path) as reopened:
+        assert [r.record_id for r in reopened.records()] == [record_id]
+
+
 def test_ids_keep_growing_across_reopens(tmp_path: Path) -> None:
     with Spool(tmp_path, segment_bytes=500) as spool:
         ids = fill(spool, 10)

@@ -20,6 +20,10 @@ The interface the sender calls::
     spool.ack(appended.record_id)
     spool.close()                           # at shutdown; also fsyncs
 
+``push_to_remote_write(..., spool_dir=...)`` is the same in one call: open, send and ack what
+``records()`` yields, append the new requests and ``sync()``, send and ack them, close; what
+failed stays for the next call (which raises ``SpoolLockedError`` while another still runs).
+
 ``append()`` never raises for I/O trouble: when a record cannot be written (disk full, too
 large for ``max_bytes``, spool closed) ``record_id`` is ``None``, ``reason`` says why, and the
 caller still sends the request from memory, it is just not crash-safe.  ``ack()`` of an id
