@@ -120,14 +120,7 @@ def _v1_file() -> descriptor_pb2.FileDescriptorProto:
         ],
         enums={
             "MetricType": [
-                "UNKNOWN",
-                "COUNTER",
-                "GAUGE",
-                "HISTOGRAM",
-                "GAUGEHISTOGRAM",
-                "SUMMARY",
-                "INFO",
-                "STATESET",
+                "UNKNOWN", "COUNTER", "GAUGE", "HISTOGRAM", "GAUGEHISTOGRAM", "SUMMARY", "INFO", "STATESET",
             ]
         },
     )
@@ -213,7 +206,9 @@ def _v2_file() -> descriptor_pb2.FileDescriptorProto:
             ]
         },
     )
-    _histogram(file, ["RESET_HINT_UNSPECIFIED", "RESET_HINT_YES", "RESET_HINT_NO", "RESET_HINT_GAUGE"])
+    _histogram(
+        file, ["RESET_HINT_UNSPECIFIED", "RESET_HINT_YES", "RESET_HINT_NO", "RESET_HINT_GAUGE"]
+    )
     # 2.0 (rc.4) gives histogram samples a start timestamp of their own; 1.0 has no such field.
     histogram = next(msg for msg in file.message_type if msg.name == "Histogram")
     histogram.field.add(name="start_timestamp", number=17, label=_OPTIONAL, type=_F.TYPE_INT64)
