@@ -1143,3 +1143,25 @@ def test_every_action_is_covered() -> None:
     rules = [rule for param in PROMETHEUS_CASES for rule in param.values[1]]  # type: ignore[attr-defined]
     actions = {rule.get("action", "replace") for rule in rules}
     assert actions == set(ACTIONS)
+
+
+def test_results_stay_right_past_the_memo_of_each_rule() -> None:
+    rules = compile_rules(
+        [
+            {"source_labels": ["s"], "action": "hashmod", "modulus": 1000, "target_label": "h"},
+            {"source_labels": ["s"], "regex": "v(\\d*)7", "target_label": "t", "replacement": "$1"},
+        ]
+    )
+    for number in range(10_000):
+        value = f"v{number}"
+        expected = {"__name__": "m", "s": value}
+        expected["h"] = str(int.from_bytes(hashlib.md5(value.encode()).digest()[8:], "big") % 1000)
+        if value.endswith("7") and len(value) > 2:
+            expected["t"] = value[1:-1]
+        assert rules.apply({"__name__": "m", "s": value}) == expected
+
+
+def test_regex_too_deep_for_python_is_a_configuration_error() -> None:
+    # Go refuses it too ("expression nests too deeply").
+    with pytest.raises(ConfigurationError, match="expected a simpler regular expression"):
+        compile_rules([{"source_labels": ["a"], "regex": "(" * 1000 + "a" + ")" * 1000, "action": "drop"}])

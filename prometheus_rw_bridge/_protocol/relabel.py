@@ -11,20 +11,23 @@ Python's ``re`` by :mod:`.re2`.
 One deliberate difference: a ``labelmap`` whose expanded name is not a valid label name skips
 that label (Prometheus would set it, and the receiver would then refuse the whole request).
 
-Pure: no I/O, no globals beyond constants; :class:`RelabelRules` is immutable and thread-safe.
+Pure: no I/O, no globals beyond constants; :class:`RelabelRules` is immutable and thread-safe
+(each rule remembers its last few thousand results, which changes nothing but the cost).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .._exceptions import ConfigurationError
+from .go_regexp import Regex, expander, replace_all
 from .names import is_valid_label_name
-from .re2 import RE2Error, translate
+from .re2 import RE2Error
 
 __all__ = [
     "ACTIONS",
@@ -66,14 +69,12 @@ _TARGET_WITH_VARS_RE = re.compile(r"(?:[a-zA-Z_]|\$(?:\{\w+\}|\w))(?:\w|\$(?:\{\
 _TARGET_ALLOWED = (
     "a label name ([a-zA-Z_][a-zA-Z0-9_]*) in which $1, ${1} or ${name} may stand for characters"
 )
-_MATCH_ALL = frozenset({".*", "(.*)"})
 
-# A template compiled once: literal text, or the candidate groups of a $reference (the first
-# that took part in the match is used; none: the reference expands to "").
-_Part = str | tuple[int, ...]
-_Groups = Callable[[int], "str | None"]
-_Setter = Callable[[dict[str, str], set[str], str, str], None]
-_Step = Callable[[dict[str, str], set[str]], bool]
+_Added = dict[str, None]
+_Setter = Callable[[dict[str, str], "_Added | None", str, str], None]
+_Step = Callable[[dict[str, str], "_Added | None"], bool]
+_T = TypeVar("_T")
+_MEMO_SIZE = 4096  # results remembered per rule
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,10 @@ class RelabelRules:
             A new dict of the relabelled labels (in no particular order, no empty values), or
             ``None`` when a rule drops the series or no ``__name__`` is left.
         """
-        # labelmap walks the labels as Prometheus's labels.Builder does: the original labels
-        # sorted by name, then the ones set since, in the order they were set.
-        current = dict(sorted(labels.items())) if self._ordered else dict(labels)
-        if "" in current.values():
+        current = dict(labels)
+        if not all(current.values()):
             current = {name: value for name, value in current.items() if value}
-        added: set[str] = set()
+        added: _Added | None = {} if self._ordered else None
         for step in self._steps:
             if not step(current, added):
                 return None
@@ -185,6 +184,15 @@ def compile_rules(configs: object, where: str = "write_relabel_configs") -> Rela
 # Checking a rule.
 
 
+def _compile_regex(source: str, where: str) -> Regex:
+    try:
+        return Regex.anchored(source)
+    except RE2Error as exc:
+        raise _fail(where, source, f"expected an RE2 regular expression ({exc})") from None
+    except ValueError as exc:
+        raise _fail(where, source, f"expected a simpler regular expression ({exc})") from None
+
+
 def _fail(where: str, value: object, allowed: str) -> ConfigurationError:
     return ConfigurationError(f"{where}={value!r} is not valid: {allowed}")
 
@@ -198,7 +206,7 @@ def _text(config: Mapping[str, Any], key: str, default: str, where: str) -> str:
     return value
 
 
-def _check(config: object, where: str, index: int) -> tuple[RelabelRule, _Regex]:
+def _check(config: object, where: str, index: int) -> tuple[RelabelRule, Regex]:
     """Read and validate one rule, in the order of Prometheus's unmarshalling and ``Validate``."""
     if not isinstance(config, Mapping):
         raise _fail(where, config, "expected a relabel rule: a mapping of " + ", ".join(FIELDS))
@@ -212,7 +220,7 @@ def _check(config: object, where: str, index: int) -> tuple[RelabelRule, _Regex]
     replacement = _text(config, "replacement", DEFAULT_REPLACEMENT, where)
     modulus = _modulus(config.get("modulus", 0), f"{where}.modulus")
     action = _action(config.get("action", DEFAULT_ACTION), f"{where}.action")
-    regex = _Regex.compile(regex_text, f"{where}.regex")
+    regex = _compile_regex(regex_text, f"{where}.regex")
 
     def invalid(key: str, value: str, what: str, allowed: str) -> ConfigurationError:
         problem = f'"{value}" is invalid {what!r} for {action} action; expected {allowed}'
@@ -317,186 +325,45 @@ def _action(value: object, where: str) -> str:
     return value.lower()
 
 
-# Regexes and templates.
+# Label-set updates that mirror Prometheus's labels.Builder. ``added`` (only kept when a labelmap
+# rule needs it) holds the labels set since the start, in the order the Builder keeps them.
 
 
-@dataclass(frozen=True)
-class _Regex:
-    """A rule's regex, anchored as Prometheus anchors it, with the fastest matcher for its form."""
-
-    pattern: re.Pattern[str]
-    group_names: tuple[str, ...]
-    standard: bool  # the regex alone is balanced, so ^(?s:regex)$ is one anchored group
-    literals: frozenset[str] | None
-    match_all: bool
-
-    @classmethod
-    def compile(cls, source: str, where: str) -> _Regex:
-        try:
-            wrapped = translate("^(?s:" + source + ")$")
-        except RE2Error as exc:
-            raise _fail(where, source, f"expected an RE2 regular expression ({exc})") from None
-        try:
-            alone = translate(source)
-        except RE2Error:
-            # Valid only with Prometheus's anchors around it, like "a)|(b": then it is not
-            # anchored at both ends, and a match may cover part of the value.
-            alone = None
-        try:
-            pattern = re.compile(wrapped.pattern)
-        except (re.error, RecursionError, OverflowError) as exc:
-            problem = f"expected a simpler regular expression (Python's re: {exc})"
-            raise _fail(where, source, problem) from None
-        literals = alone.literals if alone is not None else None
-        return cls(
-            pattern,
-            wrapped.group_names,
-            alone is not None,
-            frozenset(literals) if literals is not None else None,
-            source in _MATCH_ALL,
-        )
-
-    def matcher(self) -> Callable[[str], bool]:
-        """Return a test of whether the regex matches a value."""
-        if self.match_all:
-            return lambda value: True
-        if self.literals is not None:
-            return self.literals.__contains__
-        match = self.pattern.match if self.standard else self.pattern.search
-        return lambda value: match(value) is not None
-
-    def groups(self) -> Callable[[str], _Groups | None]:
-        """Return a search giving a match's group getter (index -> text or None), or ``None``."""
-        if self.match_all and self.group_names == ("",):
-            return lambda value: (value, value).__getitem__
-        if self.match_all:
-            return lambda value: (value,).__getitem__
-        search = self.pattern.match if self.standard else self.pattern.search
-
-        def groups(value: str) -> _Groups | None:
-            found = search(value)
-            return None if found is None else found.group
-
-        return groups
-
-    def template(self, text: str) -> tuple[_Part, ...]:
-        """Compile ``text`` as Go's ``Regexp.Expand`` reads it against this regex's groups."""
-        parts: list[_Part] = []
-        literal: list[str] = []
-        rest = text
-        while True:
-            before, dollar, rest = rest.partition("$")
-            literal.append(before)
-            if not dollar:
-                break
-            if rest.startswith("$"):
-                literal.append("$")
-                rest = rest[1:]
-                continue
-            parsed = _reference(rest)
-            if parsed is None:
-                literal.append("$")  # malformed: the $ is literal text
-                continue
-            name, rest = parsed
-            parts.extend(["".join(literal), self._candidates(name)])
-            literal = []
-        parts.append("".join(literal))
-        return tuple(part for part in parts if part != "")
-
-    def _candidates(self, name: str) -> tuple[int, ...]:
-        number = -1
-        if name.isascii() and name.isdigit() and not (len(name) > 1 and name[0] == "0") and len(name) <= 9:
-            number = int(name)
-        if number >= 0:
-            return (number,) if number <= len(self.group_names) else ()
-        return tuple(index for index, group in enumerate(self.group_names, 1) if group == name)
-
-
-def _reference(text: str) -> tuple[str, str] | None:
-    """Read the name after a ``$``: ``name`` or ``{name}`` (letters, digits, ``_``); ``None``: malformed."""
-    brace = text.startswith("{")
-    body = text[1:] if brace else text
-    end = 0
-    while end < len(body) and (body[end].isalpha() or body[end].isdecimal() or body[end] == "_"):
-        end += 1
-    if end == 0:
-        return None
-    if brace:
-        if not body.startswith("}", end):
-            return None
-        return body[:end], body[end + 1 :]
-    return body[:end], body[end:]
-
-
-def _expand(parts: tuple[_Part, ...], groups: _Groups) -> str:
-    out: list[str] = []
-    for part in parts:
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        for index in part:
-            text = groups(index)
-            if text is not None:
-                out.append(text)
-                break
-    return "".join(out)
-
-
-def _expander(parts: tuple[_Part, ...]) -> Callable[[_Groups], str] | str:
-    """Return the template's constant text, or a function expanding it against a match."""
-    if not parts:
-        return ""
-    if len(parts) == 1 and isinstance(parts[0], str):
-        return parts[0]
-    if len(parts) == 1 and isinstance(parts[0], tuple) and len(parts[0]) == 1:
-        (index,) = parts[0]
-        return lambda groups: groups(index) or ""
-    return lambda groups: _expand(parts, groups)
-
-
-def _replace_all(regex: _Regex, parts: tuple[_Part, ...], source: str) -> str:
-    """Go's ``Regexp.ReplaceAllString`` (needed when the regex is not anchored at both ends)."""
-    pattern = regex.pattern
-    out: list[str] = []
-    last_end = 0
-    position = 0
-    while position <= len(source):
-        found = pattern.search(source, position)
-        if found is None:
-            break
-        start, end = found.span()
-        out.append(source[last_end:start])
-        if end > last_end or start == 0:
-            out.append(_expand(parts, found.group))
-        last_end = end
-        position = max(position + 1, end)
-    out.append(source[last_end:])
-    return "".join(out)
-
-
-# Label-set updates that mirror Prometheus's labels.Builder.
-
-
-def _set_plain(labels: dict[str, str], added: set[str], name: str, value: str) -> None:
+def _set_plain(labels: dict[str, str], added: _Added | None, name: str, value: str) -> None:
     if value:
         labels[name] = value
     else:
         labels.pop(name, None)
 
 
-def _set_ordered(labels: dict[str, str], added: set[str], name: str, value: str) -> None:
-    """Set (or, for an empty value, delete) a label, keeping the Builder's iteration order."""
-    if not value:
+def _set_ordered(labels: dict[str, str], added: _Added | None, name: str, value: str) -> None:
+    """Set (or, for an empty value, delete) a label, keeping the Builder's order of set labels."""
+    assert added is not None
+    if value:
+        labels[name] = value
+        if name not in added:
+            added[name] = None  # a label set anew goes behind the others (set again: it stays)
+    else:
         labels.pop(name, None)
-        added.discard(name)
-        return
-    if name not in added:
-        labels.pop(name, None)  # a label set anew moves behind the original ones
-        added.add(name)
-    labels[name] = value
+        added.pop(name, None)
 
 
-# Building each rule's step.
+def _builder_order(moves: list[tuple[str, str, str]], added: _Added | None) -> None:
+    """Sort labelmap's (new name, value, old name) moves in the order the Builder walks the old names.
+
+    That is the original labels sorted by name, then those set since, in the order they were set.
+    """
+    position = {name: index for index, name in enumerate(added or ())}
+    moves.sort(key=lambda move: (1, position[move[2]], "") if move[2] in position else (0, 0, move[2]))
+
+
+# Building each rule's step. Results are memoised per rule: the same values and label names
+# recur in series after series (every series of a family has its __name__, every label name
+# recurs), so most series cost a cache hit per rule instead of a regex match.
+
+
+def _memo(compute: Callable[[str], _T]) -> Callable[[str], _T]:
+    return functools.lru_cache(maxsize=_MEMO_SIZE)(compute)
 
 
 def _value_of(sources: tuple[str, ...], separator: str) -> Callable[[dict[str, str]], str]:
@@ -512,7 +379,7 @@ def _go_lower(text: str) -> str:
     """``strings.ToLower``: each character's simple lower-case mapping (no final-sigma rule)."""
     if text.isascii():
         return text.lower()
-    return "".join([char.lower()[0] for char in text])  # only İ has a longer one: "i̇"
+    return "".join([char.lower()[0] for char in text])  # only U+0130 maps to two: "i" and a dot
 
 
 def _go_upper(text: str) -> str:
@@ -523,26 +390,23 @@ def _go_upper(text: str) -> str:
     for char in text:
         upper = char.upper()
         if len(upper) != 1:
-            # Full mappings like "SS" or "ἈΙ" are not Go's; the simple one, where there is
-            # one, is the title-case form of a lower-case letter (ᾳ -> ᾼ).
+            # Full mappings like "SS" are not Go's; the simple one, where there is one, is the
+            # title-case form of a lower-case letter (U+1FB3 -> U+1FBC).
             title = char.title()
             upper = title if len(title) == 1 else char
         out.append(upper)
     return "".join(out)
 
 
-def _hashmod(value: str, modulus: int) -> str:
-    digest = hashlib.md5(value.encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
-    return str(int.from_bytes(digest[8:], "big") % modulus)
-
-
-def _step(rule: RelabelRule, regex: _Regex, setter: _Setter) -> _Step:
+def _step(rule: RelabelRule, regex: Regex, setter: _Setter) -> _Step:
     """Build the function that applies ``rule`` to a label dict in place (``False``: drop the series)."""
     value_of = _value_of(rule.source_labels, rule.separator)
     action = rule.action
     target = rule.target_label
     if action in ("keep", "drop"):
         matches = regex.matcher()
+        if regex.literals is None and not regex.match_all:
+            matches = _memo(matches)
         keep_if = action == "keep"
         return lambda labels, added: matches(value_of(labels)) is keep_if
     if action in ("keepequal", "dropequal"):
@@ -550,15 +414,14 @@ def _step(rule: RelabelRule, regex: _Regex, setter: _Setter) -> _Step:
         return lambda labels, added: (labels.get(target, "") == value_of(labels)) is equal_keeps
     if action in ("lowercase", "uppercase", "hashmod"):
         modulus = rule.modulus
-        transform: Callable[[str], str] = (
-            _go_lower
-            if action == "lowercase"
-            else _go_upper
-            if action == "uppercase"
-            else (lambda value: _hashmod(value, modulus))
-        )
 
-        def transformed(labels: dict[str, str], added: set[str]) -> bool:
+        def hashmod(value: str) -> str:
+            digest = hashlib.md5(value.encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
+            return str(int.from_bytes(digest[8:], "big") % modulus)
+
+        transform = _memo({"lowercase": _go_lower, "uppercase": _go_upper, "hashmod": hashmod}[action])
+
+        def transformed(labels: dict[str, str], added: _Added | None) -> bool:
             setter(labels, added, target, transform(value_of(labels)))
             return True
 
@@ -571,49 +434,54 @@ def _step(rule: RelabelRule, regex: _Regex, setter: _Setter) -> _Step:
 
 
 def _replace(
-    rule: RelabelRule, regex: _Regex, value_of: Callable[[dict[str, str]], str], setter: _Setter
+    rule: RelabelRule, regex: Regex, value_of: Callable[[dict[str, str]], str], setter: _Setter
 ) -> _Step:
-    target = _expander(regex.template(rule.target_label))
-    replacement = _expander(regex.template(rule.replacement))
+    target = expander(regex.template(rule.target_label))
+    replacement = expander(regex.template(rule.replacement))
     if regex.match_all and isinstance(target, str) and isinstance(replacement, str):
         # A constant label (or its removal): "(.*)" matches every value.
-        def constant(labels: dict[str, str], added: set[str]) -> bool:
+        def constant(labels: dict[str, str], added: _Added | None) -> bool:
             setter(labels, added, target, replacement)
             return True
 
         return constant
     groups_of = regex.groups()
 
-    def replace(labels: dict[str, str], added: set[str]) -> bool:
-        groups = groups_of(value_of(labels))
+    def outcome(value: str) -> tuple[str, str] | None:
+        """Return the label to set and its value, or ``None`` when the rule changes nothing."""
+        groups = groups_of(value)
         if groups is None:
-            return True
-        if isinstance(target, str):
-            name = target  # checked when the rule was compiled
-        else:
-            name = target(groups)
-            if not is_valid_label_name(name):
-                return True
-        setter(labels, added, name, replacement if isinstance(replacement, str) else replacement(groups))
+            return None
+        name = target if isinstance(target, str) else target(groups)
+        if not isinstance(target, str) and not is_valid_label_name(name):
+            return None
+        return name, replacement if isinstance(replacement, str) else replacement(groups)
+
+    memo = _memo(outcome)
+
+    def replace(labels: dict[str, str], added: _Added | None) -> bool:
+        result = memo(value_of(labels))
+        if result is not None:
+            setter(labels, added, *result)
         return True
 
     return replace
 
 
-def _label_filter(regex: _Regex, drop: bool, setter: _Setter) -> _Step:
-    matches = regex.matcher()
+def _label_filter(regex: Regex, drop: bool, setter: _Setter) -> _Step:
     literals = regex.literals
     if drop and literals is not None:
 
-        def drop_named(labels: dict[str, str], added: set[str]) -> bool:
+        def drop_named(labels: dict[str, str], added: _Added | None) -> bool:
             for name in literals:
                 if name in labels:
                     setter(labels, added, name, "")
             return True
 
         return drop_named
+    matches = _memo(regex.matcher())
 
-    def label_filter(labels: dict[str, str], added: set[str]) -> bool:
+    def label_filter(labels: dict[str, str], added: _Added | None) -> bool:
         for name in [name for name in labels if matches(name) is drop]:
             setter(labels, added, name, "")
         return True
@@ -621,23 +489,31 @@ def _label_filter(regex: _Regex, drop: bool, setter: _Setter) -> _Step:
     return label_filter
 
 
-def _labelmap(regex: _Regex, replacement: str, setter: _Setter) -> _Step:
+def _labelmap(regex: Regex, replacement: str, setter: _Setter) -> _Step:
     parts = regex.template(replacement)
-    expand = _expander(parts)
+    expand = expander(parts)
     groups_of = regex.groups()
-    standard = regex.standard
 
-    def labelmap(labels: dict[str, str], added: set[str]) -> bool:
-        for name, value in list(labels.items()):
-            groups = groups_of(name)
-            if groups is None:
-                continue
-            if not standard:
-                new_name = _replace_all(regex, parts, name)
-            else:
-                new_name = expand if isinstance(expand, str) else expand(groups)
-            if is_valid_label_name(new_name):
-                setter(labels, added, new_name, value)
+    def new_name(name: str) -> str | None:
+        """Return the name ``name`` is copied to, or ``None``: no match, or not a valid name."""
+        groups = groups_of(name)
+        if groups is None:
+            return None
+        if not regex.standard:
+            mapped = replace_all(regex, parts, name)
+        else:
+            mapped = expand if isinstance(expand, str) else expand(groups)
+        return mapped if is_valid_label_name(mapped) else None
+
+    memo = _memo(new_name)
+
+    def labelmap(labels: dict[str, str], added: _Added | None) -> bool:
+        # Read every label before setting any: the rule sees the labels as they were before it.
+        moves = [(new, value, name) for name, value in labels.items() if (new := memo(name)) is not None]
+        if len(moves) > 1:
+            _builder_order(moves, added)  # when two map to one name, the last one set wins
+        for new, value, _ in moves:
+            setter(labels, added, new, value)
         return True
 
     return labelmap
