@@ -1165,3 +1165,29 @@ def test_regex_too_deep_for_python_is_a_configuration_error() -> None:
     # Go refuses it too ("expression nests too deeply").
     with pytest.raises(ConfigurationError, match="expected a simpler regular expression"):
         compile_rules([{"source_labels": ["a"], "regex": "(" * 1000 + "a" + ")" * 1000, "action": "drop"}])
+
+
+def test_hashmod_sharding_sends_each_series_to_exactly_one_endpoint() -> None:
+    def shard(keep: str) -> RelabelRules:
+        return compile_rules(
+            [
+                {
+                    "source_labels": ["__name__", "instance"],
+                    "target_label": "__tmp_shard",
+                    "modulus": 2,
+                    "action": "hashmod",
+                },
+                {"source_labels": ["__tmp_shard"], "regex": keep, "action": "keep"},
+                {"regex": "__tmp_shard", "action": "labeldrop"},
+            ]
+        )
+
+    first, second = shard("0"), shard("1")
+    kept = [0, 0]
+    for number in range(200):
+        labels = {"__name__": f"metric_{number}", "instance": "host:9100"}
+        results = [first.apply(labels), second.apply(labels)]
+        assert [result is not None for result in results].count(True) == 1
+        assert labels in results
+        kept[results.index(labels)] += 1
+    assert min(kept) > 50  # both shards take a fair share

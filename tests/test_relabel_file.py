@@ -170,3 +170,12 @@ def test_yaml_without_pyyaml_is_a_missing_dependency(tmp_path: Path, monkeypatch
     # JSON works without it, whatever the file is called.
     for name in ("rules.json", "rules.conf"):
         assert compile_relabel_file(write(tmp_path, name, json.dumps(RULES))) == compile_rules(RULES)
+
+
+def test_every_rules_example_in_the_docs_compiles(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "relabelling.md").read_text()
+    blocks = page.split("```yaml\n")[1:]
+    assert len(blocks) >= 9
+    for number, block in enumerate(blocks):
+        path = write(tmp_path, f"example{number}.yml", block.split("```")[0])
+        assert len(compile_relabel_file(path)) >= 1, block
