@@ -18,6 +18,7 @@ from opentelemetry.sdk.metrics import (
     Counter,
     Histogram,
     ObservableCounter,
+    SimpleFixedSizeExemplarReservoir,
     UpDownCounter,
 )
 from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricsData
@@ -428,7 +429,12 @@ def test_exemplars_carry_trace_and_span_ids_into_the_right_bucket() -> None:
             aggregation=ExplicitBucketHistogramAggregation(BOUNDS),
             attribute_keys={"route"},
         ),
-        View(instrument_name="rpc.calls", attribute_keys={"route"}),
+        # Room for both exemplars, so that the conversion has to choose (the default keeps one at random).
+        View(
+            instrument_name="rpc.calls",
+            attribute_keys={"route"},
+            exemplar_reservoir_factory=lambda _: lambda **_: SimpleFixedSizeExemplarReservoir(size=4),
+        ),
     ]
     spans: dict[float, Any] = {}
 
@@ -443,7 +449,10 @@ def test_exemplars_carry_trace_and_span_ids_into_the_right_bucket() -> None:
                 counter.add(1, {"route": "/a", "user": "u1"})
                 gauge.set(value, {"route": "/a"})
 
-    conversion = convert(record(use, views=views))
+    data = record(use, views=views)
+    (calls,) = points(data, "rpc.calls")
+    assert len(calls.exemplars) == 2
+    conversion = convert(data)
 
     def ids(context: Any) -> dict[str, str]:
         return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
@@ -455,7 +464,7 @@ def test_exemplars_carry_trace_and_span_ids_into_the_right_bucket() -> None:
     assert sample(conversion, "rpc_duration_seconds_bucket", route="/a", le="10.0").exemplar.value == 3.0
     for le in ("0.01", "1.0", "+Inf"):
         assert sample(conversion, "rpc_duration_seconds_bucket", route="/a", le=le).exemplar is None
-    # A counter sample carries one exemplar: the latest.
+    # A counter sample carries one exemplar: the latest of the point's.
     latest = sample(conversion, "rpc_calls_total", route="/a").exemplar
     assert latest.labels == {**ids(spans[3.0]), "user": "u1"} and latest.timestamp > 0
     assert sample(conversion, "rpc_inflight", route="/a").exemplar is None
