@@ -170,16 +170,10 @@ def test_exponential_histogram_is_a_native_histogram_in_prometheus(
         lower, upper = 2 ** ((index - 1) / 2**schema), 2 ** (index / 2**schema)
         assert lower * (1 - 1e-9) <= got <= upper * (1 + 1e-9), (q, lower, got, upper)
 
-    params = {
-        "query": f'rpc_calls_total{{job="{unique_job}"}}',
-        "start": str(at - 60),
-        "end": str(time.time() + 60),
-    }
+    query = f'rpc_calls_total{{job="{unique_job}"}}'
 
     def exemplars() -> list[Any]:
-        response = httpx.get(prometheus_native_server.url + "/api/v1/query_exemplars", params=params)
-        found: list[Any] = response.json()["data"]
-        return found
+        return prometheus_native_server.query_exemplars(query, at - 60, time.time() + 60)
 
     (group,) = wait_until(exemplars, timeout=30, message="the exemplar to be queryable")
     (exemplar,) = group["exemplars"]
