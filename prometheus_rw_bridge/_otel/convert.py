@@ -51,6 +51,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import (
@@ -202,7 +203,9 @@ class _Builder:
                 )
             mtype, convert_point = "histogram", _native_samples
         else:
-            return self._drop(metric, f"has data of type {type(data).__name__}, which is not converted", 0)
+            return self._drop(
+                metric, f"has data of type {type(data).__name__}, which is not converted", len(points)
+            )
         temporality = getattr(data, "aggregation_temporality", _CUMULATIVE)
         if temporality != _CUMULATIVE:
             return self._drop(
@@ -270,11 +273,9 @@ class _Refused(Exception):
 
 
 def _pc_version() -> str:
-    from importlib.metadata import version
-
     try:
         return version("prometheus_client")
-    except Exception:
+    except PackageNotFoundError:
         return "(version unknown)"
 
 
