@@ -175,6 +175,13 @@ class Server:
         result: list[dict[str, Any]] = payload["data"]["result"]
         return result
 
+    def query_exemplars(self, promql: str, start: float, end: float) -> list[dict[str, Any]]:
+        """Return ``/api/v1/query_exemplars``'s ``data``: one ``{seriesLabels, exemplars}`` per series."""
+        params = {"query": promql, "start": str(start), "end": str(end)}
+        response = self._client.get(self.url + "/api/v1/query_exemplars", params=params)
+        found: list[dict[str, Any]] = response.json()["data"]
+        return found
+
     def query_vector(self, promql: str, time: float | None = None) -> dict[frozenset[tuple[str, str]], float]:
         """Run an instant query and return ``{frozenset(labels): value}`` (``__name__`` included)."""
         return {

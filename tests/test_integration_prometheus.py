@@ -124,16 +124,10 @@ def test_exemplars_are_stored(prometheus_native_server: Server, unique_job: str,
     sent = [p for k, p in written(body).items() if k[0] == "http_requests_total"]
     assert sent
     post(prometheus_native_server, body)
-    params = {
-        "query": f'http_requests_total{{job="{unique_job}"}}',
-        "start": str(time.time() - 3600),
-        "end": str(time.time() + 60),
-    }
+    query = f'http_requests_total{{job="{unique_job}"}}'
 
     def exemplars() -> list[Any]:
-        response = httpx.get(prometheus_native_server.url + "/api/v1/query_exemplars", params=params)
-        data: list[Any] = response.json()["data"]
-        return data
+        return prometheus_native_server.query_exemplars(query, time.time() - 3600, time.time() + 60)
 
     (group,) = wait_until(exemplars, timeout=30, message="the exemplar to be queryable")
     assert group["seriesLabels"]["code"] == "200" and group["seriesLabels"]["method"] == "POST"
