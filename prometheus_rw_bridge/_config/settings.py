@@ -327,6 +327,8 @@ class EndpointSettings:
         timeout: seconds one request may take.
         sigv4: sign requests with AWS SigV4.
         sigv4_region: the AWS region for SigV4.
+        http_client: an ``httpx.Client`` to send through instead of one of the library's own
+            (its TLS, proxy and pool settings apply; it is never closed by the library).
     """
 
     url: str
@@ -346,6 +348,7 @@ class EndpointSettings:
     timeout: float = DEFAULT_TIMEOUT
     sigv4: bool = False
     sigv4_region: str | None = None
+    http_client: Any = None  # an httpx.Client; typed loosely: this layer does not import httpx
 
     def __repr__(self) -> str:
         return _repr(self, frozenset({"password", "bearer_token"}))
@@ -446,7 +449,12 @@ _ENDPOINT_OPTIONS: dict[str, tuple[str, _Parser]] = {
     "timeout": (ENV_TIMEOUT, parse_duration),
     "sigv4": (ENV_SIGV4, parse_bool),
     "sigv4_region": (ENV_SIGV4_REGION, parse_nonempty),
+    # No environment variable: a client is an object.  The transport checks it is an httpx.Client.
+    "http_client": ("", lambda value, where: value),
 }
+
+# What a given http_client brings itself, so the options that would configure our own client.
+_CLIENT_OPTIONS = ("ca_file", "cert_file", "key_file", "insecure_skip_verify", "proxy")
 
 _AUTH_OPTIONS = (
     "username",
@@ -485,6 +493,8 @@ def _env_layer(
 ) -> _Layer:
     layer: _Layer = {}
     for option, (variable, _parser) in table.items():
+        if not variable:
+            continue
         if infix:
             variable = f"{ENV_PREFIX}{infix}_{variable[len(ENV_PREFIX) :]}"
         raw = environ.get(variable)
@@ -530,11 +540,11 @@ _SHARED_SUFFIXES = frozenset(
     for variable in (
         ENV_URL,
         ENV_ENDPOINTS,
-        *(v for v, _ in (*_BRIDGE_OPTIONS.values(), *_ENDPOINT_OPTIONS.values())),
+        *(v for v, _ in (*_BRIDGE_OPTIONS.values(), *_ENDPOINT_OPTIONS.values()) if v),
     )
 )
 # What may follow an endpoint's name: PROMETHEUS_REMOTE_WRITE_<NAME>_<suffix>.
-_ENDPOINT_SUFFIXES = frozenset({"URL", *(v[len(ENV_PREFIX) :] for v, _ in _ENDPOINT_OPTIONS.values())})
+_ENDPOINT_SUFFIXES = frozenset({"URL", *(v[len(ENV_PREFIX) :] for v, _ in _ENDPOINT_OPTIONS.values() if v)})
 
 _said_unknown: set[str] = set()
 _said_unknown_lock = threading.Lock()
@@ -665,6 +675,9 @@ def _check_endpoint(values: Mapping[str, Any], where: _Wheres) -> None:
         raise conflict("headers", basic or bearer or "sigv4", "an Authorization header and an auth option")
     if "x-scope-orgid" in headers and given("tenant"):
         raise conflict("headers", "tenant", "tenant is sent as X-Scope-OrgID")
+    mine = next((option for option in _CLIENT_OPTIONS if given(option)), None)
+    if given("http_client") and mine:
+        raise conflict("http_client", mine, "the given client's TLS and proxy settings are its own")
 
 
 def _endpoint_layer(item: object, where: str) -> _Layer:
@@ -738,6 +751,7 @@ def resolve_settings(
     timeout: float | str | None = None,
     sigv4: bool | str | None = None,
     sigv4_region: str | None = None,
+    http_client: Any = None,
     environ: Mapping[str, object] | None = None,
 ) -> Settings:
     """Resolve settings from explicit arguments, then the environment, then defaults.
@@ -779,6 +793,8 @@ def resolve_settings(
         timeout: seconds one request may take.
         sigv4: sign with AWS SigV4.
         sigv4_region: AWS region for SigV4.
+        http_client: an ``httpx.Client`` to send through (not closed by the library); the TLS and
+            proxy options then cannot be given, the client has its own.
         environ: the environment to read; ``os.environ`` by default.  Values other than
             strings are taken as they are (``app.config`` may hold ``5`` or a list of URLs).
 

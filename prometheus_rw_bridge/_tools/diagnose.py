@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._exceptions import causes
-from .._http.transport import ended_without_answer
+from .._http.errors import ended_without_answer
 
 __all__ = ["AuthUsed", "Diagnosis", "auth_used", "diagnose_answer", "diagnose_transport_error"]
 
