@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email.utils
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from prometheus_rw_bridge import (
 )
 from prometheus_rw_bridge._delivery.retry import RetryPolicy, send_with_retries
 from prometheus_rw_bridge._http.auth import BearerTokenAuth
+from prometheus_rw_bridge._http.retry_after import retry_after_from_headers
 from prometheus_rw_bridge._http.transport import MAX_MESSAGE_LENGTH, HttpxTransport, SendResult
 
 URL = "http://receiver.test/api/v1/write"
@@ -183,11 +183,9 @@ def test_response_date_without_zone_is_utc() -> None:
 
 
 def test_retry_after_date_without_response_date_uses_the_local_clock() -> None:
-    headers = {"Retry-After": email.utils.formatdate(time.time() + 60, usegmt=True)}
-    with pytest.raises(RetryableReceiverError) as info:
-        HttpxTransport(URL, client=answering(503, "", headers)).send(b"x")
-    assert info.value.retry_after is not None
-    assert 55 <= info.value.retry_after <= 60
+    now = 1_700_000_000.0
+    headers = {"Retry-After": email.utils.formatdate(now + 60, usegmt=True)}
+    assert retry_after_from_headers(headers, clock=lambda: now) == 60.0
 
 
 # -- request headers ------------------------------------------------------------------------
@@ -507,43 +505,80 @@ def test_400_is_never_resent(fault_receiver: FaultReceiver, body: bytes) -> None
     assert [r.body for r in fault_receiver.wait_for_requests(2)] == [body, b"sentinel"]
 
 
-def test_429_retry_after_2_real_time(fault_receiver: FaultReceiver, body: bytes) -> None:
-    # The one real-time test: bounded (about 2 s) and measured on the receiver's side.
+def test_429_retry_after_over_a_real_socket_sets_the_wait(fault_receiver: FaultReceiver, body: bytes) -> None:
     fault_receiver.script(Reply(429, "slow down", {"Retry-After": "2"}))
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:  # what the sender would sleep, without sleeping
+        waits.append(seconds)
+        return False
+
     with HttpxTransport(fault_receiver.url) as transport:
-        send_with_retries(transport, body, deadline=time.monotonic() + 30)
+        send_with_retries(transport, body, deadline=None, wait=wait)
     first, second = fault_receiver.wait_for_requests(2)
-    assert second.arrived - first.arrived >= 2.0
+    assert (first.status, second.status) == (429, 204)
+    assert len(waits) == 1 and waits[0] >= 2.0  # Retry-After is a floor
     assert second.header("Retry-Attempt") == "1"
 
 
 def test_hanging_receiver_times_out_per_attempt(fault_receiver: FaultReceiver) -> None:
     fault_receiver.script(Reply(hang=True))
-    with HttpxTransport(fault_receiver.url, timeout=0.3) as transport:
-        started = time.monotonic()
-        with pytest.raises(TransportError, match=r"no response within 0.3s"):
-            transport.send(b"x")
-        assert time.monotonic() - started < 5
+    with (
+        HttpxTransport(fault_receiver.url, timeout=0.3) as transport,
+        pytest.raises(TransportError, match=r"no response within 0\.3s") as info,
+    ):
+        transport.send(b"x")
+    # The transport gave up by itself: the receiver had not answered (nor closed) yet.
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+    [request] = fault_receiver.wait_for_requests(1)
+    assert request.status is None
     fault_receiver.release()
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TimedAttempts:
+    """A transport that notes each attempt's timeout and lets the fake clock pass that long."""
+
+    def __init__(self, inner: HttpxTransport, clock: FakeClock) -> None:
+        self.inner, self.clock, self.timeouts = inner, clock, list[float | None]()
+        self.url, self.timeout = inner.url, inner.timeout
+
+    def send(
+        self, body: bytes, *, protocol: str = "1.0", attempt: int = 0, timeout: float | None = None
+    ) -> SendResult:
+        self.timeouts.append(timeout)
+        try:
+            return self.inner.send(body, protocol=protocol, attempt=attempt, timeout=timeout)
+        finally:
+            self.clock.now += timeout or self.inner.timeout
 
 
 def test_hanging_receiver_cannot_hold_retries_past_the_deadline(fault_receiver: FaultReceiver) -> None:
     fault_receiver.default = Reply(hang=True)
-    stop = threading.Event()
-    with HttpxTransport(fault_receiver.url, timeout=30) as transport:
-        started = time.monotonic()
-        with pytest.raises(TransportError, match="no response"):
+    clock = FakeClock()
+    with HttpxTransport(fault_receiver.url, timeout=30) as inner:
+        transport = TimedAttempts(inner, clock)
+        with pytest.raises(TransportError, match=r"no response within 0\.4s"):
             send_with_retries(
                 transport,
                 b"x",
-                deadline=started + 1.0,
+                deadline=0.4,
                 policy=RetryPolicy(min_backoff=0.05),
-                wait=stop.wait,
+                clock=clock,
+                wait=lambda seconds: False,
             )
-        elapsed = time.monotonic() - started
     fault_receiver.release()
-    assert elapsed < 1.0 + 2.0  # far below the 30 s transport timeout: cut to the time left
-    assert len(fault_receiver.requests) >= 1
+    # The one attempt got the 0.4 s left, not the transport's 30 s; then no time was left.
+    assert transport.timeouts == [0.4]
 
 
 def test_receiver_closing_without_answer_is_a_transport_error(fault_receiver: FaultReceiver) -> None:
