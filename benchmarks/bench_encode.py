@@ -348,35 +348,6 @@ def pusher_cpu(registry: CollectorRegistry, seconds: float) -> list[str]:
     ]
 
 
-def http_cost(registry: CollectorRegistry, repeat: int) -> list[str]:
-    """CPU per POST of one 2,000-sample request: httpx's default transport against ours."""
-    import httpx
-
-    from prometheus_rw_bridge._delivery.sender import compress_requests
-    from prometheus_rw_bridge._http.http11 import Http11Transport
-    from prometheus_rw_bridge._http.transport import HttpxTransport
-
-    encoder = Encoder(job=JOB, instance=INSTANCE)
-    requests = compress_requests(encoder.encode(collect(registry), TIMESTAMP_MS), "1.0", 2000, metadata=False)
-    with _Receiver() as url:
-        transports = {
-            "httpx's default (httpcore + h11)": HttpxTransport(url, client=httpx.Client(), owns_client=True),
-            "`Http11Transport` (http.client), the library's": HttpxTransport(
-                url, client=httpx.Client(transport=Http11Transport()), owns_client=True
-            ),
-        }
-        costs: dict[str, list[float]] = {name: [] for name in transports}
-        for _ in range(repeat * 3):
-            for name, transport in transports.items():
-                start = time.thread_time()
-                for request in requests:
-                    transport.send(request.body)
-                costs[name].append((time.thread_time() - start) / len(requests))
-        for transport in transports.values():
-            transport.close()
-    return [f"| {name} | {statistics.median(values) * 1000:.2f} ms |" for name, values in costs.items()]
-
-
 def work_unit() -> int:
     """A small CPU-bound piece of pure-Python application work (a few microseconds)."""
     total = 0
@@ -717,10 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n".join(pusher_cpu(registry, args.throughput_seconds * 2)))
 
-    print("\n### HTTP: CPU per POST of a 2,000-sample request (median)\n")
-    print("| transport | CPU per request |")
-    print("|---|---|")
-    print("\n".join(http_cost(registry, args.repeat)))
+    print("\n(HTTP transports: benchmarks/bench_transport.py)")
 
     print(f"\n## CPU-bound application thread while a pusher runs every 1 s ({samples:,} samples)\n")
     print(

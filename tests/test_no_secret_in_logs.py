@@ -254,7 +254,7 @@ def registry() -> CollectorRegistry:
 
 @dataclass
 class Route:
-    """Where requests go: straight to the receiver, or through a forward proxy (httpx's transport)."""
+    """Where requests go: straight to the receiver, or through a forward proxy (httpcore logs each)."""
 
     receiver: FaultReceiver
     base: str

@@ -170,8 +170,7 @@ def _describe(exc: BaseException, timeout: float, tls: bool, trust_store: str) -
     return f"{type(exc).__name__}: {text}"
 
 
-# How a connection ends when the peer closes or resets it instead of answering
-# (http.client.RemoteDisconnected is a ConnectionResetError).
+# How a connection ends when the peer closes or resets it instead of answering.
 _ENDED = (
     ssl.SSLEOFError,
     ssl.SSLZeroReturnError,
