@@ -12,8 +12,16 @@ from typing import Any
 import pytest
 
 from prometheus_rw_bridge import ConfigurationError
+from prometheus_rw_bridge._config import env as env_module
+from prometheus_rw_bridge._config import relabel_file, unknown
 from prometheus_rw_bridge._config import settings as config
-from prometheus_rw_bridge._config.settings import EndpointSettings, MetricFilter, Settings, resolve_settings
+from prometheus_rw_bridge._config.settings import (
+    OPTIONS,
+    EndpointSettings,
+    MetricFilter,
+    Settings,
+    resolve_settings,
+)
 
 URL = "https://receiver.example:9090/api/v1/write"
 SECRET = "hunter2-s3cr3t"
@@ -33,7 +41,7 @@ def one_endpoint(settings: Settings) -> EndpointSettings:
 
 
 def test_every_env_constant_is_prefixed_and_documented() -> None:
-    source = Path(config.__file__).read_text()
+    source = Path(env_module.__file__).read_text()
     names = [name for name in config.__all__ if name.startswith("ENV_")]
     assert len(names) >= 30
     for name in names:
@@ -41,6 +49,13 @@ def test_every_env_constant_is_prefixed_and_documented() -> None:
         assert value.startswith("PROMETHEUS_REMOTE_WRITE_")
         # an attribute docstring follows the assignment
         assert re.search(rf'^{name} = "{value}"\n"""', source, re.M), name
+
+
+def test_env_constants_are_the_option_tables_variables() -> None:
+    constants = {getattr(config, name) for name in config.__all__ if name.startswith("ENV_")}
+
+    assert constants == {config.ENV_PREFIX} | {o.variable for o in OPTIONS if o.variable is not None}
+    assert config.ENV_RELABEL_CONFIG_FILE == relabel_file.ENV_RELABEL_CONFIG_FILE
 
 
 # --------------------------------------------------------------------------- defaults and precedence
@@ -726,8 +741,8 @@ def fresh_warnings(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> pytest.LogCaptureFixture:
     """Forget which unknown variables this process already warned about; capture the warnings."""
-    monkeypatch.setattr(config, "_said_unknown", set())
-    caplog.set_level(logging.WARNING, logger="prometheus_rw_bridge._config.settings")
+    monkeypatch.setattr(unknown, "_said_unknown", set())
+    caplog.set_level(logging.WARNING, logger=unknown.__name__)
     return caplog
 
 
@@ -780,15 +795,16 @@ def test_an_unknown_variable_is_warned_about_once_naming_the_closest_option(
 
 
 def test_every_option_variable_is_known(fresh_warnings: pytest.LogCaptureFixture, tmp_path: Path) -> None:
-    shared = {variable: "" for variable, _parser in config._BRIDGE_OPTIONS.values()}
-    shared.update({variable: "" for variable, _parser in config._ENDPOINT_OPTIONS.values()})
+    shared = {option.variable: "" for option in OPTIONS if option.variable is not None}
     per_endpoint = {
-        variable.replace(config.ENV_PREFIX, config.ENV_PREFIX + name + "_"): ""
+        f"{config.ENV_PREFIX}{name}_{option.env}": ""
         for name in ("PRIMARY", "BACKUP")
-        for variable in (config.ENV_URL, *(v for v, _ in config._ENDPOINT_OPTIONS.values()))
+        for option in OPTIONS
+        if option.endpoint and option.env is not None
     }
+    assert len(shared) >= 30 and len(per_endpoint) >= 2 * 16
     # Empty values count as unset: only the names are under test here.
-    everything = {**shared, **per_endpoint, config.ENV_URL: "", config.ENV_ENDPOINTS: "primary, backup"}
+    everything = {**shared, **per_endpoint, config.ENV_ENDPOINTS: "primary, backup"}
     with pytest.raises(ConfigurationError, match="PRIMARY_URL is not set"):
         resolve_settings(environ=everything)
 
