@@ -708,6 +708,17 @@ def test_explicit_credentials_replace_environment_credentials_as_a_group() -> No
     assert (endpoint.username, endpoint.password, endpoint.sigv4) == ("env-user", SECRET, False)
 
 
+def test_an_explicit_boolean_credential_turned_off_beats_the_environment() -> None:
+    environ = env(URL=URL, SIGV4="true", USERNAME="env-user")
+
+    # sigv4 from the environment conflicts with the environment's basic auth ...
+    with pytest.raises(ConfigurationError, match="cannot both be set: SigV4 signs the request itself"):
+        resolve_settings(environ=environ)
+    # ... and sigv4=False in code turns it off; the rest of the environment's credentials apply.
+    endpoint = one_endpoint(resolve_settings(sigv4=False, environ=environ))
+    assert (endpoint.sigv4, endpoint.username) == (False, "env-user")
+
+
 def test_metric_filter_applies_before_sending(fault_receiver: Any) -> None:
     from prometheus_client import CollectorRegistry, Counter, Gauge
     from prometheus_client.gc_collector import GCCollector
@@ -837,3 +848,17 @@ def test_flask_app_config_keys_are_checked_too(
     (message,) = unknown_warnings(fresh_warnings)
     assert "PROMETHEUS_REMOTE_WRITE_INTERVALL" in message
     assert "did you mean PROMETHEUS_REMOTE_WRITE_INTERVAL?" in message
+
+
+def test_flask_reads_app_config_over_a_given_environ() -> None:
+    from flask import Flask
+
+    from prometheus_rw_bridge.flask import RemoteWrite
+
+    extension = RemoteWrite(environ=env(ENABLED="false", INTERVAL="soon"))
+    with pytest.raises(ConfigurationError, match=r"_INTERVAL \(interval\)='soon'"):
+        extension.init_app(Flask(__name__))  # the given environ is read, not os.environ
+
+    app = Flask(__name__)
+    app.config["PROMETHEUS_REMOTE_WRITE_INTERVAL"] = "7s"
+    assert not extension.init_app(app).enabled  # app.config wins over it

@@ -112,7 +112,7 @@ def _resolve(layers: Sequence[_Layer], options: Mapping[str, Option]) -> dict[st
     """Parse each option from the first layer that has it; credentials come as a group.
 
     The credentials come from the first layer that sets any; a layer before it can only turn a
-    boolean credential off (``sigv4=False``), and that still applies.
+    boolean credential off (``sigv4=False``), and that still applies: an explicit argument wins.
     """
     setting = next((i for i, layer in enumerate(layers) if _sets_credentials(layer)), len(layers) - 1)
     values: dict[str, Any] = {}

@@ -11,8 +11,30 @@ prometheus_rw_bridge._config.reference --write`` (a test fails while they differ
 constants (:mod:`.env`), the typed keyword options (``prometheus_rw_bridge._options``) and the
 tables of ``docs/configuration.md``.
 
-Adding an option: a field and its docstring here, that command, then its use.  The kinds are in
-:mod:`.option`; a new kind of value is a new :class:`~.option.Kind` there.
+Adding an option, when its behaviour lands (never before: a setting that does nothing is a defect):
+
+1. a field here, in ``EndpointSettings`` or ``Settings``, and its docstring (one or more lines
+   of Markdown, ending with a full stop) under it, for example
+   ``max_shards: int = option(COUNT, default=DEFAULT_MAX_SHARDS, section="delivery")``;
+2. ``python -m prometheus_rw_bridge._config.reference --write``;
+3. its use (``endpoint.max_shards``), and a cross-field rule, if any, in
+   ``settings._check_endpoint``; ``tests/test_table.py`` then checks it resolves from its
+   argument, its variable and an endpoint's own variable, and is masked if secret (an option
+   valid only beside another gets that other in the test's ``COMPANIONS``).
+
+The kinds are in :mod:`.option`; a new kind of value is a new :class:`~.option.Kind` there (a
+parser raising ``ConfigurationError`` through ``parse.fail``, what code may pass, the format's
+name) and a sample value in ``tests/test_table.py``.  For the options on their way:
+
+* delivery (issue 14): ``sample_age_limit`` (``DURATION``), ``spool_dir`` (a directory kind),
+  ``spool_max_bytes`` and ``max_bytes_per_send`` (``SIZE``), ``max_shards`` (``COUNT``), all
+  ``section="delivery"``; ``tenant_header`` (a header-name kind, ``section="auth"``), which
+  ``request_headers`` below and the ``X-Scope-OrgID`` rule of ``_check_endpoint`` then use;
+* http (issue 16): ``auth`` (code only, ``env=None``, a kind accepting an ``httpx.Auth``),
+  ``oauth2_client_id``, ``oauth2_client_secret`` (``SECRET``), ``oauth2_client_secret_file``
+  (``FILE``), ``oauth2_token_url`` (``URL``), ``oauth2_scopes`` (a list kind),
+  ``oauth2_endpoint_params`` (``LABELS``-like pairs), ``sigv4_role_arn``, ``sigv4_service``
+  (``NAME``, default ``"aps"``): all ``credential=True, section="auth"`` in ``EndpointSettings``.
 """
 
 from __future__ import annotations
