@@ -90,7 +90,8 @@ class RemoteWriteOptions(TypedDict, total=False):
     (``source_labels``, ``regex``, ``action``, ...), in the variable the path of a YAML or JSON file of them.
     See Relabelling. Value: relabel rules; the variable: file. Default: none. Scope: endpoint."""
     endpoints: Sequence[EndpointSettings | Mapping[str, Any] | str] | None
-    """Endpoints configured one by one, see several endpoints. Value: names. Default: none. Scope: bridge."""
+    """Endpoints configured one by one, see several endpoints. Value: names (in code, a list). Default: none.
+    Scope: bridge."""
     enabled: bool | str | None
     """``false`` makes the bridge a no-op without touching the code. Value: *boolean*. Default: ``true``.
     Scope: bridge."""

@@ -85,7 +85,8 @@ ENV_RELABEL_CONFIG_FILE = "PROMETHEUS_REMOTE_WRITE_RELABEL_CONFIG_FILE"
 Relabelling. Value: relabel rules; the variable: file. Default: none. Scope: endpoint."""
 
 ENV_ENDPOINTS = "PROMETHEUS_REMOTE_WRITE_ENDPOINTS"
-"""Endpoints configured one by one, see several endpoints. Value: names. Default: none. Scope: bridge."""
+"""Endpoints configured one by one, see several endpoints. Value: names (in code, a list). Default: none.
+Scope: bridge."""
 
 ENV_ENABLED = "PROMETHEUS_REMOTE_WRITE_ENABLED"
 """``false`` makes the bridge a no-op without touching the code. Value: *boolean*. Default: ``true``. Scope:

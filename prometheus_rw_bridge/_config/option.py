@@ -145,9 +145,11 @@ REGEX = Kind(
     parse_regex, "str | Sequence[str] | re.Pattern[str]", "*regex*", show=lambda value: repr(value.pattern)
 )
 PROTOCOL = Kind(parse_protocol, "str", "`1.0`, `2.0`, `auto`")
-# Resolved by resolve_settings itself (they decide which endpoints there are): the parsers
-# here read what an environment variable holds.
-ENDPOINTS = Kind(parse_endpoint_names, "Sequence[EndpointSettings | Mapping[str, Any] | str]", "names")
+# resolve_settings reads ``endpoints`` itself (it decides which endpoints there are); this
+# parser reads the variable's names.
+ENDPOINTS = Kind(
+    parse_endpoint_names, "Sequence[EndpointSettings | Mapping[str, Any] | str]", "names (in code, a list)"
+)
 RELABEL_RULES = Kind(compile_rules, "Sequence[Mapping[str, Any]] | RelabelRules", "relabel rules")
 RELABEL_FILE = Kind(parse_relabel_file, "str | os.PathLike[str]", "file")
 HTTP_CLIENT = Kind(
