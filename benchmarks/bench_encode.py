@@ -37,8 +37,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
 
-from prometheus_rw_bridge import _schema, _snappy, generate_write_request
-from prometheus_rw_bridge._encode import Encoder, collect
+from prometheus_rw_bridge import generate_write_request
+from prometheus_rw_bridge._protocol import schema as _schema
+from prometheus_rw_bridge._protocol import snappy as _snappy
+from prometheus_rw_bridge._protocol.encode import Encoder, collect
 
 JOB = "checkout-api"
 INSTANCE = "10.1.2.3:8000"
@@ -172,11 +174,11 @@ def remote_writer_candidate() -> tuple[Callable[[CollectorRegistry], Any] | None
 
 
 def v2_candidates() -> tuple[dict[str, Callable[[CollectorRegistry], Any]], str]:
-    """The remote-write 2.0 forms, once ``prometheus_rw_bridge._encode_v2`` exists."""
+    """The remote-write 2.0 forms, once ``prometheus_rw_bridge._protocol.encode_v2`` exists."""
     try:
-        from prometheus_rw_bridge._encode_v2 import EncoderV2
+        from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
     except ImportError:
-        return {}, "remote-write 2.0 skipped: prometheus_rw_bridge._encode_v2 does not exist yet"
+        return {}, "remote-write 2.0 skipped: prometheus_rw_bridge._protocol.encode_v2 does not exist yet"
     encoder = EncoderV2(job=JOB, instance=INSTANCE)
 
     def cold(registry: CollectorRegistry) -> bytes:
@@ -249,7 +251,7 @@ def fmt_ms(seconds: float) -> str:
 
 def wire_sizes(registry: CollectorRegistry, samples: int) -> list[str]:
     """Bytes per sample, uncompressed and snappy: the whole body, and as the pusher sends it."""
-    from prometheus_rw_bridge._sender import compress_requests
+    from prometheus_rw_bridge._delivery.sender import compress_requests
 
     def as_sent(collection: Any, protocol: str) -> int:
         requests = compress_requests(collection, protocol, 2000, metadata=protocol == "1.0")
@@ -266,7 +268,7 @@ def wire_sizes(registry: CollectorRegistry, samples: int) -> list[str]:
         f"{len(series_only) / samples:.2f} | {sent / samples:.2f} | {len(compressed):,} |"
     ]
     try:
-        from prometheus_rw_bridge._encode_v2 import EncoderV2
+        from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
     except ImportError:
         rows.append("| 2.0 | (not yet implemented) | | | | |")
         return rows
@@ -350,9 +352,9 @@ def http_cost(registry: CollectorRegistry, repeat: int) -> list[str]:
     """CPU per POST of one 2,000-sample request: httpx's default transport against ours."""
     import httpx
 
-    from prometheus_rw_bridge._http11 import Http11Transport
-    from prometheus_rw_bridge._sender import compress_requests
-    from prometheus_rw_bridge._transport import Transport
+    from prometheus_rw_bridge._delivery.sender import compress_requests
+    from prometheus_rw_bridge._http.http11 import Http11Transport
+    from prometheus_rw_bridge._http.transport import Transport
 
     encoder = Encoder(job=JOB, instance=INSTANCE)
     requests = compress_requests(encoder.encode(collect(registry), TIMESTAMP_MS), "1.0", 2000, metadata=False)
@@ -523,7 +525,7 @@ def app_thread_cost(registry: CollectorRegistry, seconds: float, rounds: int) ->
     as the other modes (so a push window ends when its last request has been answered).
     """
     import prometheus_rw_bridge
-    from prometheus_rw_bridge._sender import compress_requests
+    from prometheus_rw_bridge._delivery.sender import compress_requests
 
     encoder = Encoder(job=JOB, instance=INSTANCE, track_staleness=True)
 

@@ -27,7 +27,7 @@ from collections import deque
 import cramjam
 from bench_encode import INSTANCE, JOB, TIMESTAMP_MS, build_registry, count_samples, parse_size
 
-from prometheus_rw_bridge._encode import Encoder, collect
+from prometheus_rw_bridge._protocol.encode import Encoder, collect
 
 INF = 1 << 60
 

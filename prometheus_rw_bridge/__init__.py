@@ -6,16 +6,8 @@ The public surface is re-exported here; everything else lives in private modules
 from __future__ import annotations
 
 from ._api import enable_remote_write, push_to_remote_write
-from ._bridge import BridgeStats, RemoteWriteBridge
-from ._config import EndpointSettings
-from ._decode import (
-    DecodedExemplar,
-    DecodedMetadata,
-    DecodedRequest,
-    DecodedSample,
-    DecodedSeries,
-    decode_write_request,
-)
+from ._config.settings import EndpointSettings
+from ._delivery.bridge import BridgeStats, RemoteWriteBridge
 from ._exceptions import (
     ConfigurationError,
     EncodeError,
@@ -27,9 +19,17 @@ from ._exceptions import (
     SendError,
     TransportError,
 )
-from ._exposition import generate_write_request
-from ._headers import REMOTE_WRITE_HEADERS, REMOTE_WRITE_V2_HEADERS
-from ._wire import STALE_NAN, STALE_NAN_BITS, is_stale_nan
+from ._protocol.decode import (
+    DecodedExemplar,
+    DecodedMetadata,
+    DecodedRequest,
+    DecodedSample,
+    DecodedSeries,
+    decode_write_request,
+)
+from ._protocol.exposition import generate_write_request
+from ._protocol.headers import REMOTE_WRITE_HEADERS, REMOTE_WRITE_V2_HEADERS
+from ._protocol.wire import STALE_NAN, STALE_NAN_BITS, is_stale_nan
 
 __version__ = "0.1.0"
 

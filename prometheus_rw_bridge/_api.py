@@ -11,11 +11,12 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from . import _bridge, _snappy
-from ._bridge import RemoteWriteBridge
-from ._encode import Encoder, collect
+from ._delivery import bridge as _bridge
+from ._delivery.bridge import RemoteWriteBridge
+from ._delivery.sender import compress_requests
 from ._exceptions import ConfigurationError, NonRetryableReceiverError, SendError
-from ._sender import compress_requests
+from ._protocol import snappy as _snappy
+from ._protocol.encode import Encoder, collect
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def enable_remote_write(
     Raises:
         ConfigurationError: a setting is malformed.
     """
-    from ._setup import build_bridge, resolve
+    from ._delivery.setup import build_bridge, resolve
 
     settings = resolve(
         url=url,
@@ -146,7 +147,7 @@ def push_to_remote_write(
         TransportError: the receiver could not be reached before the timeout.
         MissingDependencyError: cramjam cannot be imported.
     """
-    from ._setup import resolve
+    from ._delivery.setup import resolve
 
     settings = resolve(
         url=url, job=job, instance=instance, external_labels=external_labels, timeout=timeout, **options
@@ -187,7 +188,7 @@ def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
     encoded = Encoder(**options).encode(families, timestamp_ms)
     requests = {"1.0": [r.body for r in compress_requests(encoded, "1.0", limit, metadata=True)]}
     if settings.protocol != "1.0":
-        from ._encode_v2 import EncoderV2
+        from ._protocol.encode_v2 import EncoderV2
 
         encoded_v2 = EncoderV2(**options).encode(families, timestamp_ms)
         requests["2.0"] = [r.body for r in compress_requests(encoded_v2, "2.0", limit, metadata=False)]
@@ -196,9 +197,9 @@ def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
 
 def _push_endpoint(endpoint: Any, mode: str, requests: dict[str, list[bytes]]) -> SendError | None:
     """Push every request to one endpoint within its timeout; return the error that ended it, if any."""
-    from ._negotiate import Negotiator
-    from ._retry import send_with_retries
-    from ._setup import make_transport
+    from ._delivery.negotiate import Negotiator
+    from ._delivery.retry import send_with_retries
+    from ._delivery.setup import make_transport
 
     deadline = time.monotonic() + endpoint.timeout
     negotiator = Negotiator(mode)

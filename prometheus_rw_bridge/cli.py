@@ -32,7 +32,6 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
-from ._diagnose import Diagnosis, auth_used, diagnose_answer, diagnose_transport_error
 from ._exceptions import (
     ConfigurationError,
     MissingDependencyError,
@@ -40,6 +39,7 @@ from ._exceptions import (
     RemoteWriteError,
     TransportError,
 )
+from ._tools.diagnose import Diagnosis, auth_used, diagnose_answer, diagnose_transport_error
 
 __all__ = ["main"]
 
@@ -297,8 +297,8 @@ def _run_demo(args: argparse.Namespace, console: _Console) -> int:
 
     import prometheus_rw_bridge
 
-    from ._demo import SampleApp
-    from ._receiver import ReceivedRequest, Receiver
+    from ._tools.demo import SampleApp
+    from ._tools.receiver import ReceivedRequest, Receiver
 
     registry = CollectorRegistry()
     app = SampleApp(registry)
@@ -396,7 +396,7 @@ def _print_request(console: _Console, received: Any, *, quiet: bool) -> None:
 
 
 def _run_receive(args: argparse.Namespace, console: _Console) -> int:
-    from ._receiver import Receiver
+    from ._tools.receiver import Receiver
 
     try:
         receiver = Receiver(
@@ -426,7 +426,7 @@ def _run_receive(args: argparse.Namespace, console: _Console) -> int:
 
 def _endpoint(args: argparse.Namespace, url: str) -> Any:
     """Resolve the connection options (command line, then environment) into endpoint settings."""
-    from ._config import ENV_TIMEOUT, resolve_settings
+    from ._config.settings import ENV_TIMEOUT, resolve_settings
 
     headers = _pairs(args.header, "--header")
     timeout = args.timeout
@@ -452,7 +452,7 @@ def _endpoint(args: argparse.Namespace, url: str) -> Any:
 
 def _transport(endpoint: Any) -> Any:
     """Build the library's own transport for ``endpoint`` (auth, TLS, tenant, headers)."""
-    from ._setup import make_transport
+    from ._delivery.setup import make_transport
 
     return make_transport(endpoint)
 
@@ -460,7 +460,7 @@ def _transport(endpoint: Any) -> Any:
 def _run_check(args: argparse.Namespace, console: _Console) -> int:
     from prometheus_client import CollectorRegistry, Gauge
 
-    from ._exposition import generate_write_request
+    from ._protocol.exposition import generate_write_request
     from ._redact import safe_url
 
     endpoint = _endpoint(args, args.url)

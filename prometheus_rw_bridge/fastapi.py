@@ -27,7 +27,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from ._api import enable_remote_write
-from ._bridge import RemoteWriteBridge
+from ._delivery.bridge import RemoteWriteBridge
 
 __all__ = ["Lifespan", "combine_lifespans", "install", "lifespan"]
 

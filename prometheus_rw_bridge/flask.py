@@ -38,8 +38,8 @@ import os
 from typing import Any
 
 from ._api import enable_remote_write
-from ._bridge import RemoteWriteBridge
-from ._config import ENV_PREFIX
+from ._config.settings import ENV_PREFIX
+from ._delivery.bridge import RemoteWriteBridge
 
 __all__ = ["EXTENSION_KEY", "RemoteWrite"]
 

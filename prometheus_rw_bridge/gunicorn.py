@@ -35,7 +35,7 @@ import os
 from typing import Any
 
 from ._api import enable_remote_write
-from ._bridge import RemoteWriteBridge
+from ._delivery.bridge import RemoteWriteBridge
 
 __all__ = ["child_exit", "configure", "on_exit", "when_ready"]
 

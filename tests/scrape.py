@@ -35,7 +35,8 @@ from prometheus_client.core import (
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import BucketSpan, NativeHistogram
 
-from prometheus_rw_bridge import _schema, _snappy
+from prometheus_rw_bridge._protocol import schema as _schema
+from prometheus_rw_bridge._protocol import snappy as _snappy
 
 SeriesKey = tuple[str, frozenset[tuple[str, str]]]
 

@@ -27,10 +27,10 @@ from prometheus_rw_bridge import (
     TransportError,
     enable_remote_write,
 )
-from prometheus_rw_bridge._auth import BearerTokenAuth, FileBasicAuth, SigV4Auth, make_client
-from prometheus_rw_bridge._config import EndpointSettings, resolve_settings
-from prometheus_rw_bridge._http11 import Http11Transport
-from prometheus_rw_bridge._transport import Transport
+from prometheus_rw_bridge._config.settings import EndpointSettings, resolve_settings
+from prometheus_rw_bridge._http.auth import BearerTokenAuth, FileBasicAuth, SigV4Auth, make_client
+from prometheus_rw_bridge._http.http11 import Http11Transport
+from prometheus_rw_bridge._http.transport import Transport
 
 SECRET = "s3cr3t-v4lue-never-shown"
 BODY = b"\x00payload"
@@ -139,7 +139,7 @@ def test_mutual_tls(pki: dict[str, Any], ca: trustme.CA) -> None:
 def test_insecure_skip_verify_means_no_verification(
     pki: dict[str, Any], ca: trustme.CA, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="prometheus_rw_bridge._auth")
+    caplog.set_level(logging.WARNING, logger="prometheus_rw_bridge._http.auth")
     with tls_receiver(pki, ca) as receiver:
         assert post(endpoint_for(receiver.url, insecure_skip_verify=True)).status_code == 204
         # insecure with a wrong CA still connects: the CA is not consulted

@@ -22,15 +22,15 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from prometheus_rw_bridge import STALE_NAN_BITS, decode_write_request
-from prometheus_rw_bridge._bridge import RemoteWriteBridge
-from prometheus_rw_bridge._encode import Encoder
+from prometheus_rw_bridge._delivery.bridge import RemoteWriteBridge
+from prometheus_rw_bridge._delivery.retry import RetryPolicy
+from prometheus_rw_bridge._delivery.sender import EndpointSender, split_body
 from prometheus_rw_bridge._exceptions import (
     NonRetryableReceiverError,
     RetryableReceiverError,
     TransportError,
 )
-from prometheus_rw_bridge._retry import RetryPolicy
-from prometheus_rw_bridge._sender import EndpointSender, split_body
+from prometheus_rw_bridge._protocol.encode import Encoder
 
 FAST = RetryPolicy(min_backoff=0.001, max_backoff=0.002, jitter=0.0)
 
@@ -362,7 +362,7 @@ def test_split_body_cuts_between_series() -> None:
     assert halves is not None
     (left, left_count), (right, right_count) = halves
     assert left + right == raw and (left_count, right_count) == (2, 3)
-    from prometheus_rw_bridge import _schema
+    from prometheus_rw_bridge._protocol import schema as _schema
 
     names = [
         label.value
@@ -375,7 +375,7 @@ def test_split_body_cuts_between_series() -> None:
 
 
 def test_split_body_v2_copies_the_symbols_table_into_both_halves() -> None:
-    from prometheus_rw_bridge._encode_v2 import EncoderV2
+    from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
 
     registry = CollectorRegistry()
     counter = Counter("c", "C.", ["n"], registry=registry)
@@ -512,14 +512,14 @@ print("DONE")
     ],
 )
 def test_ticks_stay_on_the_interval_grid(now: float, expected: tuple[int, float]) -> None:
-    from prometheus_rw_bridge._bridge import next_tick
+    from prometheus_rw_bridge._delivery.bridge import next_tick
 
     tick, delay = next_tick(100.0, 0, now, 15.0)
     assert (tick, round(delay, 6)) == expected
 
 
 def test_no_drift_over_many_ticks() -> None:
-    from prometheus_rw_bridge._bridge import next_tick
+    from prometheus_rw_bridge._delivery.bridge import next_tick
 
     start, now, tick = 1000.0, 1000.0, 0
     for _ in range(1000):

@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from servers import Server
 
 from prometheus_rw_bridge import REMOTE_WRITE_HEADERS
-from prometheus_rw_bridge._receiver import Receiver
-from prometheus_rw_bridge._schema import WriteRequest
+from prometheus_rw_bridge._protocol.schema import WriteRequest
+from prometheus_rw_bridge._tools.receiver import Receiver
 
 COMMAND = [sys.executable, "-m", "prometheus_rw_bridge"]
 DEADLINE = 60.0

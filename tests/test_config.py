@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from prometheus_rw_bridge import ConfigurationError
-from prometheus_rw_bridge import _config as config
-from prometheus_rw_bridge._config import EndpointSettings, MetricFilter, Settings, resolve_settings
+from prometheus_rw_bridge._config import settings as config
+from prometheus_rw_bridge._config.settings import EndpointSettings, MetricFilter, Settings, resolve_settings
 
 URL = "https://receiver.example:9090/api/v1/write"
 SECRET = "hunter2-s3cr3t"

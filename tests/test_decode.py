@@ -9,14 +9,8 @@ import cramjam
 import pytest
 from scrape import bits
 
-from prometheus_rw_bridge import (
-    STALE_NAN,
-    DecodedMetadata,
-    DecodedSample,
-    _schema,
-    decode_write_request,
-    is_stale_nan,
-)
+from prometheus_rw_bridge import STALE_NAN, DecodedMetadata, DecodedSample, decode_write_request, is_stale_nan
+from prometheus_rw_bridge._protocol import schema as _schema
 
 
 def _request() -> bytes:

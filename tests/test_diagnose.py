@@ -8,7 +8,7 @@ import ssl
 import pytest
 
 from prometheus_rw_bridge import TransportError
-from prometheus_rw_bridge._diagnose import AuthUsed, diagnose_answer, diagnose_transport_error
+from prometheus_rw_bridge._tools.diagnose import AuthUsed, diagnose_answer, diagnose_transport_error
 
 URL = "http://receiver:9090/api/v1/write"
 

@@ -17,7 +17,7 @@ DOCS = ROOT / "docs"
 
 def env_variable_names() -> list[str]:
     """Every ``PROMETHEUS_REMOTE_WRITE_*`` name defined as a constant in ``_config``."""
-    config = importlib.import_module("prometheus_rw_bridge._config")
+    config = importlib.import_module("prometheus_rw_bridge._config.settings")
     prefix = config.ENV_PREFIX
     return sorted(
         {

@@ -17,7 +17,7 @@ from prometheus_client.samples import Exemplar, NativeHistogram, Timestamp
 from scrape import Point, bits, key, message, written, written_list, written_metadata
 
 from prometheus_rw_bridge import STALE_NAN
-from prometheus_rw_bridge._encode import EncodedCollection, Encoder, collect, to_millis
+from prometheus_rw_bridge._protocol.encode import EncodedCollection, Encoder, collect, to_millis
 
 TS = 1_700_000_000_000
 

@@ -16,10 +16,13 @@ from prometheus_client.core import GaugeHistogramMetricFamily, Metric
 from prometheus_client.samples import Exemplar
 from scrape import NATIVE
 
-from prometheus_rw_bridge import _native, _schema, _snappy, decode_write_request, generate_write_request
-from prometheus_rw_bridge._encode import Encoder, collect
-from prometheus_rw_bridge._encode_v2 import _COMPACT_FLOOR, EncodedCollectionV2, EncoderV2
-from prometheus_rw_bridge._wire import STALE_NAN_BITS
+from prometheus_rw_bridge import decode_write_request, generate_write_request
+from prometheus_rw_bridge._protocol import native as _native
+from prometheus_rw_bridge._protocol import schema as _schema
+from prometheus_rw_bridge._protocol import snappy as _snappy
+from prometheus_rw_bridge._protocol.encode import Encoder, collect
+from prometheus_rw_bridge._protocol.encode_v2 import _COMPACT_FLOOR, EncodedCollectionV2, EncoderV2
+from prometheus_rw_bridge._protocol.wire import STALE_NAN_BITS
 
 TS = 1_763_900_000_000
 CREATED = 1_763_000_000.25  # seconds, as prometheus_client reports _created

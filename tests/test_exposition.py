@@ -50,7 +50,7 @@ from prometheus_rw_bridge import (
     generate_write_request,
     is_stale_nan,
 )
-from prometheus_rw_bridge._names import default_instance, default_job
+from prometheus_rw_bridge._protocol.names import default_instance, default_job
 
 TS = 1_700_000_000_123
 

@@ -18,8 +18,8 @@ import pytest
 import trustme
 from faults import FaultReceiver
 
-from prometheus_rw_bridge import _http11
-from prometheus_rw_bridge._http11 import Http11Transport
+from prometheus_rw_bridge._http import http11 as _http11
+from prometheus_rw_bridge._http.http11 import Http11Transport
 
 OK = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
 

@@ -21,11 +21,12 @@ from prometheus_client.core import Metric
 from scrape import NATIVE
 from servers import Server, wait_until
 
-from prometheus_rw_bridge import ReceiverError, _snappy
-from prometheus_rw_bridge._encode import Encoder, collect
-from prometheus_rw_bridge._encode_v2 import EncoderV2
-from prometheus_rw_bridge._negotiate import Negotiator
-from prometheus_rw_bridge._transport import Transport
+from prometheus_rw_bridge import ReceiverError
+from prometheus_rw_bridge._delivery.negotiate import Negotiator
+from prometheus_rw_bridge._http.transport import Transport
+from prometheus_rw_bridge._protocol import snappy as _snappy
+from prometheus_rw_bridge._protocol.encode import Encoder, collect
+from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from prometheus_client.samples import BucketSpan, NativeHistogram
 
-from prometheus_rw_bridge import _native, _schema
+from prometheus_rw_bridge._protocol import native as _native
+from prometheus_rw_bridge._protocol import schema as _schema
 
 TS = 1_763_900_000_000
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from prometheus_rw_bridge._negotiate import DEFAULT_REPROBE_AFTER, Negotiator
+from prometheus_rw_bridge._delivery.negotiate import DEFAULT_REPROBE_AFTER, Negotiator
 
 
 class FakeClock:
@@ -147,7 +147,7 @@ def test_infinite_reprobe_never_probes(clock: FakeClock) -> None:
 
 def test_fallback_is_logged_once_per_event(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     negotiator = Negotiator("auto", clock=clock)
-    with caplog.at_level(logging.WARNING, logger="prometheus_rw_bridge._negotiate"):
+    with caplog.at_level(logging.WARNING, logger="prometheus_rw_bridge._delivery.negotiate"):
         negotiator.observe("2.0", status_code=204, confirmed_v2=False)
     assert len(caplog.records) == 1
     assert "without any X-Prometheus-Remote-Write-*-Written header" in caplog.records[0].getMessage()

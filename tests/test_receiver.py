@@ -11,8 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from prometheus_rw_bridge import REMOTE_WRITE_HEADERS, REMOTE_WRITE_V2_HEADERS, generate_write_request
-from prometheus_rw_bridge._receiver import RULES, ReceivedRequest, Receiver
-from prometheus_rw_bridge._schema import V2Request, WriteRequest
+from prometheus_rw_bridge._protocol.schema import V2Request, WriteRequest
+from prometheus_rw_bridge._tools.receiver import RULES, ReceivedRequest, Receiver
 
 HEADERS = dict(REMOTE_WRITE_HEADERS)
 

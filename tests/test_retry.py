@@ -15,7 +15,12 @@ from prometheus_rw_bridge import (
     SendError,
     TransportError,
 )
-from prometheus_rw_bridge._retry import RetryPolicy, parse_retry_after, retry_after_of, send_with_retries
+from prometheus_rw_bridge._delivery.retry import (
+    RetryPolicy,
+    parse_retry_after,
+    retry_after_of,
+    send_with_retries,
+)
 
 URL = "http://receiver.test/api/v1/write"
 NO_JITTER = RetryPolicy(jitter=0)

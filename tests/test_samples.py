@@ -9,8 +9,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.samples import Exemplar, Timestamp
 
-from prometheus_rw_bridge import _schema
-from prometheus_rw_bridge._samples import exemplar_entry_v1, to_millis
+from prometheus_rw_bridge._protocol import schema as _schema
+from prometheus_rw_bridge._protocol.samples import exemplar_entry_v1, to_millis
 
 
 class _Stamped:

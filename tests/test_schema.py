@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
-from prometheus_rw_bridge import _schema
+from prometheus_rw_bridge._protocol import schema as _schema
 
 F = FieldDescriptor
 
@@ -146,7 +146,7 @@ def test_no_clash_with_another_copy_of_the_schema_in_the_default_pool() -> None:
         m = f.message_type.add(name="WriteRequest")
         m.field.add(name="something_else", number=1, type=9, label=1)
         descriptor_pool.Default().Add(f)
-        from prometheus_rw_bridge import _schema
+        from prometheus_rw_bridge._protocol import schema as _schema
         msg = _schema.WriteRequest()
         msg.timeseries.add().labels.add(name="__name__", value="x")
         assert _schema.WriteRequest.FromString(msg.SerializeToString()).timeseries[0].labels[0].value == "x"

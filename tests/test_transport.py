@@ -26,8 +26,8 @@ from prometheus_rw_bridge import (
     TransportError,
     generate_write_request,
 )
-from prometheus_rw_bridge._retry import RetryPolicy, send_with_retries
-from prometheus_rw_bridge._transport import MAX_MESSAGE_LENGTH, SendResult, Transport
+from prometheus_rw_bridge._delivery.retry import RetryPolicy, send_with_retries
+from prometheus_rw_bridge._http.transport import MAX_MESSAGE_LENGTH, SendResult, Transport
 
 URL = "http://receiver.test/api/v1/write"
 PASSWORD = "hunter2-s3cret"

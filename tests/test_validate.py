@@ -7,8 +7,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from prometheus_rw_bridge import REMOTE_WRITE_HEADERS, REMOTE_WRITE_V2_HEADERS, generate_write_request
-from prometheus_rw_bridge._validate import RULES, Checked, same_value, validate
-from prometheus_rw_bridge._wire import STALE_NAN
+from prometheus_rw_bridge._protocol.wire import STALE_NAN
+from prometheus_rw_bridge._tools.validate import RULES, Checked, same_value, validate
 
 
 def registry() -> CollectorRegistry:

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scrape import bits
 
-from prometheus_rw_bridge import _schema, _wire
+from prometheus_rw_bridge._protocol import schema as _schema
+from prometheus_rw_bridge._protocol import wire as _wire
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._exceptions import MissingDependencyError
+from .._exceptions import MissingDependencyError
 
 __all__ = ["available", "compress", "decompress", "is_framed"]
 

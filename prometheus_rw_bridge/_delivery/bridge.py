@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._config import DEFAULT_INTERVAL, DEFAULT_MAX_SAMPLES_PER_SEND
-from ._encode import EncodedCollection, Encoder, collect
-from ._sender import Collection, EndpointSender, Request, compress_requests
+from .._config.settings import DEFAULT_INTERVAL, DEFAULT_MAX_SAMPLES_PER_SEND
+from .._protocol.encode import EncodedCollection, Encoder, collect
+from .sender import Collection, EndpointSender, Request, compress_requests
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class RemoteWriteBridge:
         register = getattr(self._registry, "register", None)
         if self._self_metrics is not None or register is None:
             return
-        from ._selfmetrics import SelfMetricsCollector
+        from .selfmetrics import SelfMetricsCollector
 
         collector = SelfMetricsCollector(lambda: () if self._inherited else self._senders)
         register(collector)
@@ -373,7 +373,7 @@ class RemoteWriteBridge:
 
     def _log_debug(self, collection: EncodedCollection, seq: int) -> None:
         try:
-            from ._decode import decode_write_request
+            from .._protocol.decode import decode_write_request
 
             text = decode_write_request(collection.body(metadata=False), compressed=False).to_text()
         except Exception as exc:  # protobuf missing, say

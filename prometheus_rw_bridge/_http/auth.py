@@ -28,10 +28,10 @@ from typing import Any
 
 import httpx
 
-from ._config import EndpointSettings
-from ._exceptions import ConfigurationError, MissingDependencyError
-from ._http11 import direct_transport
-from ._redact import MASK, is_secret_header, safe_url
+from .._config.settings import EndpointSettings
+from .._exceptions import ConfigurationError, MissingDependencyError
+from .._redact import MASK, is_secret_header, safe_url
+from .http11 import direct_transport
 
 __all__ = ["BearerTokenAuth", "FileBasicAuth", "SigV4Auth", "make_client", "make_ssl_context"]
 

@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _snappy
-from ._exceptions import MissingDependencyError
+from .._exceptions import MissingDependencyError
+from . import snappy as _snappy
 
 __all__ = [
     "DecodedExemplar",
@@ -111,7 +111,7 @@ def _escape(value: str) -> str:
 
 def _format_value(value: float) -> str:
     if math.isnan(value):
-        from ._wire import is_stale_nan
+        from .wire import is_stale_nan
 
         return "StaleNaN" if is_stale_nan(value) else "NaN"
     if math.isinf(value):
@@ -125,7 +125,7 @@ def _hist_count(hist: Any) -> float:
 
 def _schema() -> Any:
     try:
-        from . import _schema
+        from . import schema as _schema
     except ImportError as exc:
         raise MissingDependencyError("protobuf", "decoding remote-write requests") from exc
     return _schema

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _snappy
-from ._exceptions import NonRetryableReceiverError, SendError
-from ._retry import RetryPolicy, retry_after_of
+from .._exceptions import NonRetryableReceiverError, SendError
+from .._protocol import snappy as _snappy
+from .retry import RetryPolicy, retry_after_of
 
 logger = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _wire
-from ._names import escape_label_name
+from . import wire as _wire
+from .names import escape_label_name
 
 __all__ = ["exemplar_entry_v1", "exemplar_label_pairs", "to_millis"]
 

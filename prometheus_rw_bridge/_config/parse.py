@@ -16,9 +16,9 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
-from ._exceptions import ConfigurationError
-from ._names import is_valid_label_name
-from ._redact import MASK, safe_url
+from .._exceptions import ConfigurationError
+from .._protocol.names import is_valid_label_name
+from .._redact import MASK, safe_url
 
 __all__ = [
     "RESERVED_HEADERS",

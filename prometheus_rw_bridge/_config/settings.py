@@ -45,8 +45,9 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from ._exceptions import ConfigurationError
-from ._parse import (
+from .._exceptions import ConfigurationError
+from .._redact import MASK, mask_headers, safe_url
+from .parse import (
     RESERVED_HEADERS,
     fail,
     parse_bool,
@@ -65,7 +66,6 @@ from ._parse import (
     parse_text,
     parse_url,
 )
-from ._redact import MASK, mask_headers, safe_url
 
 __all__ = [
     "DEFAULT_INTERVAL",

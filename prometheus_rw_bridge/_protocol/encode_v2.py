@@ -29,10 +29,12 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from . import _encode, _native, _wire
-from ._encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, to_millis
-from ._families import FamilyEncoder, FamilyTemplate, Key, Keys, compile_packer, pack_values, picker
-from ._samples import EXEMPLAR_ERRORS, exemplar_label_pairs
+from . import encode as _encode
+from . import native as _native
+from . import wire as _wire
+from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, to_millis
+from .families import FamilyEncoder, FamilyTemplate, Key, Keys, compile_packer, pack_values, picker
+from .samples import EXEMPLAR_ERRORS, exemplar_label_pairs
 
 __all__ = ["EncodedCollectionV2", "EncoderV2"]
 

@@ -29,8 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from ._decode import DecodedRequest, _escape, _format_value
-from ._validate import RULES, Checked, Violation, answer_for, same_value, series_text, validate
+from .._protocol.decode import DecodedRequest, _escape, _format_value
+from .validate import RULES, Checked, Violation, answer_for, same_value, series_text, validate
 
 __all__ = [
     "RULES",

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
 
-from . import _wire
-from ._samples import exemplar_entry_v1
+from . import wire as _wire
+from .samples import exemplar_entry_v1
 
 __all__ = ["histogram_body", "histogram_entry_v1"]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from ._exceptions import (
+from .._exceptions import (
     ConfigurationError,
     NonRetryableReceiverError,
     RetryableReceiverError,

@@ -8,9 +8,9 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from . import _snappy
-from ._encode import Encoder, collect
-from ._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError
+from . import snappy as _snappy
+from .encode import Encoder, collect
 
 __all__ = ["generate_write_request"]
 
@@ -56,7 +56,7 @@ def generate_write_request(
     if timestamp_ms is None:
         timestamp_ms = int(time.time() * 1000)
     if protocol == "2.0":
-        from ._encode_v2 import EncoderV2
+        from .encode_v2 import EncoderV2
 
         encoder_v2 = EncoderV2(job=job, instance=instance, external_labels=external_labels)
         return _snappy.compress(encoder_v2.encode(collect(registry), timestamp_ms).body())

@@ -28,8 +28,9 @@ from typing import Any
 
 from prometheus_client.samples import Sample
 
-from . import _native, _wire
-from ._families import (
+from . import native as _native
+from . import wire as _wire
+from .families import (
     FamilyEncoder,
     FamilyTemplate,
     Key,
@@ -38,8 +39,8 @@ from ._families import (
     pack_values,
     picker,
 )
-from ._names import escape_metric_name
-from ._samples import EXEMPLAR_ERRORS, exemplar_entry_v1, to_millis
+from .names import escape_metric_name
+from .samples import EXEMPLAR_ERRORS, exemplar_entry_v1, to_millis
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._bridge import RemoteWriteBridge
-from ._config import EndpointSettings, Settings, resolve_settings
-from ._encode import Encoder
-from ._sender import EndpointSender
+from .._config.settings import EndpointSettings, Settings, resolve_settings
+from .._protocol.encode import Encoder
+from .bridge import RemoteWriteBridge
+from .sender import EndpointSender
 
 __all__ = ["build_bridge", "make_transport", "resolve"]
 
@@ -24,8 +24,8 @@ def resolve(**kwargs: Any) -> Settings:
 
 def make_transport(endpoint: EndpointSettings) -> Any:
     """Build the transport for one endpoint: its own HTTP client with auth, TLS and headers."""
-    from ._auth import make_client
-    from ._transport import Transport
+    from .._http.auth import make_client
+    from .._http.transport import Transport
 
     return Transport(
         endpoint.url,
@@ -51,7 +51,7 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
     encoder = encoder_of(Encoder)
     encoder_v2 = None
     if settings.protocol != "1.0":
-        from ._encode_v2 import EncoderV2
+        from .._protocol.encode_v2 import EncoderV2
 
         encoder_v2 = encoder_of(EncoderV2)
     # Build every transport first: a bad endpoint (say, an unreadable CA file) then fails
@@ -68,7 +68,7 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
     for index, transport in enumerate(transports):
         negotiator = None
         if settings.protocol != "1.0":
-            from ._negotiate import Negotiator
+            from .negotiate import Negotiator
 
             negotiator = Negotiator(settings.protocol)
         senders.append(

@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from . import _snappy
-from ._decode import DecodedRequest, _escape, decode_write_request
-from ._wire import is_stale_nan
+from .._protocol import snappy as _snappy
+from .._protocol.decode import DecodedRequest, _escape, decode_write_request
+from .._protocol.wire import is_stale_nan
 
 __all__ = [
     "RULES",

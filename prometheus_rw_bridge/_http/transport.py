@@ -26,17 +26,17 @@ from typing import Any
 
 import httpx
 
-from ._exceptions import (
+from .._config.parse import parse_headers, parse_url
+from .._delivery.retry import parse_retry_after
+from .._exceptions import (
     ConfigurationError,
     NonRetryableReceiverError,
     RetryableReceiverError,
     TransportError,
 )
-from ._headers import headers_for
-from ._http11 import direct_transport
-from ._parse import parse_headers, parse_url
-from ._redact import MASK, is_secret_header, safe_url
-from ._retry import parse_retry_after
+from .._protocol.headers import headers_for
+from .._redact import MASK, is_secret_header, safe_url
+from .http11 import direct_transport
 
 __all__ = ["MAX_MESSAGE_LENGTH", "SendResult", "Transport"]
 

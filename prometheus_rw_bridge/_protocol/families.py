@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
-from ._names import default_instance, default_job, escape_label_name, escape_metric_name
+from .names import default_instance, default_job, escape_label_name, escape_metric_name
 
 __all__ = [
     "FamilyEncoder",
