@@ -30,17 +30,12 @@ from prometheus_client.samples import Sample
 
 from . import native as _native
 from . import wire as _wire
-from .families import (
-    FamilyEncoder,
-    FamilyTemplate,
-    Key,
-    Keys,
-    compile_packer,
-    pack_values,
-    picker,
-)
+from .direct import DirectFamily
+from .families import FamilyEncoder
 from .names import escape_metric_name
+from .registry import collect
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v1, to_millis
+from .template import FamilyTemplate, Key, Keys, compile_packer, pack, picker
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +48,7 @@ __all__ = [
 ]
 
 _NAME_LABELS = itemgetter(0, 1)
+_VALUE = itemgetter(2)
 _SAMPLE_FIELDS = len(Sample._fields)
 # Timestamp, exemplar and (prometheus_client >= 0.20) native histogram: any of them set sends
 # the family down the general path.
@@ -69,34 +65,6 @@ _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
 # label churn cannot grow it without bound.
 _LABEL_CACHE_SIZE = 16_384
 _CREATED_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
-
-
-def collect(registry: Any) -> Iterator[Any]:
-    """Yield the metric families of ``registry``, isolating collectors that raise.
-
-    For a ``CollectorRegistry`` each collector is called on its own, so one broken collector
-    costs only its own families (logged) rather than the whole collection.  Any other object
-    with ``collect()`` is called as it is.
-    """
-    lock = getattr(registry, "_lock", None)
-    names = getattr(registry, "_collector_to_names", None)
-    if lock is None or not isinstance(names, dict):
-        yield from registry.collect()
-        return
-    with lock:
-        collectors = list(names)
-        target_info = registry._target_info_metric() if getattr(registry, "_target_info", None) else None
-    if target_info is not None:
-        yield target_info
-    for collector in collectors:
-        try:
-            families = list(collector.collect())
-        except Exception:
-            logger.warning(
-                "Dropping collector %r for this collection: collect() raised", collector, exc_info=True
-            )
-            continue
-        yield from families
 
 
 @dataclass
@@ -258,15 +226,21 @@ class Encoder(FamilyEncoder[_Template]):
         if not tmpl.series:
             return None
         if tmpl.plain:
-            return self._pack(family, tmpl, samples, suffix)
+            return self._pack(family, tmpl, list(map(_VALUE, samples)), suffix)
         return self._encode_general(family, tmpl, samples, list(map(_EXTRAS, samples)), timestamp_ms)
 
+    def _fill(
+        self, family: DirectFamily, tmpl: _Template, values: list[Any], suffix: bytes, timestamp_ms: int
+    ) -> tuple[bytes, Sequence[int]] | None:
+        self._metadata.append(tmpl.metadata)
+        return self._pack(family, tmpl, values, suffix) if tmpl.series else None
+
     def _pack(
-        self, family: Any, tmpl: _Template, samples: list[Any], suffix: bytes
+        self, family: Any, tmpl: _Template, values: list[Any], suffix: bytes
     ) -> tuple[bytes, Sequence[int]] | None:
         """Encode a family whose samples carry nothing but values: all in C."""
         try:
-            return pack_values(tmpl, samples, suffix), tmpl.offsets
+            return pack(tmpl, values, suffix), tmpl.offsets
         except (struct.error, TypeError, OverflowError):
             return self._encode_values_one_by_one(family, tmpl, tmpl.args[1::3], suffix)
 

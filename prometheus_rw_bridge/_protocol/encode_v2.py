@@ -32,9 +32,11 @@ from typing import Any
 from . import encode as _encode
 from . import native as _native
 from . import wire as _wire
+from .direct import DirectFamily
 from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, to_millis
-from .families import FamilyEncoder, FamilyTemplate, Key, Keys, compile_packer, pack_values, picker
+from .families import _SLOW, FamilyEncoder
 from .samples import EXEMPLAR_ERRORS, exemplar_label_pairs
+from .template import FamilyTemplate, Key, Keys, compile_packer, pack, picker
 
 __all__ = ["EncodedCollectionV2", "EncoderV2"]
 
@@ -58,6 +60,7 @@ _COMPACT_FLOOR = 256
 
 _DOUBLE = struct.Struct("<d")
 _first = itemgetter(0)
+_VALUE = itemgetter(2)
 
 # A series' identity: its sorted, encoded label pairs.
 _Ident = tuple[tuple[bytes, bytes], ...]
@@ -172,6 +175,7 @@ class _Template(FamilyTemplate):
     __slots__ = (
         "created",
         "created_pick",
+        "created_values",
         "heads",
         "keep",
         "keys",
@@ -187,6 +191,7 @@ class _Template(FamilyTemplate):
         self.keys: list[tuple[str, dict[str, str]]] = []
         # Picks the consumed ``_created`` samples; ``created`` is what it picked at build time.
         self.created_pick: Callable[[list[Any]], Any] | None = None
+        self.created_values: Callable[[list[Any]], Any] | None = None  # the same, from a list of values
         self.created: Any = None
         self.keep: list[int] = []  # sample index of each series
         self.heads: list[bytes] = []  # labels_refs and metadata fields of each series
@@ -290,17 +295,30 @@ class EncoderV2(FamilyEncoder[_Template]):
         extras = list(map(_EXTRAS, samples))
         block = None
         if tmpl.packer is not None and extras.count(_NO_EXTRAS) == len(extras):
-            block = self._pack(tmpl, samples, suffix)
+            block = self._pack(tmpl, list(map(_VALUE, samples)), suffix)
         if block is None:
             block = self._encode_general(family, tmpl, samples, extras, timestamp_ms)
         return block
 
+    def _fits(self, tmpl: _Template, values: list[Any]) -> bool:
+        return tmpl.symbols is self._symbols and (
+            tmpl.created_values is None or tmpl.created_values(values) == tmpl.created
+        )
+
+    def _fill(
+        self, family: DirectFamily, tmpl: _Template, values: list[Any], suffix: bytes, timestamp_ms: int
+    ) -> Any:
+        if not tmpl.heads:
+            return None
+        block = None if tmpl.packer is None else self._pack(tmpl, values, suffix)
+        return _SLOW if block is None else block
+
     def _pack(
-        self, tmpl: _Template, samples: list[Any], suffix: bytes
+        self, tmpl: _Template, values: list[Any], suffix: bytes
     ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:
         """Encode a family whose samples carry nothing but values: all in C.  ``None`` if a value is bad."""
         try:
-            return pack_values(tmpl, samples, suffix), tmpl.offsets, tmpl.max_refs
+            return pack(tmpl, values, suffix), tmpl.offsets, tmpl.max_refs
         except (struct.error, TypeError, OverflowError):
             return None  # the general path finds and drops the values struct refused
 
@@ -434,6 +452,7 @@ class EncoderV2(FamilyEncoder[_Template]):
         indices = [index for index, (sample_name, _) in enumerate(keys) if sample_name == created_name]
         if indices:
             tmpl.created_pick = picker(indices, itemgetter(2))
+            tmpl.created_values = picker(indices)
             tmpl.created = tmpl.created_pick(samples)
         for index in indices:
             sample_labels = keys[index][1]

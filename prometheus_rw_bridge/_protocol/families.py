@@ -12,71 +12,26 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
 import threading
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from operator import itemgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
+from .direct import DirectFamily
 from .names import default_instance, default_job, escape_label_name, escape_metric_name
+from .template import Admitted, FamilyTemplate, Key, Keys, invalidate, lost_owner, release_owners
 
-__all__ = [
-    "FamilyEncoder",
-    "FamilyTemplate",
-    "Key",
-    "Keys",
-    "compile_packer",
-    "created_series_enabled",
-    "invalidate",
-    "lost_owner",
-    "pack_values",
-    "picker",
-    "release_owners",
-]
-
-# A family's template key: name, type and which of the same-named families a collection yields.
-Key = tuple[str, str, int]
-_VALUE = itemgetter(2)
-# The ``(name, labels)`` of a family's samples, in order.
-Keys = list[tuple[str, dict[str, str]]]
-# One admitted series: sample index, escaped name, raw labels and its identity (see FamilyEncoder).
-Admitted = tuple[int, str, dict[str, str], Any]
-
+__all__ = ["FamilyEncoder", "created_series_enabled"]
 
 def created_series_enabled() -> bool:
     """Mirror prometheus_client's ``PROMETHEUS_DISABLE_CREATED_SERIES`` switch."""
     return os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in ("true", "1", "t")
 
 
-class FamilyTemplate:
-    """What every encoder's template holds: its series, what must match for it to be reused, its packer."""
-
-    __slots__ = (
-        "args",
-        "documentation",
-        "offsets",
-        "packer",
-        "pick",
-        "series",
-        "shadowed",
-        "suffix_size",
-        "unit",
-    )
-
-    def __init__(self) -> None:
-        self.series: list[Any] = []  # identity of each series sent, for ownership and staleness
-        self.shadowed: list[Any] = []  # series dropped because another family sends them
-        self.suffix_size = 0
-        self.documentation = ""
-        self.unit = ""
-        # From compile_packer: entries of the sent series, filled in by pack_values.
-        self.packer: struct.Struct | None = None
-        self.args: list[Any] = []
-        self.offsets: list[int] = []
-        self.pick: Callable[[list[Any]], Any] | None = None  # picks the sent values; None when all are
-
-
 T = TypeVar("T", bound=FamilyTemplate)
+
+_NAME_LABELS = itemgetter(0, 1)
+_SLOW: Any = object()  # a block no family encodes to: "take the collected families' path"
 
 
 class FamilyEncoder(Generic[T]):
@@ -178,15 +133,21 @@ class FamilyEncoder(Generic[T]):
         for family in families:
             try:
                 name, mtype = family.name, family.type
-                samples = family.samples
                 key = (name, mtype, 0)
                 while key in current:  # a collector yielded the same family twice
                     key = (name, mtype, key[2] + 1)
                 tmpl = previous.get(key)
                 if tmpl is not None and tmpl.shadowed and lost_owner(tmpl.shadowed, owners, current):
                     invalidate(tmpl)  # a series it left to another family is that family's no more
-                tmpl = current[key] = template_for(family, samples, tmpl, suffix_size, key)
-                block = encode_family(family, tmpl, samples, suffix, timestamp_ms)
+                block = _SLOW
+                if type(family) is DirectFamily:
+                    tmpl, block = self._direct(family, tmpl, suffix, suffix_size, key, timestamp_ms)
+                if tmpl is not None and block is not _SLOW:
+                    current[key] = tmpl
+                else:
+                    samples = family.samples
+                    tmpl = current[key] = template_for(family, samples, tmpl, suffix_size, key)
+                    block = encode_family(family, tmpl, samples, suffix, timestamp_ms)
             except Exception as exc:
                 self._warn(getattr(family, "name", repr(family)), f"cannot be encoded ({exc!r})", exc)
                 continue
@@ -205,6 +166,38 @@ class FamilyEncoder(Generic[T]):
                 self._stale_since(result, replaced + gone_families, current, timestamp_ms)
         self._current = {}
         self._replaced = []
+
+    def _direct(
+        self, family: DirectFamily, tmpl: T | None, suffix: bytes, suffix_size: int, key: Key, ts: int
+    ) -> tuple[T | None, Any]:
+        """Encode a directly read family: fill its template while the shape holds, else rebuild it.
+
+        Returns the template and the block, or ``_SLOW`` for the block when the family must take
+        the path of collected families (exemplars now, or a value ``struct`` refused).
+        """
+        if family.has_exemplars():
+            if tmpl is not None:
+                tmpl.shape = None
+            return tmpl, _SLOW
+        if (
+            tmpl is None
+            or tmpl.suffix_size != suffix_size
+            or not family.same_shape(tmpl.shape)
+            or not self._fits(tmpl, family.values())
+        ):
+            # Build from the samples of this very snapshot, so template and shape agree.
+            keys = list(map(_NAME_LABELS, family.samples))
+            tmpl = self._rebuild(family, keys, suffix_size, key, tmpl)
+            tmpl.shape = family.shape
+        return tmpl, self._fill(family, tmpl, family.values(), suffix, ts)
+
+    def _fits(self, tmpl: T, values: list[Any]) -> bool:
+        """Tell whether a template of the same shape still fits these values (2.0: start times)."""
+        return True
+
+    def _fill(self, family: DirectFamily, tmpl: T, values: list[Any], suffix: bytes, ts: int) -> Any:
+        """Encode a directly read family whose template fits, from its values alone; or ``_SLOW``."""
+        raise NotImplementedError
 
     def _rebuild(self, family: Any, keys: Keys, suffix_size: int, key: Key, old: T | None) -> T:
         """Build a new template for a family, releasing the series its old one no longer sends."""
@@ -308,67 +301,3 @@ class FamilyEncoder(Generic[T]):
         self._logger.warning("Metric family %r %s", family, problem, exc_info=exc)
 
 
-def invalidate(tmpl: FamilyTemplate | None) -> None:
-    """Make ``tmpl`` rebuild at its family's next encoding (its series' owners changed)."""
-    if tmpl is not None:
-        tmpl.suffix_size = -1  # matches no collection
-
-
-def release_owners(owners: dict[Any, Key], key: Key, old: Iterable[Any], kept: Iterable[Any]) -> None:
-    """Forget ``key`` as the owner of the series in ``old`` that it no longer sends (not in ``kept``)."""
-    still = set(kept)
-    for series in old:
-        if series not in still and owners.get(series) == key:
-            del owners[series]
-
-
-def lost_owner(shadowed: list[Any], owners: dict[Any, Key], current: Mapping[Key, Any]) -> bool:
-    """Tell whether a series a family left to another is no longer sent by an earlier family."""
-    return any(owners.get(series) not in current for series in shadowed)
-
-
-def picker(indices: list[int], then: Callable[[Any], Any] | None = None) -> Callable[[list[Any]], Any]:
-    """Return a C-speed function picking ``indices`` (at least one) from a list, mapped through ``then``."""
-    get = itemgetter(*indices)
-    if then is None:
-        if len(indices) == 1:
-            return lambda items: [get(items)]
-        return get
-    if len(indices) == 1:
-        return lambda items: [then(get(items))]
-    return lambda items: list(map(then, get(items)))
-
-
-def pack_values(tmpl: FamilyTemplate, samples: list[Any], suffix: bytes) -> bytes:
-    """Pack the values of ``samples`` that ``tmpl`` sends, each followed by ``suffix``: all in C.
-
-    Raises:
-        struct.error, TypeError, OverflowError: a value is no number; the values are left in
-            ``tmpl.args[1::3]``.
-    """
-    values: Any = list(map(_VALUE, samples))
-    if tmpl.pick is not None:
-        values = tmpl.pick(values)
-    args = tmpl.args
-    args[1::3] = values
-    args[2::3] = [suffix] * len(tmpl.series)
-    assert tmpl.packer is not None
-    return tmpl.packer.pack(*args)
-
-
-def compile_packer(prefixes: Sequence[bytes], suffix_size: int) -> tuple[struct.Struct, list[Any], list[int]]:
-    """Compile entries of ``prefix``, a double and a ``suffix_size``-byte suffix into one ``Struct``.
-
-    Returns the packer, its argument list (values and suffixes go at ``[1::3]`` and
-    ``[2::3]``) and the offset of every entry plus the end.
-    """
-    formats = ["<"]
-    args: list[Any] = []
-    offsets = [0]
-    size = 0
-    for prefix in prefixes:
-        formats.append(f"{len(prefix)}sd{suffix_size}s")
-        args += (prefix, 0.0, b"")
-        size += len(prefix) + 8 + suffix_size
-        offsets.append(size)
-    return struct.Struct("".join(formats)), args, offsets

@@ -1,0 +1,339 @@
+"""Read prometheus_client's own metrics straight from their children, without ``collect()``.
+
+``collect()`` spends its time building a ``Sample`` named tuple and a label dict for every
+sample.  For the standard metric types (``Counter``, ``Gauge``, ``Summary``, ``Histogram``,
+``Info``, ``Enum``) the series a metric yields are fixed by its children's label values (and,
+for ``Info``, each child's info dict): :func:`read_metric` snapshots those, which is cheap, and
+returns a :class:`DirectFamily`.  The encoders compare the snapshot's :attr:`~DirectFamily.shape`
+with the one their template was built from; while it holds they only need
+:meth:`~DirectFamily.values`, every sample's value in ``collect()`` order, read from the
+children's value cells in C-speed loops.  Only when the shape changes do they read
+:attr:`~DirectFamily.samples`, which builds the samples ``collect()`` would have yielded, from
+the same snapshot.
+
+Only the prometheus_client versions whose internals were checked here are read this way (see
+:data:`CHECKED_VERSIONS`); so are only exact instances of the six classes, in single-process
+mode, with no instance-level overrides.  Everything else is ``None`` from :func:`read_metric`,
+and the caller collects it as usual.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from importlib import metadata
+from itertools import accumulate, repeat
+from operator import attrgetter
+from typing import Any
+
+from prometheus_client import metrics as _metrics
+from prometheus_client import values as _values
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString as _float_to_go
+
+floatToGoString: Callable[[float], str] = _float_to_go
+
+__all__ = ["CHECKED_VERSIONS", "DirectFamily", "enabled", "read_metric"]
+
+CHECKED_VERSIONS = ((0, 17), (0, 26))
+"""The first and last prometheus_client minor versions whose metric internals this module reads.
+
+From 0.17 to 0.26 every ``_child_samples``, ``_metric_init`` and ``MutexValue`` is the same
+(compared as syntax trees); only ``collect()`` gained the native-histogram field, which these
+types never set.  A version outside this range is collected the ordinary way.
+"""
+
+_VALUE = attrgetter("_value._value")  # a Counter/Gauge child's MutexValue
+_EXEMPLAR = attrgetter("_value._exemplar")
+_CELL = attrgetter("_value")  # a bare MutexValue (histogram buckets, summary count/sum)
+_CELL_EXEMPLAR = attrgetter("_exemplar")
+_CREATED = attrgetter("_created")
+
+
+def _version_checked() -> bool:
+    try:
+        parts = metadata.version("prometheus_client").split(".")
+        version = (int(parts[0]), int(parts[1]))
+    except (metadata.PackageNotFoundError, ValueError, IndexError):
+        return False
+    return CHECKED_VERSIONS[0] <= version <= CHECKED_VERSIONS[1]
+
+
+_CHECKED = _version_checked()
+
+
+def enabled() -> bool:
+    """Tell whether metrics can be read directly now (checked version, single-process values)."""
+    return _CHECKED and _values.ValueClass is _values.MutexValue
+
+
+class DirectFamily:
+    """One metric's children, snapshotted; stands in for the ``Metric`` that ``collect()`` returns.
+
+    ``name``, ``type``, ``documentation``, ``unit`` and :attr:`samples` are those of the
+    collected family, so code that reads families reads this one unchanged.
+    """
+
+    __slots__ = (
+        "_kind",
+        "_samples",
+        "_values",
+        "children",
+        "created",
+        "documentation",
+        "infos",
+        "keys",
+        "name",
+        "source",
+        "type",
+        "unit",
+    )
+
+    def __init__(self, source: Any, kind: _Kind, keys: list[Any], children: list[Any]) -> None:
+        self.source = source
+        self._kind = kind
+        self.name: str = source._name
+        self.type: str = source._type
+        self.documentation: str = source._documentation
+        self.unit: str = source._unit
+        self.keys = keys  # each child's label values, in collect() order
+        self.children = children
+        self.created: bool = bool(_metrics._use_created) and kind.has_created
+        # An Info child's labels are its info dict, which info() replaces (never mutates).
+        self.infos = [child._value for child in children] if kind is _INFO else None
+        self._samples: list[Any] | None = None
+        self._values: list[Any] | None = None
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        """What fixes the names and labels of the samples: equal shapes, equal sample keys."""
+        return (self.source, self.created, self.keys, self.infos)
+
+    def same_shape(self, shape: tuple[Any, ...] | None) -> bool:
+        """Tell whether ``shape`` (from an earlier read) gives the same samples as this read."""
+        return (
+            shape is not None
+            and shape[0] is self.source
+            and shape[1] == self.created
+            and shape[2] == self.keys
+            and shape[3] == self.infos
+        )
+
+    def values(self) -> list[Any]:
+        """Return every sample's value in ``collect()`` order (read once per snapshot)."""
+        if self._values is None:
+            self._values = self._kind.values(self.children, self.created)
+        return self._values
+
+    def has_exemplars(self) -> bool:
+        """Tell whether any sample carries an exemplar now."""
+        return self._kind.exemplars(self.children)
+
+    @property
+    def samples(self) -> list[Any]:
+        """The samples ``collect()`` would yield for this snapshot (built on first use)."""
+        if self._samples is None:
+            self._samples = self._build_samples()
+        return self._samples
+
+    def _build_samples(self) -> list[Any]:
+        name = self.name
+        labelnames = self.source._labelnames
+        out: list[Any] = []
+        append = out.append
+        infos = self.infos or [None] * len(self.children)
+        for key, child, info in zip(self.keys, self.children, infos, strict=True):
+            series = list(zip(labelnames, key, strict=True))
+            for suffix, extra, value, exemplar in self._kind.samples(self.source, child, self.created):
+                if info is not None:
+                    extra = info
+                labels = dict(series + list(extra.items())) if extra or series else {}
+                append(Sample(name + suffix, labels, value, None, exemplar))
+        return out
+
+
+class _Kind:
+    """How one metric class lays out its children's samples; mirrors its ``_child_samples``."""
+
+    has_created = False
+
+    def single_process(self, child: Any) -> bool:
+        """Tell whether ``child`` keeps its values in this process (not in multiprocess files)."""
+        return type(child._value) is _values.MutexValue
+
+    def values(self, children: list[Any], created: bool) -> list[Any]:
+        raise NotImplementedError
+
+    def exemplars(self, children: list[Any]) -> bool:
+        return False
+
+    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
+        raise NotImplementedError
+
+
+def _interleave(columns: list[list[Any]]) -> list[Any]:
+    """Return ``columns[0][0], columns[1][0], ..., columns[0][1], ...`` (all in C)."""
+    if len(columns) == 1:
+        return columns[0]
+    out: list[Any] = [None] * (len(columns) * len(columns[0]))
+    for index, column in enumerate(columns):
+        out[index :: len(columns)] = column
+    return out
+
+
+class _CounterKind(_Kind):
+    has_created = True
+
+    def values(self, children: list[Any], created: bool) -> list[Any]:
+        totals = list(map(_VALUE, children))
+        return _interleave([totals, list(map(_CREATED, children))] if created else [totals])
+
+    def exemplars(self, children: list[Any]) -> bool:
+        return list(map(_EXEMPLAR, children)).count(None) != len(children)
+
+    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
+        out: list[tuple[str, dict[str, str], Any, Any]] = [
+            ("_total", {}, child._value._value, child._value._exemplar)
+        ]
+        if created:
+            out.append(("_created", {}, child._created, None))
+        return out
+
+
+class _GaugeKind(_Kind):
+    def values(self, children: list[Any], created: bool) -> list[Any]:
+        return list(map(_VALUE, children))
+
+    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
+        return [("", {}, child._value._value, None)]
+
+
+class _SummaryKind(_Kind):
+    has_created = True
+
+    def single_process(self, child: Any) -> bool:
+        return type(child._count) is _values.MutexValue
+
+    def values(self, children: list[Any], created: bool) -> list[Any]:
+        columns = [[c._count._value for c in children], [c._sum._value for c in children]]
+        if created:
+            columns.append(list(map(_CREATED, children)))
+        return _interleave(columns)
+
+    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
+        out: list[tuple[str, dict[str, str], Any, Any]] = [
+            ("_count", {}, child._count._value, None),
+            ("_sum", {}, child._sum._value, None),
+        ]
+        if created:
+            out.append(("_created", {}, child._created, None))
+        return out
+
+
+class _HistogramKind(_Kind):
+    has_created = True
+
+    def single_process(self, child: Any) -> bool:
+        return type(child._sum) is _values.MutexValue
+
+    def values(self, children: list[Any], created: bool) -> list[Any]:
+        out: list[Any] = []
+        extend = out.extend
+        for child in children:
+            # The same float additions, in the same order, as _child_samples.
+            counts = list(accumulate(map(_CELL, child._buckets), initial=0.0))
+            del counts[0]
+            counts.append(counts[-1])  # _count
+            if child._upper_bounds[0] >= 0:
+                counts.append(child._sum._value)
+            if created:
+                counts.append(child._created)
+            extend(counts)
+        return out
+
+    def exemplars(self, children: list[Any]) -> bool:
+        return any(list(map(_CELL_EXEMPLAR, child._buckets)).count(None) != len(child._buckets)
+                   for child in children)
+
+    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
+        out: list[tuple[str, dict[str, str], Any, Any]] = []
+        acc = 0.0
+        for bound, bucket in zip(child._upper_bounds, child._buckets, strict=True):
+            acc += bucket._value
+            out.append(("_bucket", {"le": floatToGoString(bound)}, acc, bucket._exemplar))
+        out.append(("_count", {}, acc, None))
+        if child._upper_bounds[0] >= 0:
+            out.append(("_sum", {}, child._sum._value, None))
+        if created:
+            out.append(("_created", {}, child._created, None))
+        return out
+
+
+class _InfoKind(_Kind):
+    def single_process(self, child: Any) -> bool:
+        return type(child._value) is dict
+    def values(self, children: list[Any], created: bool) -> list[Any]:
+        return [1.0] * len(children)
+
+    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
+        return [("_info", child._value, 1.0, None)]
+
+
+class _EnumKind(_Kind):
+    def single_process(self, child: Any) -> bool:
+        return type(child._value) is int
+    def values(self, children: list[Any], created: bool) -> list[Any]:
+        if not children:
+            return []
+        states = len(children[0]._states)
+        out = [0] * (states * len(children))
+        for index, child in enumerate(children):
+            out[index * states + child._value] = 1
+        return out
+
+    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
+        chosen = child._value
+        return [("", {metric._name: s}, 1 if i == chosen else 0, None) for i, s in enumerate(child._states)]
+
+
+_INFO = _InfoKind()
+_KINDS: dict[type, _Kind] = {
+    _metrics.Counter: _CounterKind(),
+    _metrics.Gauge: _GaugeKind(),
+    _metrics.Summary: _SummaryKind(),
+    _metrics.Histogram: _HistogramKind(),
+    _metrics.Info: _INFO,
+    _metrics.Enum: _EnumKind(),
+}
+# Instance attributes that replace the behaviour this module mirrors (Gauge.set_function sets
+# _child_samples on the child; anyone may patch collect or _samples).
+_OVERRIDES = ("collect", "_samples", "_multi_samples", "_child_samples", "_get_metric")
+
+
+def _plain(metric: Any) -> bool:
+    return not any(name in vars(metric) for name in _OVERRIDES)
+
+
+def _any_child_overridden(children: list[Any]) -> bool:
+    """Tell whether a child replaces its samples (``Gauge.set_function``); all in C."""
+    return any(map(operator.contains, map(vars, children), repeat("_child_samples")))
+
+
+def read_metric(collector: Any) -> DirectFamily | None:
+    """Snapshot a standard prometheus_client metric, or return ``None`` if it must be collected."""
+    kind = _KINDS.get(type(collector))
+    if kind is None or not _plain(collector):
+        return None
+    if collector._is_parent():
+        with collector._lock:
+            snapshot = collector._metrics.copy()
+        keys = list(snapshot)
+        children = list(snapshot.values())
+        if _any_child_overridden(children):
+            return None
+    else:
+        keys, children = [()], [collector]  # _plain(collector) covered its _child_samples
+    if children and not kind.single_process(children[0]):
+        return None
+    return DirectFamily(collector, kind, keys, children)
+
