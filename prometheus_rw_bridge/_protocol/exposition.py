@@ -10,7 +10,8 @@ from prometheus_client import REGISTRY
 
 from .._exceptions import ConfigurationError
 from . import snappy as _snappy
-from .encode import Encoder, collect
+from .encode import Encoder
+from .registry import read
 
 __all__ = ["generate_write_request"]
 
@@ -59,6 +60,6 @@ def generate_write_request(
         from .encode_v2 import EncoderV2
 
         encoder_v2 = EncoderV2(job=job, instance=instance, external_labels=external_labels)
-        return _snappy.compress(encoder_v2.encode(collect(registry), timestamp_ms).body())
+        return _snappy.compress(encoder_v2.encode(read(registry), timestamp_ms).body())
     encoder = Encoder(job=job, instance=instance, external_labels=external_labels)
-    return _snappy.compress(encoder.encode(collect(registry), timestamp_ms).body())
+    return _snappy.compress(encoder.encode(read(registry), timestamp_ms).body())

@@ -86,6 +86,24 @@ class FamilyEncoder(Generic[T]):
         """The labels (``job``, ``instance``, external labels) added to series that lack them."""
         return dict(self._target)
 
+    @property
+    def series_kept(self) -> int:
+        """How many series this encoder keeps encoded between collections."""
+        with self._lock:
+            return sum(len(tmpl.series) for tmpl in self._templates.values())
+
+    def reset(self) -> None:
+        """Forget every series and template, releasing their memory; the next encode starts afresh.
+
+        For a bridge that no longer needs this encoder's protocol (``auto`` settled on the other
+        one).  No stale markers are sent for what this encoder had sent before.
+        """
+        with self._lock:
+            if self._templates or self._owners:
+                self._templates = {}
+                self._owners = {}
+                self._setup()
+
     # --- what a subclass provides ---------------------------------------------------------
 
     def _setup(self) -> None:
