@@ -23,6 +23,7 @@ import logging
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -35,7 +36,7 @@ from .families import FamilyEncoder
 from .names import escape_metric_name
 from .registry import collect
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v1, to_millis
-from .template import FamilyTemplate, Key, Keys, compile_packer, pack, picker
+from .template import FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,6 @@ _SIGNATURE_EXTRAS = itemgetter(2, 3, 4) if _SAMPLE_FIELDS > 5 else itemgetter(2,
 
 # The samples ``generate_latest`` moves out of their family into a gauge family of their own.
 _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
-# Encoded Label fields kept by an encoder for building templates; emptied when this full, so
-# label churn cannot grow it without bound.
-_LABEL_CACHE_SIZE = 16_384
 _CREATED_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
 
 
@@ -160,7 +158,6 @@ class Encoder(FamilyEncoder[_Template]):
     def _setup(self) -> None:
         self._metadata_fingerprint = b""
         self._metadata: list[bytes] = []  # the metadata of each family of the collection being encoded
-        self._label_fields: dict[tuple[bytes, bytes], bytes] = {}
 
     def encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollection:
         """Encode ``families`` (as yielded by ``Collector.collect()``) at ``timestamp_ms``.
@@ -242,7 +239,8 @@ class Encoder(FamilyEncoder[_Template]):
         try:
             return pack(tmpl, values, suffix), tmpl.offsets
         except (struct.error, TypeError, OverflowError):
-            return self._encode_values_one_by_one(family, tmpl, tmpl.args[1::3], suffix)
+            sent = values if tmpl.pick is None else tmpl.pick(values)
+            return self._encode_values_one_by_one(family, tmpl, sent, suffix)
 
     def _encode_values_one_by_one(
         self, family: Any, tmpl: _Template, values: list[Any], suffix: bytes
@@ -338,34 +336,15 @@ class Encoder(FamilyEncoder[_Template]):
             tmpl.keep = keep
             if keep:
                 tmpl.pick = picker(keep)
-        sample_size = 1 + 8 + suffix_size  # value tag, double, then timestamp tag and varint
-        sample_field = b"\x12" + _wire.varint(sample_size) + b"\x09"
-        body_size = 1 + len(_wire.varint(sample_size)) + sample_size
-        prefixes = [b"\x0a" + _wire.varint(len(blob) + body_size) + blob + sample_field for blob in blobs]
-        tmpl.packer, tmpl.args, tmpl.offsets = compile_packer(prefixes, suffix_size)
+        # The sample field's head: value tag, double, then timestamp tag and varint follow.
+        sample_head = field_head(_wire.TAG_TS_SAMPLE, 1 + 8 + suffix_size) + b"\x09"
+        lay_out(tmpl, _wire.TAG_WRITE_TIMESERIES, zip(blobs, repeat(sample_head)), suffix_size)
         return tmpl
 
     def _series_id(self, family_name: str, name: str, sample_labels: dict[str, str]) -> bytes | None:
-        """Identify a series by its encoded labels (see :meth:`_label_blob`)."""
-        return self._label_blob(family_name, name, sample_labels)
-
-    def _label_blob(self, family_name: str, name: str, sample_labels: dict[str, str]) -> bytes | None:
-        """Encode a series' sorted labels, or return ``None`` (and log) if it cannot be sent."""
+        """Identify a series by its encoded labels (see :meth:`label_blob`)."""
         pairs = self.label_pairs(family_name, name, sample_labels)
-        if pairs is None:
-            return None
-        # Most label pairs (job, instance, le, method, ...) recur across series: encode each once.
-        fields = self._label_fields
-        try:
-            return b"".join([fields[pair] for pair in pairs])
-        except KeyError:
-            pass
-        if len(fields) + len(pairs) > _LABEL_CACHE_SIZE:
-            fields.clear()
-        for pair in pairs:
-            if pair not in fields:
-                fields[pair] = _wire.labels([pair])
-        return b"".join([fields[pair] for pair in pairs])
+        return None if pairs is None else self.label_blob(pairs)
 
     def _stale_since(
         self,

@@ -24,6 +24,7 @@ is replaced and every template is rebuilt at the next collection.
 from __future__ import annotations
 
 import struct
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -36,7 +37,7 @@ from .direct import DirectFamily
 from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, to_millis
 from .families import _SLOW, FamilyEncoder
 from .samples import EXEMPLAR_ERRORS, exemplar_label_pairs
-from .template import FamilyTemplate, Key, Keys, compile_packer, pack, picker
+from .template import FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
 
 __all__ = ["EncodedCollectionV2", "EncoderV2"]
 
@@ -59,11 +60,16 @@ _COMPACT_FLOOR = 256
 """Never replace a symbol table smaller than this: rebuilding would cost more than it saves."""
 
 _DOUBLE = struct.Struct("<d")
-_first = itemgetter(0)
+
+
+def _pairs_first(item: tuple[bytes, Any]) -> list[tuple[bytes, bytes]]:
+    """Order stale markers by their label pairs, as they were ordered when identities were pairs."""
+    return _wire.label_pairs(item[0])
+
 _VALUE = itemgetter(2)
 
-# A series' identity: its sorted, encoded label pairs.
-_Ident = tuple[tuple[bytes, bytes], ...]
+# A series' identity: its sorted labels, encoded as remote-write 1.0 ``Label`` fields.
+_Ident = bytes
 
 
 class _Symbols:
@@ -169,7 +175,8 @@ class EncodedCollectionV2:
 class _Template(FamilyTemplate):
     """One family's encoded series, reusable while its samples' names, labels and start times hold.
 
-    ``series`` holds each series' label pairs: its identity for ownership and staleness.
+    ``series`` holds each series' labels, encoded as 1.0 ``Label`` fields: its identity for
+    ownership and staleness (decoded again only for stale markers).
     """
 
     __slots__ = (
@@ -193,11 +200,11 @@ class _Template(FamilyTemplate):
         self.created_pick: Callable[[list[Any]], Any] | None = None
         self.created_values: Callable[[list[Any]], Any] | None = None  # the same, from a list of values
         self.created: Any = None
-        self.keep: list[int] = []  # sample index of each series
+        self.keep = array("q")  # sample index of each series
         self.heads: list[bytes] = []  # labels_refs and metadata fields of each series
-        self.starts: list[int] = []  # start timestamp (ms) of each series, 0 for none
-        self.max_refs: list[int] = []
-        self.types: list[int] = []  # metadata type of each series, for stale markers
+        self.starts = array("q")  # start timestamp (ms) of each series, 0 for none
+        self.max_refs = array("q")
+        self.types = array("B")  # metadata type of each series, for stale markers
 
 
 class EncoderV2(FamilyEncoder[_Template]):
@@ -224,6 +231,7 @@ class EncoderV2(FamilyEncoder[_Template]):
 
     def _setup(self) -> None:
         self._symbols = _Symbols()
+        self._pairs: dict[bytes, list[tuple[bytes, bytes]]] = {}  # from _series_id to _build
         self._compact_at = 0  # 0: set from the table's size after the next collection
 
     def encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollectionV2:
@@ -284,7 +292,10 @@ class EncoderV2(FamilyEncoder[_Template]):
             or family.unit != tmpl.unit
             or (tmpl.created_pick is not None and tmpl.created_pick(samples) != tmpl.created)
         ):
-            return self._rebuild(family, keys, suffix_size, key, tmpl)
+            tmpl = self._rebuild(family, keys, suffix_size, key, tmpl)
+            # Copies: a collector may mutate and re-yield the same labels dict, and a kept
+            # reference would then always compare equal to it.
+            tmpl.keys = [(k[0], dict(k[1])) for k in keys]
         return tmpl
 
     def _encode_family(
@@ -393,9 +404,6 @@ class EncoderV2(FamilyEncoder[_Template]):
         """Build a family's template: symbolise each series :meth:`_admit` lets through once."""
         symbols = self._symbols
         tmpl = _Template(symbols)
-        # Copies: a collector may mutate and re-yield the same labels dict, and a kept
-        # reference would then always compare equal to it.
-        tmpl.keys = [(k[0], dict(k[1])) for k in keys]
         tmpl.suffix_size = suffix_size
         tmpl.documentation = family.documentation
         tmpl.unit = family.unit
@@ -415,32 +423,37 @@ class EncoderV2(FamilyEncoder[_Template]):
             meta = metadata_fields.get(mtype)
             if meta is None:
                 meta = metadata_fields[mtype] = _metadata_field(mtype, help_ref, unit_ref)
-            refs = [symbols.ref(s) for pair in ident for s in pair]
+            refs = [symbols.ref(s) for pair in self._pairs.pop(ident) for s in pair]
             tmpl.keep.append(index)
             tmpl.heads.append(_packed(TAG_TS_LABELS_REFS, refs) + meta)
             tmpl.starts.append(starts.get(_start_key(sample_labels, per_series), 0) if starts else 0)
             tmpl.max_refs.append(max(max(refs), help_ref, unit_ref))
             tmpl.series.append(ident)
             tmpl.types.append(mtype)
+        self._pairs = {}
         if not tmpl.keep or any(_EXTRAS(s) != _NO_EXTRAS for s in samples):
             # Nothing to send, or the general path encodes this family: no packer needed.
             return tmpl
         if len(tmpl.keep) != len(keys):
-            tmpl.pick = picker(tmpl.keep)
-        prefixes = []
-        for head, start in zip(tmpl.heads, tmpl.starts, strict=True):
-            start_field = _SAMPLE_START + _wire.varint(start) if start else b""
-            sample_size = len(start_field) + 1 + 8 + suffix_size
-            body_size = len(head) + 1 + len(_wire.varint(sample_size)) + sample_size
-            sample_head = b"\x12" + _wire.varint(sample_size) + start_field + b"\x09"
-            prefixes.append(b"\x2a" + _wire.varint(body_size) + head + sample_head)
-        tmpl.packer, tmpl.args, tmpl.offsets = compile_packer(prefixes, suffix_size)
+            tmpl.pick = picker(list(tmpl.keep))
+        sample_heads: dict[int, bytes] = {}  # by start timestamp: a child's series share theirs
+        for start in tmpl.starts:
+            if start not in sample_heads:
+                start_field = _SAMPLE_START + _wire.varint(start) if start else b""
+                size = len(start_field) + 1 + 8 + suffix_size
+                sample_heads[start] = field_head(TAG_TS_SAMPLE, size) + start_field + b"\x09"
+        entries = zip(tmpl.heads, map(sample_heads.__getitem__, tmpl.starts), strict=True)
+        lay_out(tmpl, TAG_REQUEST_TIMESERIES, entries, suffix_size)
         return tmpl
 
     def _series_id(self, family_name: str, name: str, sample_labels: dict[str, str]) -> _Ident | None:
-        """Identify a series by its sorted, encoded label pairs (see :meth:`label_pairs`)."""
+        """Identify a series by its encoded labels; keep its pairs for the build that asked."""
         pairs = self.label_pairs(family_name, name, sample_labels)
-        return None if pairs is None else tuple(pairs)
+        if pairs is None:
+            return None
+        ident = self.label_blob(pairs)
+        self._pairs[ident] = pairs
+        return ident
 
     def _start_times(
         self, family: Any, keys: list[tuple[str, dict[str, str]]], tmpl: _Template
@@ -488,7 +501,7 @@ class EncoderV2(FamilyEncoder[_Template]):
                 candidates.pop(ident, None)
             if not candidates:
                 return
-        gone = [(ident, mtype, tmpl) for ident, (mtype, tmpl) in sorted(candidates.items(), key=_first)]
+        gone = [(ident, mtype, tmpl) for ident, (mtype, tmpl) in sorted(candidates.items(), key=_pairs_first)]
         self._add_stale(result, gone, timestamp_ms)
 
     def _add_stale(
@@ -502,7 +515,7 @@ class EncoderV2(FamilyEncoder[_Template]):
         size = 0
         stale = _sample_field(_wire.STALE_NAN, timestamp_ms, 0)
         for ident, mtype, tmpl in gone:
-            refs = [symbols.ref(s) for pair in ident for s in pair]
+            refs = [symbols.ref(s) for pair in _wire.label_pairs(ident) for s in pair]
             help_ref = symbols.ref(tmpl.documentation.encode("utf-8"))
             unit_ref = symbols.ref(tmpl.unit.encode("utf-8"))
             body = _packed(TAG_TS_LABELS_REFS, refs) + _metadata_field(mtype, help_ref, unit_ref) + stale

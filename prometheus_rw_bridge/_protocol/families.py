@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from operator import itemgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
+from . import wire as _wire
 from .direct import DirectFamily
 from .names import default_instance, default_job, escape_label_name, escape_metric_name
 from .template import Admitted, FamilyTemplate, Key, Keys, invalidate, lost_owner, release_owners
@@ -31,6 +32,9 @@ def created_series_enabled() -> bool:
 T = TypeVar("T", bound=FamilyTemplate)
 
 _NAME_LABELS = itemgetter(0, 1)
+# Encoded Label fields kept by an encoder for building templates; emptied when this full, so
+# label churn cannot grow it without bound.
+_LABEL_CACHE_SIZE = 16_384
 _SLOW: Any = object()  # a block no family encodes to: "take the collected families' path"
 
 
@@ -69,6 +73,7 @@ class FamilyEncoder(Generic[T]):
         self._track_staleness = track_staleness
         self._filter = metric_filter
         self._created = created_series_enabled()
+        self._label_fields: dict[tuple[bytes, bytes], bytes] = {}
         self._templates: dict[Key, T] = {}
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
@@ -308,6 +313,21 @@ class FamilyEncoder(Generic[T]):
                 family_name, f"has a label value that is not valid UTF-8; the series {name} is dropped"
             )
             return None
+
+    def label_blob(self, pairs: list[tuple[bytes, bytes]]) -> bytes:
+        """Encode sorted label pairs as 1.0 ``Label`` fields: the identity of a series in both protocols."""
+        # Most label pairs (job, instance, le, method, ...) recur across series: encode each once.
+        fields = self._label_fields
+        try:
+            return b"".join([fields[pair] for pair in pairs])
+        except KeyError:
+            pass
+        if len(fields) + len(pairs) > _LABEL_CACHE_SIZE:
+            fields.clear()
+        for pair in pairs:
+            if pair not in fields:
+                fields[pair] = _wire.labels([pair])
+        return b"".join([fields[pair] for pair in pairs])
 
     def _warn(self, family: str, problem: str, exc: BaseException | None = None) -> None:
         """Log a dropped sample or family once per family and problem for this encoder."""

@@ -1,26 +1,33 @@
 """A family's template: its encoded series, kept between collections and filled with values.
 
 Both encoders keep one :class:`FamilyTemplate` per metric family.  It holds every series'
-entry up to its value, compiled by :func:`compile_packer` into one :class:`struct.Struct`, so
-that :func:`pack` turns a list of values into the family's encoded block in one C call.  The
-ownership helpers say which family sends a series that two families yield.
+entry up to its value as a list of parts, laid out by :func:`lay_out`: the entry's field head,
+its labels (the series' own bytes, which are also its identity), the head of its sample, and a
+slot for the value and timestamp.  Heads are shared between series of the same size, so a
+series costs its labels plus four list slots.  :func:`pack` fills the slots and joins the
+parts, in C.  The ownership helpers say which family sends a series that two families yield.
 """
 
 from __future__ import annotations
 
+import functools
 import struct
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
+
+from . import wire as _wire
 
 __all__ = [
     "Admitted",
     "FamilyTemplate",
     "Key",
     "Keys",
-    "compile_packer",
+    "field_head",
     "invalidate",
+    "lay_out",
     "lost_owner",
     "pack",
     "picker",
@@ -44,10 +51,10 @@ class FamilyTemplate:
     """
 
     __slots__ = (
-        "args",
         "documentation",
         "offsets",
         "packer",
+        "parts",
         "pick",
         "series",
         "shadowed",
@@ -63,9 +70,9 @@ class FamilyTemplate:
         self.documentation = ""
         self.unit = ""
         self.shape: tuple[Any, ...] | None = None
-        # From compile_packer: entries of the sent series, filled in by pack().
-        self.packer: struct.Struct | None = None
-        self.args: list[Any] = []
+        # From lay_out: the sent series' entries, less their values, which pack() fills in.
+        self.packer: struct.Struct | None = None  # packs one value and the timestamp suffix
+        self.parts: list[Any] = []
         self.offsets: Sequence[int] = ()
         self.pick: Callable[[list[Any]], Any] | None = None  # picks the sent values; None when all are
 
@@ -102,36 +109,54 @@ def picker(indices: list[int], then: Callable[[Any], Any] | None = None) -> Call
 
 
 def pack(tmpl: FamilyTemplate, values: list[Any], suffix: bytes) -> bytes:
-    """Pack the ``values`` (one per sample, in order) that ``tmpl`` sends, each followed by ``suffix``.
+    """Return the family's block: the ``values`` (one per sample, in order) that ``tmpl`` sends.
 
     Raises:
-        struct.error, TypeError, OverflowError: a value is no number; the values are left in
-            ``tmpl.args[1::3]``.
+        struct.error, TypeError, OverflowError: a value is no number.
     """
     if tmpl.pick is not None:
         values = tmpl.pick(values)
-    args = tmpl.args
-    args[1::3] = values
-    args[2::3] = [suffix] * len(tmpl.series)
     assert tmpl.packer is not None
-    return tmpl.packer.pack(*args)
+    parts = tmpl.parts
+    parts[3::4] = list(map(tmpl.packer.pack, values, repeat(suffix, len(values))))
+    return b"".join(parts)
 
 
-def compile_packer(
-    prefixes: Sequence[bytes], suffix_size: int
-) -> tuple[struct.Struct, list[Any], array[int]]:
-    """Compile entries of ``prefix``, a double and a ``suffix_size``-byte suffix into one ``Struct``.
+@functools.lru_cache(maxsize=4096)
+def field_head(tag: int, length: int) -> bytes:
+    """Return the tag and length of a length-delimited field: one shared object per size."""
+    return bytes([tag]) + _wire.varint(length)
 
-    Returns the packer, its argument list (values and suffixes go at ``[1::3]`` and
-    ``[2::3]``) and the offset of every entry plus the end.
+
+@functools.lru_cache(maxsize=64)
+def _value_packer(suffix_size: int) -> struct.Struct:
+    return struct.Struct(f"<d{suffix_size}s")
+
+
+def lay_out(tmpl: FamilyTemplate, tag: int, entries: Iterable[tuple[bytes, bytes]], suffix_size: int) -> None:
+    """Set ``tmpl``'s parts and offsets for series entries ``tag`` + (``body``, ``sample head``).
+
+    Each ``body`` is a series' fields before its sample; ``sample head`` its ``samples``
+    field up to the value (it must end with the value's tag), followed in the entry by the
+    8-byte value and the ``suffix_size``-byte timestamp field.
     """
-    formats = ["<"]
-    args: list[Any] = []
+    heads: list[bytes] = []
+    bodies: list[bytes] = []
+    sample_heads: list[bytes] = []
     offsets = array("q", [0])
     size = 0
-    for prefix in prefixes:
-        formats.append(f"{len(prefix)}sd{suffix_size}s")
-        args += (prefix, 0.0, b"")
-        size += len(prefix) + 8 + suffix_size
+    for body, sample_head in entries:
+        length = len(body) + len(sample_head) + 8 + suffix_size
+        head = field_head(tag, length)
+        heads.append(head)
+        bodies.append(body)
+        sample_heads.append(sample_head)
+        size += len(head) + length
         offsets.append(size)
-    return struct.Struct("".join(formats)), args, offsets
+    parts: list[Any] = [None] * (4 * len(heads))  # exactly sized: kept as long as the family
+    parts[0::4] = heads
+    parts[1::4] = bodies
+    parts[2::4] = sample_heads
+    tmpl.parts = parts
+    tmpl.offsets = offsets
+    tmpl.packer = _value_packer(suffix_size)

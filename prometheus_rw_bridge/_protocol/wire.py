@@ -20,9 +20,12 @@ __all__ = [
     "STALE_NAN_BITS",
     "is_stale_nan",
     "label",
+    "label_pairs",
     "labels",
     "length_delimited",
     "metadata_entry",
+    "read_fields",
+    "read_varint",
     "timestamp_suffix",
     "varint",
 ]
@@ -93,6 +96,65 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+def read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """Read the varint at ``data[pos]``; return its (unsigned) value and the position after it.
+
+    Raises:
+        ValueError: the data ends inside the varint, or it is longer than 10 bytes.
+    """
+    value = shift = 0
+    end = len(data)
+    while True:
+        if pos >= end or shift > 63:
+            raise ValueError("truncated or overlong varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def read_fields(data: bytes | memoryview) -> list[tuple[int, int, int]]:
+    """Split a message of length-delimited fields with one-byte tags into ``(tag, start, end)``.
+
+    ``start`` is where the field (its tag) starts, ``end`` where its payload ends; every
+    top-level field of a remote-write request (and of a ``Label``) is such a field.
+
+    Raises:
+        ValueError: a field is not length-delimited, or runs past the end.
+    """
+    fields = []
+    pos, size = 0, len(data)
+    while pos < size:
+        start, tag = pos, data[pos]
+        if tag & 0x07 != 2:
+            raise ValueError(f"field with tag {tag:#x} is not length-delimited")
+        length, pos = read_varint(data, pos + 1)
+        pos += length
+        if pos > size:
+            raise ValueError("a field runs past the end of the message")
+        fields.append((tag, start, pos))
+    return fields
+
+
+def label_pairs(label_bytes: bytes) -> list[tuple[bytes, bytes]]:
+    """Decode repeated ``Label`` fields (as :func:`labels` encodes them) back into their pairs."""
+    pairs = []
+    for _, start, end in read_fields(label_bytes):
+        _, body = read_varint(label_bytes, start + 1)
+        name = value = b""
+        for tag, field_start, field_end in read_fields(label_bytes[body:end]):
+            _, payload = read_varint(label_bytes, body + field_start + 1)
+            text = label_bytes[payload : body + field_end]
+            if tag == TAG_LABEL_NAME:
+                name = text
+            else:
+                value = text
+        pairs.append((name, value))
+    return pairs
+
+
 def zigzag(value: int) -> int:
     """Map a signed integer onto an unsigned one, as ``sint32``/``sint64`` fields require.
 
@@ -107,11 +169,6 @@ def zigzag(value: int) -> int:
 def length_delimited(tag: int, payload: bytes) -> bytes:
     """Return ``payload`` as a length-delimited field with the one-byte ``tag``."""
     return _SMALL_VARINTS[tag] + varint(len(payload)) + payload
-
-
-def double(value: float) -> bytes:
-    """Pack ``value`` as a little-endian IEEE 754 double, keeping NaN payloads bit-exact."""
-    return _DOUBLE.pack(value)
 
 
 def label(name: bytes, value: bytes) -> bytes:
