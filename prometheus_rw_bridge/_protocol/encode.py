@@ -30,6 +30,7 @@ from typing import Any
 from prometheus_client.samples import Sample
 
 from . import native as _native
+from . import tags as _tags
 from . import wire as _wire
 from .direct import DirectFamily
 from .families import FamilyEncoder
@@ -337,8 +338,8 @@ class Encoder(FamilyEncoder[_Template]):
             if keep:
                 tmpl.pick = picker(keep)
         # The sample field's head: value tag, double, then timestamp tag and varint follow.
-        sample_head = field_head(_wire.TAG_TS_SAMPLE, 1 + 8 + suffix_size) + b"\x09"
-        lay_out(tmpl, _wire.TAG_WRITE_TIMESERIES, zip(blobs, repeat(sample_head)), suffix_size)
+        sample_head = field_head(_tags.TS_SAMPLE, 1 + 8 + suffix_size) + bytes([_tags.SAMPLE_VALUE])
+        lay_out(tmpl, _tags.WRITE_TIMESERIES, zip(blobs, repeat(sample_head)), suffix_size)
         return tmpl
 
     def _series_id(self, family_name: str, name: str, sample_labels: dict[str, str]) -> bytes | None:
@@ -380,11 +381,8 @@ class Encoder(FamilyEncoder[_Template]):
 
 
 def _decode_suffix(suffix: bytes) -> int:
-    """Return the timestamp encoded in a ``timestamp_suffix``."""
-    value = shift = 0
-    for byte in suffix[1:]:
-        value |= (byte & 0x7F) << shift
-        shift += 7
+    """Return the (int64) timestamp encoded in a ``timestamp_suffix``."""
+    value, _ = _wire.read_varint(suffix, 1)
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
@@ -392,7 +390,7 @@ def _family_metadata(family: Any, keys: list[tuple[str, dict[str, str]]]) -> byt
     """Return the ``MetricMetadata`` entries a scrape of this family's text would give."""
     help_text, unit = family.documentation, family.unit
     return b"".join(
-        _wire.metadata_entry(_wire.METRIC_TYPES.get(mtype, 0), name, help_text, unit)
+        _wire.metadata_entry(_tags.METRIC_TYPES.get(mtype, 0), name, help_text, unit)
         for name, mtype in metadata_types(family, keys)
     )
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from . import encode as _encode
 from . import native as _native
+from . import tags as _tags
 from . import wire as _wire
 from .direct import DirectFamily
 from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, to_millis
@@ -41,16 +42,17 @@ from .template import FamilyTemplate, Key, Keys, field_head, lay_out, pack, pick
 
 __all__ = ["EncodedCollectionV2", "EncoderV2"]
 
-# Tags: (field number << 3) | wire type, as in prompb/io/prometheus/write/v2/types.proto.
-TAG_REQUEST_SYMBOL = 0x22  # Request.symbols = 4
-TAG_REQUEST_TIMESERIES = 0x2A  # Request.timeseries = 5
-TAG_TS_LABELS_REFS = 0x0A  # TimeSeries.labels_refs = 1 (packed uint32)
-TAG_TS_SAMPLE = 0x12  # TimeSeries.samples = 2
-TAG_TS_HISTOGRAM = 0x1A  # TimeSeries.histograms = 3
-TAG_TS_EXEMPLAR = 0x22  # TimeSeries.exemplars = 4
-TAG_TS_METADATA = 0x2A  # TimeSeries.metadata = 5
-_SAMPLE_START = b"\x18"  # Sample.start_timestamp = 3 (int64)
-_HISTOGRAM_START = b"\x88\x01"  # Histogram.start_timestamp = 17 (int64)
+TAG_REQUEST_SYMBOL = _tags.V2_REQUEST_SYMBOL
+TAG_REQUEST_TIMESERIES = _tags.V2_REQUEST_TIMESERIES
+TAG_TS_LABELS_REFS = _tags.V2_TS_LABELS_REFS
+TAG_TS_SAMPLE = _tags.V2_TS_SAMPLE
+TAG_TS_HISTOGRAM = _tags.V2_TS_HISTOGRAM
+TAG_TS_EXEMPLAR = _tags.V2_TS_EXEMPLAR
+TAG_TS_METADATA = _tags.V2_TS_METADATA
+_SAMPLE_START = bytes([_tags.V2_SAMPLE_START])
+_HISTOGRAM_START = _tags.V2_HISTOGRAM_START
+_VALUE_TAG = bytes([_tags.SAMPLE_VALUE])
+_EMPTY_SYMBOL = bytes([_tags.V2_REQUEST_SYMBOL, 0])  # symbols[0] = ""
 
 # Families whose ``_created`` sample becomes the start timestamp of their other samples, and
 # the label that tells their per-bucket/per-quantile series apart from the created one.
@@ -79,7 +81,7 @@ class _Symbols:
 
     def __init__(self) -> None:
         self.refs: dict[bytes, int] = {b"": 0}
-        self.blob = bytearray(b"\x22\x00")  # entry 0: the empty string
+        self.blob = bytearray(_EMPTY_SYMBOL)  # entry 0: the empty string
         self.ends: list[int] = [2]
 
     def __len__(self) -> int:
@@ -120,7 +122,7 @@ class EncodedCollectionV2:
     stale_markers: int = 0
     metadata: bytes = b""
     metadata_changed: bool = False
-    symbols_blob: bytes = b"\x22\x00"
+    symbols_blob: bytes = _EMPTY_SYMBOL
     symbol_ends: Sequence[int] = (2,)
 
     @property
@@ -396,8 +398,8 @@ class EncoderV2(FamilyEncoder[_Template]):
         # Symbols only once nothing can fail any more: a dropped exemplar leaves none behind.
         ref = self._symbols.ref
         refs = [ref(s) for pair in pairs for s in pair]
-        body = _packed(TAG_TS_LABELS_REFS, refs) + b"\x11" + value
-        body += b"\x18" + _wire.varint(ts)
+        body = _packed(_tags.V2_EXEMPLAR_LABELS_REFS, refs) + bytes([_tags.EXEMPLAR_VALUE]) + value
+        body += bytes([_tags.EXEMPLAR_TIMESTAMP]) + _wire.varint(ts)
         return _wire.length_delimited(TAG_TS_EXEMPLAR, body), max(refs, default=0)
 
     def _build(self, family: Any, keys: Keys, suffix_size: int, key: Key) -> _Template:
@@ -410,7 +412,7 @@ class EncoderV2(FamilyEncoder[_Template]):
         ftype = family.type
         samples = family.samples
         types = metadata_types(family, keys)
-        type_of = {name: _wire.METRIC_TYPES.get(word, 0) for name, word in types}
+        type_of = {name: _tags.METRIC_TYPES.get(word, 0) for name, word in types}
         main_type = type_of[types[0][0]]
         help_ref = symbols.ref(family.documentation.encode("utf-8"))
         unit_ref = symbols.ref(family.unit.encode("utf-8"))
@@ -441,7 +443,7 @@ class EncoderV2(FamilyEncoder[_Template]):
             if start not in sample_heads:
                 start_field = _SAMPLE_START + _wire.varint(start) if start else b""
                 size = len(start_field) + 1 + 8 + suffix_size
-                sample_heads[start] = field_head(TAG_TS_SAMPLE, size) + start_field + b"\x09"
+                sample_heads[start] = field_head(TAG_TS_SAMPLE, size) + start_field + _VALUE_TAG
         entries = zip(tmpl.heads, map(sample_heads.__getitem__, tmpl.starts), strict=True)
         lay_out(tmpl, TAG_REQUEST_TIMESERIES, entries, suffix_size)
         return tmpl
@@ -539,17 +541,17 @@ def _metadata_field(mtype: int, help_ref: int, unit_ref: int) -> bytes:
     """Encode ``TimeSeries.metadata``; zero fields are left out, as proto3 does."""
     body = b""
     if mtype:
-        body += b"\x08" + _wire.varint(mtype)
+        body += bytes([_tags.V2_METADATA_TYPE]) + _wire.varint(mtype)
     if help_ref:
-        body += b"\x18" + _wire.varint(help_ref)
+        body += bytes([_tags.V2_METADATA_HELP_REF]) + _wire.varint(help_ref)
     if unit_ref:
-        body += b"\x20" + _wire.varint(unit_ref)
+        body += bytes([_tags.V2_METADATA_UNIT_REF]) + _wire.varint(unit_ref)
     return _wire.length_delimited(TAG_TS_METADATA, body)
 
 
 def _sample_field(value: float, timestamp_ms: int, start_ms: int) -> bytes:
     """Encode one ``TimeSeries.samples`` entry."""
-    body = b"\x09" + _DOUBLE.pack(value) + b"\x10" + _wire.varint(timestamp_ms)
+    body = _VALUE_TAG + _DOUBLE.pack(value) + _wire.timestamp_suffix(timestamp_ms)
     if start_ms:
         body += _SAMPLE_START + _wire.varint(start_ms)
     return _wire.length_delimited(TAG_TS_SAMPLE, body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import tags as _tags
 from . import wire as _wire
 from .names import escape_label_name
 
@@ -51,4 +52,4 @@ def exemplar_entry_v1(exemplar: Any, timestamp_ms: int) -> bytes:
     """
     pairs = [(k.encode(), v.encode("utf-8")) for k, v in exemplar_label_pairs(exemplar)]
     ts = timestamp_ms if exemplar.timestamp is None else to_millis(exemplar.timestamp)
-    return _wire.exemplar(_wire.labels(pairs, _wire.TAG_EXEMPLAR_LABEL), float(exemplar.value), ts)
+    return _wire.exemplar(_wire.labels(pairs, _tags.EXEMPLAR_LABEL), float(exemplar.value), ts)

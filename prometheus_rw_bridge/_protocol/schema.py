@@ -17,6 +17,10 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool
 
+from .tags import METRIC_TYPE_NAMES
+
+_TYPES_1_ON = METRIC_TYPE_NAMES[1:]
+
 _F = descriptor_pb2.FieldDescriptorProto
 
 _OPTIONAL = _F.LABEL_OPTIONAL
@@ -118,11 +122,7 @@ def _v1_file() -> descriptor_pb2.FileDescriptorProto:
             ("help", 4, "string", False, None),
             ("unit", 5, "string", False, None),
         ],
-        enums={
-            "MetricType": [
-                "UNKNOWN", "COUNTER", "GAUGE", "HISTOGRAM", "GAUGEHISTOGRAM", "SUMMARY", "INFO", "STATESET",
-            ]
-        },
+        enums={"MetricType": [word.upper() for word in METRIC_TYPE_NAMES]},
     )
     _message(file, "Sample", [("value", 1, "double", False, None), ("timestamp", 2, "int64", False, None)])
     _message(file, "Label", [("name", 1, "string", False, None), ("value", 2, "string", False, None)])
@@ -193,18 +193,7 @@ def _v2_file() -> descriptor_pb2.FileDescriptorProto:
             ("help_ref", 3, "uint32", False, None),
             ("unit_ref", 4, "uint32", False, None),
         ],
-        enums={
-            "MetricType": [
-                "METRIC_TYPE_UNSPECIFIED",
-                "METRIC_TYPE_COUNTER",
-                "METRIC_TYPE_GAUGE",
-                "METRIC_TYPE_HISTOGRAM",
-                "METRIC_TYPE_GAUGEHISTOGRAM",
-                "METRIC_TYPE_SUMMARY",
-                "METRIC_TYPE_INFO",
-                "METRIC_TYPE_STATESET",
-            ]
-        },
+        enums={"MetricType": ["METRIC_TYPE_UNSPECIFIED"] + [f"METRIC_TYPE_{w.upper()}" for w in _TYPES_1_ON]},
     )
     _histogram(
         file, ["RESET_HINT_UNSPECIFIED", "RESET_HINT_YES", "RESET_HINT_NO", "RESET_HINT_GAUGE"]
