@@ -29,6 +29,7 @@ from typing import Any
 
 from prometheus_client.samples import Sample
 
+from . import batching as _batching
 from . import native as _native
 from . import tags as _tags
 from . import wire as _wire
@@ -88,32 +89,17 @@ class EncodedCollection:
             parts.append(self.metadata)
         return b"".join(parts)
 
-    def iter_split(self, max_samples: int) -> Iterator[tuple[bytes, int]]:
-        """Cut the collection into uncompressed requests of at most ``max_samples`` series each.
+    def iter_split(self, max_samples: int, *, max_bytes: int | None = None) -> Iterator[tuple[bytes, int]]:
+        """Cut the collection into uncompressed requests (see :func:`batching.iter_split`).
 
-        Yields ``(body, sample_count)`` pairs in order, each built only when asked for, so a
-        caller that compresses as it goes never holds every uncompressed request at once.
         Metadata travels with none of them; callers that want it append :attr:`metadata` to
         a request of their choice.
         """
-        if max_samples < 1:
-            raise ValueError("max_samples must be at least 1")
-        parts: list[bytes] = []
-        room = max_samples
-        for data, offsets in self.blocks:
-            count = len(offsets) - 1
-            start = 0
-            while start < count:
-                take = min(room, count - start)
-                end = start + take
-                parts.append(data if take == count else data[offsets[start] : offsets[end]])
-                room -= take
-                start = end
-                if room == 0:
-                    yield (b"".join(parts), max_samples)
-                    parts, room = [], max_samples
-        if parts:
-            yield (b"".join(parts), max_samples - room)
+        return _batching.iter_split(self, max_samples, max_bytes=max_bytes)
+
+    def request_head(self, top_ref: int) -> bytes:
+        """What goes before the series of a request: nothing in 1.0."""
+        return b""
 
     def split(self, max_samples: int) -> list[tuple[bytes, int]]:
         """Return :meth:`iter_split`'s requests as a list."""

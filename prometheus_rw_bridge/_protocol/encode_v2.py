@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+from . import batching as _batching
 from . import encode as _encode
 from . import native as _native
 from . import tags as _tags
@@ -125,11 +126,6 @@ class EncodedCollectionV2:
     symbols_blob: bytes = _EMPTY_SYMBOL
     symbol_ends: Sequence[int] = (2,)
 
-    @property
-    def symbol_count(self) -> int:
-        """How many entries the full symbol table of this collection has."""
-        return len(self.symbol_ends)
-
     def body(self, *, metadata: bool = True) -> bytes:
         """Return the whole collection as one uncompressed ``io.prometheus.write.v2.Request``.
 
@@ -137,41 +133,21 @@ class EncodedCollectionV2:
         """
         return b"".join([self.symbols_blob, *(data for data, _, _ in self.blocks)])
 
-    def iter_split(self, max_samples: int) -> Iterator[tuple[bytes, int]]:
-        """Cut the collection into uncompressed requests of at most ``max_samples`` series each.
+    def iter_split(self, max_samples: int, *, max_bytes: int | None = None) -> Iterator[tuple[bytes, int]]:
+        """Cut the collection into uncompressed requests (see :func:`batching.iter_split`).
 
         Every request is complete on its own: it starts with the symbol table up to the
-        highest reference its series use.  Yields ``(body, sample_count)`` pairs in order,
-        each built only when asked for, so a caller that compresses as it goes never holds
-        every uncompressed request at once.
+        highest reference its series use.
         """
-        if max_samples < 1:
-            raise ValueError("max_samples must be at least 1")
-        parts: list[bytes] = []
-        top = 0
-        room = max_samples
-        for data, offsets, max_refs in self.blocks:
-            count = len(offsets) - 1
-            start = 0
-            while start < count:
-                take = min(room, count - start)
-                end = start + take
-                parts.append(data if take == count else data[offsets[start] : offsets[end]])
-                top = max(top, max(max_refs[start:end]))
-                room -= take
-                start = end
-                if room == 0:
-                    yield (self._request(parts, top), max_samples)
-                    parts, room, top = [], max_samples, 0
-        if parts:
-            yield (self._request(parts, top), max_samples - room)
+        return _batching.iter_split(self, max_samples, max_bytes=max_bytes)
 
     def split(self, max_samples: int) -> list[tuple[bytes, int]]:
         """Return :meth:`iter_split`'s requests as a list."""
         return list(self.iter_split(max_samples))
 
-    def _request(self, parts: list[bytes], top_ref: int) -> bytes:
-        return b"".join([self.symbols_blob[: self.symbol_ends[top_ref]], *parts])
+    def request_head(self, top_ref: int) -> bytes:
+        """The symbol table up to ``top_ref``: what the series of a request refer to."""
+        return self.symbols_blob[: self.symbol_ends[top_ref]]
 
 
 class _Template(FamilyTemplate):
