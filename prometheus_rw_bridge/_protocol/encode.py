@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 from prometheus_client.samples import Sample
 
-from . import batching as _batching
 from . import native as _native
 from . import tags as _tags
 from . import wire as _wire
 from .direct import DirectFamily
+from .encoded import BlockBuilder, EncodedCollection
 from .families import FamilyEncoder
 from .names import escape_metric_name
 from .registry import collect
@@ -67,45 +66,6 @@ _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
 _CREATED_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
 
 
-@dataclass
-class EncodedCollection:
-    """One collection, encoded as remote-write 1.0 but not yet compressed.
-
-    ``blocks`` hold ``WriteRequest.timeseries`` entries; each block's ``offsets`` list the start
-    of every entry plus the end, so a block can be cut between any two series.
-    """
-
-    timestamp_ms: int
-    blocks: list[tuple[bytes, Sequence[int]]] = field(default_factory=list)
-    metadata: bytes = b""
-    samples: int = 0
-    stale_markers: int = 0
-    metadata_changed: bool = False
-
-    def body(self, *, metadata: bool = True) -> bytes:
-        """Return the whole collection as one uncompressed ``WriteRequest``."""
-        parts = [data for data, _ in self.blocks]
-        if metadata:
-            parts.append(self.metadata)
-        return b"".join(parts)
-
-    def iter_split(self, max_samples: int, *, max_bytes: int | None = None) -> Iterator[tuple[bytes, int]]:
-        """Cut the collection into uncompressed requests (see :func:`batching.iter_split`).
-
-        Metadata travels with none of them; callers that want it append :attr:`metadata` to
-        a request of their choice.
-        """
-        return _batching.iter_split(self, max_samples, max_bytes=max_bytes)
-
-    def request_head(self, top_ref: int) -> bytes:
-        """What goes before the series of a request: nothing in 1.0."""
-        return b""
-
-    def split(self, max_samples: int) -> list[tuple[bytes, int]]:
-        """Return :meth:`iter_split`'s requests as a list."""
-        return list(self.iter_split(max_samples))
-
-
 class _Template(FamilyTemplate):
     """One family's encoded series, reusable while its ``(name, labels)`` sequence holds.
 
@@ -123,10 +83,10 @@ class _Template(FamilyTemplate):
         self.metadata = b""
 
 
-class Encoder(FamilyEncoder[_Template]):
+class Encoder(FamilyEncoder[_Template, EncodedCollection]):
     """Encode collections into remote-write 1.0 bodies, reusing work across collections.
 
-    Not thread-safe on its own; :meth:`encode` takes an internal lock so sharing one is safe.
+    :meth:`encode` takes an internal lock, so sharing one is safe.
 
     Args:
         job: value of the ``job`` label added to every series that lacks one. ``None`` means the
@@ -146,34 +106,18 @@ class Encoder(FamilyEncoder[_Template]):
         self._metadata_fingerprint = b""
         self._metadata: list[bytes] = []  # the metadata of each family of the collection being encoded
 
-    def encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollection:
-        """Encode ``families`` (as yielded by ``Collector.collect()``) at ``timestamp_ms``.
-
-        Samples with a timestamp of their own keep it; all others get ``timestamp_ms``.
-        """
-        with self._lock:
-            return self._encode(families, timestamp_ms)
-
-    def stale_all(self, timestamp_ms: int) -> EncodedCollection:
-        """Return a stale marker at ``timestamp_ms`` for every series last sent, and forget them all."""
-        with self._lock:
-            result = EncodedCollection(timestamp_ms)
-            gone = [blob for tmpl in self._templates.values() for blob in tmpl.series]
-            self._templates = {}
-            self._owners = {}
-            self._add_stale(result, gone, timestamp_ms)
-            return result
-
-    def _encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollection:
-        result = EncodedCollection(timestamp_ms)
+    def _collection(self, timestamp_ms: int) -> EncodedCollection:
         self._metadata = []
-        self._encode_families(families, timestamp_ms, _wire.timestamp_suffix(timestamp_ms), result)
+        return EncodedCollection(timestamp_ms)
+
+    def _finish(self, result: EncodedCollection, *, stale_only: bool) -> None:
+        if stale_only:
+            return
         result.metadata = b"".join(self._metadata)
         self._metadata = []
         if result.metadata != self._metadata_fingerprint:
             result.metadata_changed = True
             self._metadata_fingerprint = result.metadata
-        return result
 
     def _template_for(
         self, family: Any, samples: list[Any], tmpl: _Template | None, suffix_size: int, key: Key
@@ -233,28 +177,20 @@ class Encoder(FamilyEncoder[_Template]):
         self, family: Any, tmpl: _Template, values: list[Any], suffix: bytes
     ) -> tuple[bytes, Sequence[int]] | None:
         """Find and drop the values ``struct`` refused, encoding the rest."""
-        parts: list[bytes] = []
-        offsets = [0]
-        size = 0
+        block = BlockBuilder()
         timestamp_ms = _decode_suffix(suffix)
         for blob, value in zip(tmpl.series, values, strict=True):
             try:
-                entry = _wire.sample_entry(blob, float(value), timestamp_ms)
+                block.add(_wire.sample_entry(blob, float(value), timestamp_ms))
             except (TypeError, ValueError, OverflowError):
                 self._warn(family.name, f"has a sample whose value {value!r} is not a number; dropped")
-                continue
-            parts.append(entry)
-            size += len(entry)
-            offsets.append(size)
-        return (b"".join(parts), offsets) if parts else None
+        return block.block()
 
     def _encode_general(
         self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], timestamp_ms: int
     ) -> tuple[bytes, Sequence[int]] | None:
         """Encode a family with per-sample timestamps, exemplars or native histograms."""
-        parts: list[bytes] = []
-        offsets = [0]
-        size = 0
+        block = BlockBuilder()
         indices = tmpl.keep if tmpl.keep is not None else range(len(samples))
         for blob, index in zip(tmpl.series, indices, strict=True):
             sample = samples[index]
@@ -284,10 +220,8 @@ class Encoder(FamilyEncoder[_Template]):
             except (TypeError, ValueError, OverflowError, AttributeError) as exc:
                 self._warn(family.name, f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped")
                 continue
-            parts.append(entry)
-            size += len(entry)
-            offsets.append(size)
-        return (b"".join(parts), offsets) if parts else None
+            block.add(entry)
+        return block.block()
 
     def _exemplar_or_none(self, exemplar: Any, family_name: str, timestamp_ms: int) -> bytes:
         """Encode one exemplar, or log and return ``b""`` when it cannot be (the sample is kept)."""
@@ -350,20 +284,11 @@ class Encoder(FamilyEncoder[_Template]):
                 return
         self._add_stale(result, sorted(candidates), timestamp_ms)
 
-    @staticmethod
-    def _add_stale(result: EncodedCollection, blobs: Iterable[bytes], timestamp_ms: int) -> None:
-        parts: list[bytes] = []
-        offsets = [0]
-        size = 0
+    def _add_stale(self, result: EncodedCollection, blobs: Iterable[bytes], timestamp_ms: int) -> None:
+        markers = BlockBuilder()
         for blob in blobs:
-            entry = _wire.sample_entry(blob, _wire.STALE_NAN, timestamp_ms)
-            parts.append(entry)
-            size += len(entry)
-            offsets.append(size)
-        if parts:
-            result.blocks.append((b"".join(parts), offsets))
-            result.stale_markers += len(parts)
-            result.samples += len(parts)
+            markers.add(_wire.sample_entry(blob, _wire.STALE_NAN, timestamp_ms))
+        self._append_stale(result, markers, markers.block())
 
 
 def _decode_suffix(suffix: bytes) -> int:

@@ -25,20 +25,19 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from . import batching as _batching
 from . import encode as _encode
 from . import native as _native
 from . import tags as _tags
 from . import wire as _wire
 from .direct import DirectFamily
 from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, to_millis
+from .encoded import BlockBuilder, EncodedCollectionV2, Symbols, packed_refs
 from .families import _SLOW, FamilyEncoder
-from .samples import EXEMPLAR_ERRORS, exemplar_label_pairs
+from .samples import EXEMPLAR_ERRORS, exemplar_entry_v2
 from .template import FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
 
 __all__ = ["EncodedCollectionV2", "EncoderV2"]
@@ -53,7 +52,6 @@ TAG_TS_METADATA = _tags.V2_TS_METADATA
 _SAMPLE_START = bytes([_tags.V2_SAMPLE_START])
 _HISTOGRAM_START = _tags.V2_HISTOGRAM_START
 _VALUE_TAG = bytes([_tags.SAMPLE_VALUE])
-_EMPTY_SYMBOL = bytes([_tags.V2_REQUEST_SYMBOL, 0])  # symbols[0] = ""
 
 # Families whose ``_created`` sample becomes the start timestamp of their other samples, and
 # the label that tells their per-bucket/per-quantile series apart from the created one.
@@ -62,7 +60,6 @@ _START_TYPES = {"counter": None, "histogram": "le", "summary": "quantile"}
 _COMPACT_FLOOR = 256
 """Never replace a symbol table smaller than this: rebuilding would cost more than it saves."""
 
-_DOUBLE = struct.Struct("<d")
 
 
 def _pairs_first(item: tuple[bytes, Any]) -> list[tuple[bytes, bytes]]:
@@ -73,81 +70,6 @@ _VALUE = itemgetter(2)
 
 # A series' identity: its sorted labels, encoded as remote-write 1.0 ``Label`` fields.
 _Ident = bytes
-
-
-class _Symbols:
-    """An append-only, deduplicated symbol table, kept encoded as ``Request.symbols`` fields."""
-
-    __slots__ = ("blob", "ends", "refs")
-
-    def __init__(self) -> None:
-        self.refs: dict[bytes, int] = {b"": 0}
-        self.blob = bytearray(_EMPTY_SYMBOL)  # entry 0: the empty string
-        self.ends: list[int] = [2]
-
-    def __len__(self) -> int:
-        return len(self.ends)
-
-    def ref(self, symbol: bytes) -> int:
-        """Return the index of ``symbol``, appending it if new."""
-        index = self.refs.get(symbol)
-        if index is None:
-            index = self.refs[symbol] = len(self.ends)
-            self.blob += _wire.length_delimited(TAG_REQUEST_SYMBOL, symbol)
-            self.ends.append(len(self.blob))
-        return index
-
-
-def _packed(tag: int, refs: Sequence[int]) -> bytes:
-    """Encode ``refs`` as a packed ``repeated uint32`` field (nothing when empty)."""
-    if not refs:
-        return b""
-    return _wire.length_delimited(tag, b"".join([_wire.varint(r) for r in refs]))
-
-
-@dataclass
-class EncodedCollectionV2:
-    """One collection, encoded as remote-write 2.0 but not yet compressed.
-
-    ``blocks`` hold ``Request.timeseries`` entries: ``(data, offsets, max_refs)`` where
-    ``offsets`` list the start of every entry plus the end and ``max_refs`` the highest
-    symbol reference of each entry, so a block can be cut between any two series and each
-    piece given just the symbols it needs.  Metadata travels inside every series, so
-    :attr:`metadata` is always empty; it and :attr:`metadata_changed` exist so that code
-    handling 1.0 collections handles these unchanged.
-    """
-
-    timestamp_ms: int
-    blocks: list[tuple[bytes, Sequence[int], Sequence[int]]] = field(default_factory=list)
-    samples: int = 0
-    stale_markers: int = 0
-    metadata: bytes = b""
-    metadata_changed: bool = False
-    symbols_blob: bytes = _EMPTY_SYMBOL
-    symbol_ends: Sequence[int] = (2,)
-
-    def body(self, *, metadata: bool = True) -> bytes:
-        """Return the whole collection as one uncompressed ``io.prometheus.write.v2.Request``.
-
-        ``metadata`` is accepted for symmetry with 1.0 and ignored: 2.0 series carry theirs.
-        """
-        return b"".join([self.symbols_blob, *(data for data, _, _ in self.blocks)])
-
-    def iter_split(self, max_samples: int, *, max_bytes: int | None = None) -> Iterator[tuple[bytes, int]]:
-        """Cut the collection into uncompressed requests (see :func:`batching.iter_split`).
-
-        Every request is complete on its own: it starts with the symbol table up to the
-        highest reference its series use.
-        """
-        return _batching.iter_split(self, max_samples, max_bytes=max_bytes)
-
-    def split(self, max_samples: int) -> list[tuple[bytes, int]]:
-        """Return :meth:`iter_split`'s requests as a list."""
-        return list(self.iter_split(max_samples))
-
-    def request_head(self, top_ref: int) -> bytes:
-        """The symbol table up to ``top_ref``: what the series of a request refer to."""
-        return self.symbols_blob[: self.symbol_ends[top_ref]]
 
 
 class _Template(FamilyTemplate):
@@ -170,7 +92,7 @@ class _Template(FamilyTemplate):
         "types",
     )
 
-    def __init__(self, symbols: _Symbols) -> None:
+    def __init__(self, symbols: Symbols) -> None:
         super().__init__()
         self.symbols = symbols  # the table the references below point into
         self.keys: list[tuple[str, dict[str, str]]] = []
@@ -185,7 +107,7 @@ class _Template(FamilyTemplate):
         self.types = array("B")  # metadata type of each series, for stale markers
 
 
-class EncoderV2(FamilyEncoder[_Template]):
+class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
     """Encode collections into remote-write 2.0 bodies, reusing work across collections.
 
     Same arguments and behaviour as :class:`~prometheus_rw_bridge._encode.Encoder`; only the
@@ -208,34 +130,17 @@ class EncoderV2(FamilyEncoder[_Template]):
     _logger = _encode.logger  # warnings keep the logger they always had
 
     def _setup(self) -> None:
-        self._symbols = _Symbols()
+        self._symbols = Symbols()
         self._pairs: dict[bytes, list[tuple[bytes, bytes]]] = {}  # from _series_id to _build
         self._compact_at = 0  # 0: set from the table's size after the next collection
 
-    def encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollectionV2:
-        """Encode ``families`` (as yielded by ``Collector.collect()``) at ``timestamp_ms``.
+    def _collection(self, timestamp_ms: int) -> EncodedCollectionV2:
+        return EncodedCollectionV2(timestamp_ms)
 
-        Samples with a timestamp of their own keep it; all others get ``timestamp_ms``.
-        """
-        with self._lock:
-            result = self._encode(families, timestamp_ms)
+    def _finish(self, result: EncodedCollectionV2, *, stale_only: bool) -> None:
+        self._snapshot(result)
+        if not stale_only:
             self._maybe_compact()
-            return result
-
-    def stale_all(self, timestamp_ms: int) -> EncodedCollectionV2:
-        """Return a stale marker at ``timestamp_ms`` for every series of the last collection; forget them."""
-        with self._lock:
-            result = EncodedCollectionV2(timestamp_ms)
-            gone = [
-                (ident, mtype, tmpl)
-                for tmpl in self._templates.values()
-                for ident, mtype in zip(tmpl.series, tmpl.types, strict=True)
-            ]
-            self._templates = {}
-            self._owners = {}
-            self._add_stale(result, gone, timestamp_ms)
-            self._snapshot(result)
-            return result
 
     def _snapshot(self, result: EncodedCollectionV2) -> None:
         """Give ``result`` the symbol table as it stands (entries are only ever appended)."""
@@ -248,14 +153,8 @@ class EncoderV2(FamilyEncoder[_Template]):
         if self._compact_at == 0:  # the first collection on a fresh table has just rebuilt it
             self._compact_at = max(_COMPACT_FLOOR, 2 * size)
         elif size > self._compact_at:
-            self._symbols = _Symbols()
+            self._symbols = Symbols()
             self._compact_at = 0
-
-    def _encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollectionV2:
-        result = EncodedCollectionV2(timestamp_ms)
-        self._encode_families(families, timestamp_ms, _wire.timestamp_suffix(timestamp_ms), result)
-        self._snapshot(result)
-        return result
 
     def _template_for(
         self, family: Any, samples: list[Any], tmpl: _Template | None, suffix_size: int, key: Key
@@ -315,68 +214,51 @@ class EncoderV2(FamilyEncoder[_Template]):
         self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], timestamp_ms: int
     ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:
         """Encode a family sample by sample: own timestamps, exemplars, native histograms, bad values."""
-        parts: list[bytes] = []
-        offsets = [0]
-        max_refs: list[int] = []
-        size = 0
-        gauge = family.type == "gaugehistogram"
+        block = BlockBuilder()
         for head, start, top, index in zip(tmpl.heads, tmpl.starts, tmpl.max_refs, tmpl.keep, strict=True):
             sample = samples[index]
-            own_ts, exemplar = extras[index][0], extras[index][1]
-            native = extras[index][2] if len(extras[index]) > 2 else None
             try:
-                ts = timestamp_ms if own_ts is None else to_millis(own_ts)
-                body = [head]
-                if native is not None:
-                    hist = _native.histogram_body(native, ts, gauge=gauge)
-                    if start:
-                        hist += _HISTOGRAM_START + _wire.varint(start)
-                    body.append(_wire.length_delimited(TAG_TS_HISTOGRAM, hist))
-                    if exemplar is not None:
-                        self._warn(
-                            family.name,
-                            "has an exemplar on a native histogram sample; only nh_exemplars are sent, "
-                            "that exemplar is dropped",
-                        )
-                    exemplars = getattr(native, "nh_exemplars", None) or ()
-                else:
-                    body.append(_sample_field(float(sample[2]), ts, start))
-                    exemplars = () if exemplar is None else (exemplar,)
-                for ex in exemplars:
-                    try:
-                        entry, ex_top = self._exemplar(ex, timestamp_ms)
-                    except EXEMPLAR_ERRORS as exc:
-                        self._warn(
-                            family.name,
-                            f"has an exemplar that cannot be encoded ({exc}); the exemplar is dropped",
-                        )
-                        continue
-                    body.append(entry)
-                    top = max(top, ex_top)
+                body, top = self._series_body(family, sample, extras[index], head, start, top, timestamp_ms)
             except (TypeError, ValueError, OverflowError, AttributeError) as exc:
                 self._warn(family.name, f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped")
                 continue
-            entry = _wire.length_delimited(TAG_REQUEST_TIMESERIES, b"".join(body))
-            parts.append(entry)
-            size += len(entry)
-            offsets.append(size)
-            max_refs.append(top)
-        return (b"".join(parts), offsets, max_refs) if parts else None
+            block.add(_wire.length_delimited(TAG_REQUEST_TIMESERIES, b"".join(body)), top)
+        return block.block_v2()
 
-    def _exemplar(self, exemplar: Any, timestamp_ms: int) -> tuple[bytes, int]:
-        """Encode one ``TimeSeries.exemplars`` entry and return it with its highest reference.
-
-        2.0 requires a timestamp on every exemplar; one without takes the collection's.
-        """
-        pairs = [(k.encode(), v.encode("utf-8")) for k, v in exemplar_label_pairs(exemplar)]
-        ts = timestamp_ms if exemplar.timestamp is None else to_millis(exemplar.timestamp)
-        value = _DOUBLE.pack(float(exemplar.value))
-        # Symbols only once nothing can fail any more: a dropped exemplar leaves none behind.
-        ref = self._symbols.ref
-        refs = [ref(s) for pair in pairs for s in pair]
-        body = _packed(_tags.V2_EXEMPLAR_LABELS_REFS, refs) + bytes([_tags.EXEMPLAR_VALUE]) + value
-        body += bytes([_tags.EXEMPLAR_TIMESTAMP]) + _wire.varint(ts)
-        return _wire.length_delimited(TAG_TS_EXEMPLAR, body), max(refs, default=0)
+    def _series_body(
+        self, family: Any, sample: Any, extras: Any, head: bytes, start: int, top: int, timestamp_ms: int
+    ) -> tuple[list[bytes], int]:
+        """Return one series' fields (sample or native histogram, exemplars) and its highest reference."""
+        own_ts, exemplar = extras[0], extras[1]
+        native = extras[2] if len(extras) > 2 else None
+        ts = timestamp_ms if own_ts is None else to_millis(own_ts)
+        body = [head]
+        if native is not None:
+            hist = _native.histogram_body(native, ts, gauge=family.type == "gaugehistogram")
+            if start:
+                hist += _HISTOGRAM_START + _wire.varint(start)
+            body.append(_wire.length_delimited(TAG_TS_HISTOGRAM, hist))
+            if exemplar is not None:
+                self._warn(
+                    family.name,
+                    "has an exemplar on a native histogram sample; only nh_exemplars are sent, "
+                    "that exemplar is dropped",
+                )
+            exemplars = getattr(native, "nh_exemplars", None) or ()
+        else:
+            body.append(_wire.v2_sample_field(float(sample[2]), ts, start))
+            exemplars = () if exemplar is None else (exemplar,)
+        for ex in exemplars:
+            try:
+                entry, ex_top = exemplar_entry_v2(ex, timestamp_ms, self._symbols.ref)
+            except EXEMPLAR_ERRORS as exc:
+                self._warn(
+                    family.name, f"has an exemplar that cannot be encoded ({exc}); the exemplar is dropped"
+                )
+                continue
+            body.append(entry)
+            top = max(top, ex_top)
+        return body, top
 
     def _build(self, family: Any, keys: Keys, suffix_size: int, key: Key) -> _Template:
         """Build a family's template: symbolise each series :meth:`_admit` lets through once."""
@@ -400,10 +282,10 @@ class EncoderV2(FamilyEncoder[_Template]):
             mtype = type_of.get(name, main_type)
             meta = metadata_fields.get(mtype)
             if meta is None:
-                meta = metadata_fields[mtype] = _metadata_field(mtype, help_ref, unit_ref)
+                meta = metadata_fields[mtype] = _wire.v2_metadata_field(mtype, help_ref, unit_ref)
             refs = [symbols.ref(s) for pair in self._pairs.pop(ident) for s in pair]
             tmpl.keep.append(index)
-            tmpl.heads.append(_packed(TAG_TS_LABELS_REFS, refs) + meta)
+            tmpl.heads.append(packed_refs(TAG_TS_LABELS_REFS, refs) + meta)
             tmpl.starts.append(starts.get(_start_key(sample_labels, per_series), 0) if starts else 0)
             tmpl.max_refs.append(max(max(refs), help_ref, unit_ref))
             tmpl.series.append(ident)
@@ -487,47 +369,19 @@ class EncoderV2(FamilyEncoder[_Template]):
     ) -> None:
         """Encode a stale marker for each gone series, symbolised against the current table."""
         symbols = self._symbols
-        parts: list[bytes] = []
-        offsets = [0]
-        max_refs: list[int] = []
-        size = 0
-        stale = _sample_field(_wire.STALE_NAN, timestamp_ms, 0)
+        markers = BlockBuilder()
+        stale = _wire.v2_sample_field(_wire.STALE_NAN, timestamp_ms, 0)
         for ident, mtype, tmpl in gone:
             refs = [symbols.ref(s) for pair in _wire.label_pairs(ident) for s in pair]
             help_ref = symbols.ref(tmpl.documentation.encode("utf-8"))
             unit_ref = symbols.ref(tmpl.unit.encode("utf-8"))
-            body = _packed(TAG_TS_LABELS_REFS, refs) + _metadata_field(mtype, help_ref, unit_ref) + stale
-            entry = _wire.length_delimited(TAG_REQUEST_TIMESERIES, body)
-            parts.append(entry)
-            size += len(entry)
-            offsets.append(size)
-            max_refs.append(max(max(refs), help_ref, unit_ref))
-        if parts:
-            result.blocks.append((b"".join(parts), offsets, max_refs))
-            result.stale_markers += len(parts)
-            result.samples += len(parts)
+            metadata = _wire.v2_metadata_field(mtype, help_ref, unit_ref)
+            body = packed_refs(TAG_TS_LABELS_REFS, refs) + metadata + stale
+            top = max(max(refs), help_ref, unit_ref)
+            markers.add(_wire.length_delimited(TAG_REQUEST_TIMESERIES, body), top)
+        self._append_stale(result, markers, markers.block_v2())
 
 
 def _start_key(labels: dict[str, str], per_series_label: str | None) -> tuple[tuple[str, str], ...]:
     """Return the key matching a sample to its ``_created`` sample: its labels less ``le``/``quantile``."""
     return tuple(sorted((k, str(v)) for k, v in labels.items() if k != per_series_label))
-
-
-def _metadata_field(mtype: int, help_ref: int, unit_ref: int) -> bytes:
-    """Encode ``TimeSeries.metadata``; zero fields are left out, as proto3 does."""
-    body = b""
-    if mtype:
-        body += bytes([_tags.V2_METADATA_TYPE]) + _wire.varint(mtype)
-    if help_ref:
-        body += bytes([_tags.V2_METADATA_HELP_REF]) + _wire.varint(help_ref)
-    if unit_ref:
-        body += bytes([_tags.V2_METADATA_UNIT_REF]) + _wire.varint(unit_ref)
-    return _wire.length_delimited(TAG_TS_METADATA, body)
-
-
-def _sample_field(value: float, timestamp_ms: int, start_ms: int) -> bytes:
-    """Encode one ``TimeSeries.samples`` entry."""
-    body = _VALUE_TAG + _DOUBLE.pack(value) + _wire.timestamp_suffix(timestamp_ms)
-    if start_ms:
-        body += _SAMPLE_START + _wire.varint(start_ms)
-    return _wire.length_delimited(TAG_TS_SAMPLE, body)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from . import wire as _wire
 from .direct import DirectFamily
+from .encoded import BlockBuilder
 from .names import default_instance, default_job, escape_label_name, escape_metric_name
 from .template import Admitted, FamilyTemplate, Key, Keys, invalidate, lost_owner, release_owners
 
@@ -30,6 +31,7 @@ def created_series_enabled() -> bool:
 
 
 T = TypeVar("T", bound=FamilyTemplate)
+C = TypeVar("C")  # the encoded collection an encoder returns
 
 _NAME_LABELS = itemgetter(0, 1)
 # Encoded Label fields kept by an encoder for building templates; emptied when this full, so
@@ -38,7 +40,7 @@ _LABEL_CACHE_SIZE = 16_384
 _SLOW: Any = object()  # a block no family encodes to: "take the collected families' path"
 
 
-class FamilyEncoder(Generic[T]):
+class FamilyEncoder(Generic[T, C]):
     """Base of the 1.0 and 2.0 encoders; see :class:`~prometheus_rw_bridge._encode.Encoder` for the arguments.
 
     A series' identity (:meth:`_series_id`) is whatever the subclass encodes it from: equal
@@ -91,6 +93,29 @@ class FamilyEncoder(Generic[T]):
         """The labels (``job``, ``instance``, external labels) added to series that lack them."""
         return dict(self._target)
 
+    def encode(self, families: Iterable[Any], timestamp_ms: int) -> C:
+        """Encode ``families`` (from ``Collector.collect()`` or ``registry.read()``) at ``timestamp_ms``.
+
+        Samples with a timestamp of their own keep it; all others get ``timestamp_ms``.
+        Takes an internal lock, so sharing one encoder between threads is safe.
+        """
+        with self._lock:
+            result = self._collection(timestamp_ms)
+            self._encode_families(families, timestamp_ms, _wire.timestamp_suffix(timestamp_ms), result)
+            self._finish(result, stale_only=False)
+            return result
+
+    def stale_all(self, timestamp_ms: int) -> C:
+        """Return a stale marker at ``timestamp_ms`` for every series last sent, and forget them all."""
+        with self._lock:
+            result = self._collection(timestamp_ms)
+            old = list(self._templates.values())
+            self._templates = {}
+            self._owners = {}
+            self._stale_since(result, old, {}, timestamp_ms)
+            self._finish(result, stale_only=True)
+            return result
+
     @property
     def series_kept(self) -> int:
         """How many series this encoder keeps encoded between collections."""
@@ -113,6 +138,13 @@ class FamilyEncoder(Generic[T]):
 
     def _setup(self) -> None:
         """Set up the subclass's own state; called at the end of ``__init__``."""
+
+    def _collection(self, timestamp_ms: int) -> C:
+        """Return a new, empty encoded collection."""
+        raise NotImplementedError
+
+    def _finish(self, result: C, *, stale_only: bool) -> None:
+        """Complete ``result`` once every family (or, for ``stale_all``, every marker) is in."""
 
     def _template_for(self, family: Any, samples: list[Any], tmpl: T | None, suffix_size: int, key: Key) -> T:
         """Return ``tmpl`` if it still fits ``family``, else a new one from :meth:`_rebuild`."""
@@ -313,6 +345,14 @@ class FamilyEncoder(Generic[T]):
                 family_name, f"has a label value that is not valid UTF-8; the series {name} is dropped"
             )
             return None
+
+    @staticmethod
+    def _append_stale(result: Any, markers: BlockBuilder, block: Any) -> None:
+        """Add a block of stale markers to ``result`` and count them."""
+        if block is not None:
+            result.blocks.append(block)
+            result.stale_markers += len(markers)
+            result.samples += len(markers)
 
     def label_blob(self, pairs: list[tuple[bytes, bytes]]) -> bytes:
         """Encode sorted label pairs as 1.0 ``Label`` fields: the identity of a series in both protocols."""

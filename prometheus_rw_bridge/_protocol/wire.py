@@ -28,6 +28,8 @@ __all__ = [
     "read_fields",
     "read_varint",
     "timestamp_suffix",
+    "v2_metadata_field",
+    "v2_sample_field",
     "varint",
 ]
 
@@ -172,6 +174,26 @@ def exemplar(label_bytes: bytes, value: float, timestamp_ms: int) -> bytes:
     if timestamp_ms:
         body += _SMALL_VARINTS[_tags.EXEMPLAR_TIMESTAMP] + varint(timestamp_ms)
     return length_delimited(_tags.TS_EXEMPLAR, body)
+
+
+def v2_metadata_field(mtype: int, help_ref: int, unit_ref: int) -> bytes:
+    """Encode a 2.0 ``TimeSeries.metadata`` field; zero fields are left out, as proto3 does."""
+    body = b""
+    if mtype:
+        body += _SMALL_VARINTS[_tags.V2_METADATA_TYPE] + varint(mtype)
+    if help_ref:
+        body += _SMALL_VARINTS[_tags.V2_METADATA_HELP_REF] + varint(help_ref)
+    if unit_ref:
+        body += _SMALL_VARINTS[_tags.V2_METADATA_UNIT_REF] + varint(unit_ref)
+    return length_delimited(_tags.V2_TS_METADATA, body)
+
+
+def v2_sample_field(value: float, timestamp_ms: int, start_ms: int) -> bytes:
+    """Encode one 2.0 ``TimeSeries.samples`` field, with its start timestamp when not 0."""
+    body = _SMALL_VARINTS[_tags.SAMPLE_VALUE] + _DOUBLE.pack(value) + timestamp_suffix(timestamp_ms)
+    if start_ms:
+        body += _SMALL_VARINTS[_tags.V2_SAMPLE_START] + varint(start_ms)
+    return length_delimited(_tags.V2_TS_SAMPLE, body)
 
 
 def metadata_entry(metric_type: int, family_name: str, help_text: str, unit: str) -> bytes:
