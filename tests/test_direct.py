@@ -111,7 +111,7 @@ def _apply(metrics: list[tuple[str, Any, tuple[str, ...]]], registry: CollectorR
         values = _label_values(labels, index)
         if tuple(values) in metric._metrics:
             metric.remove(*values)
-    elif action == "clear":
+    elif action == "clear" and labels:  # 0.17 raises for an unlabelled metric
         metric.clear()
     elif action == "created" and hasattr(pc_metrics, "disable_created_metrics"):
         if pc_metrics._use_created:
