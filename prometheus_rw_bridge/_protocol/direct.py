@@ -20,7 +20,7 @@ and the caller collects it as usual.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from itertools import accumulate, repeat
 from operator import attrgetter
@@ -30,6 +30,9 @@ from prometheus_client import metrics as _metrics
 from prometheus_client import values as _values
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString as _float_to_go
+
+from . import assemble as _assemble
+from .assemble import Plan
 
 floatToGoString: Callable[[float], str] = _float_to_go
 
@@ -125,6 +128,13 @@ class DirectFamily:
             self._values = self._kind.values(self.children, self.created)
         return self._values
 
+    def plan(self, target: Mapping[str, str]) -> Plan | None:
+        """Plan this family's series labels per child (see :mod:`.assemble`), or ``None``."""
+        layout = self._kind.layout(self.source, self.created)
+        if layout is None:
+            return None
+        return _assemble.plan(self, layout, self._kind.extra_label(self.source), target)
+
     def has_exemplars(self) -> bool:
         """Tell whether any sample carries an exemplar now."""
         return self._kind.exemplars(self.children)
@@ -167,6 +177,14 @@ class _Kind:
     def exemplars(self, children: list[Any]) -> bool:
         return False
 
+    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
+        """Each child's samples as ``(suffix, value of the extra label or None)``; ``None``: varies."""
+        return None
+
+    def extra_label(self, metric: Any) -> str | None:
+        """The label some samples of a child add to the child's labels (``le``), if any."""
+        return None
+
     def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
         raise NotImplementedError
 
@@ -191,6 +209,9 @@ class _CounterKind(_Kind):
     def exemplars(self, children: list[Any]) -> bool:
         return list(map(_EXEMPLAR, children)).count(None) != len(children)
 
+    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
+        return [("_total", None), ("_created", None)] if created else [("_total", None)]
+
     def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
         out: list[tuple[str, dict[str, str], Any, Any]] = [
             ("_total", {}, child._value._value, child._value._exemplar)
@@ -203,6 +224,9 @@ class _CounterKind(_Kind):
 class _GaugeKind(_Kind):
     def values(self, children: list[Any], created: bool) -> list[Any]:
         return list(map(_VALUE, children))
+
+    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
+        return [("", None)]
 
     def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
         return [("", {}, child._value._value, None)]
@@ -219,6 +243,10 @@ class _SummaryKind(_Kind):
         if created:
             columns.append(list(map(_CREATED, children)))
         return _interleave(columns)
+
+    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
+        out: list[tuple[str, str | None]] = [("_count", None), ("_sum", None)]
+        return [*out, ("_created", None)] if created else out
 
     def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
         out: list[tuple[str, dict[str, str], Any, Any]] = [
@@ -250,6 +278,19 @@ class _HistogramKind(_Kind):
                 counts.append(child._created)
             extend(counts)
         return out
+
+    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
+        bounds = metric._upper_bounds
+        out: list[tuple[str, str | None]] = [("_bucket", floatToGoString(b)) for b in bounds]
+        out.append(("_count", None))
+        if bounds[0] >= 0:
+            out.append(("_sum", None))
+        if created:
+            out.append(("_created", None))
+        return out
+
+    def extra_label(self, metric: Any) -> str | None:
+        return "le"
 
     def exemplars(self, children: list[Any]) -> bool:
         return any(list(map(_CELL_EXEMPLAR, child._buckets)).count(None) != len(child._buckets)
@@ -290,6 +331,12 @@ class _EnumKind(_Kind):
         for index, child in enumerate(children):
             out[index * states + child._value] = 1
         return out
+
+    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
+        return [("", str(state)) for state in metric._states]
+
+    def extra_label(self, metric: Any) -> str | None:
+        return str(metric._name)
 
     def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
         chosen = child._value

@@ -31,6 +31,7 @@ from prometheus_client.samples import Sample
 from . import native as _native
 from . import tags as _tags
 from . import wire as _wire
+from .assemble import Plan
 from .direct import DirectFamily
 from .encoded import BlockBuilder, EncodedCollection
 from .families import FamilyEncoder
@@ -233,7 +234,7 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
             )
             return b""
 
-    def _build(self, family: Any, keys: Keys, suffix_size: int, key: Key) -> _Template:
+    def _build(self, family: Any, keys: Keys | Plan, suffix_size: int, key: Key) -> _Template:
         """Build a family's template: validate, escape and encode each series' labels once.
 
         A series an earlier family of this collection (in ``current``) already sends is
@@ -247,8 +248,8 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
         skip_created = not self._created and family.type in _CREATED_TYPES
         created_name = family.name + "_created"
         # Like a scrape with PROMETHEUS_DISABLE_CREATED_SERIES set: no _created series, no _created metadata.
-        sent_keys = [k for k in keys if k[0] != created_name] if skip_created else keys
-        tmpl.metadata = _family_metadata(family, sent_keys)
+        names = sample_names(keys)
+        tmpl.metadata = _family_metadata(family, names - {created_name} if skip_created else names)
         admitted = self._admit(family, keys, key, tmpl, skip_created)
         keep = [index for index, _, _, _ in admitted]
         blobs: list[bytes] = [blob for _, _, _, blob in admitted]
@@ -297,16 +298,21 @@ def _decode_suffix(suffix: bytes) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _family_metadata(family: Any, keys: list[tuple[str, dict[str, str]]]) -> bytes:
+def sample_names(keys: Keys | Plan) -> set[str]:
+    """The distinct sample names of a family being built."""
+    return set(keys.names) if isinstance(keys, Plan) else {name for name, _ in keys}
+
+
+def _family_metadata(family: Any, names: set[str]) -> bytes:
     """Return the ``MetricMetadata`` entries a scrape of this family's text would give."""
     help_text, unit = family.documentation, family.unit
     return b"".join(
         _wire.metadata_entry(_tags.METRIC_TYPES.get(mtype, 0), name, help_text, unit)
-        for name, mtype in metadata_types(family, keys)
+        for name, mtype in metadata_types(family, names)
     )
 
 
-def metadata_types(family: Any, keys: list[tuple[str, dict[str, str]]]) -> list[tuple[str, str]]:
+def metadata_types(family: Any, sample_names: set[str]) -> list[tuple[str, str]]:
     """Return ``(escaped metric name, type word)`` for each metadata entry a scrape of the family gives.
 
     The first entry is the family's own (``foo_total`` for a counter ``foo``); then one
@@ -325,7 +331,6 @@ def metadata_types(family: Any, keys: list[tuple[str, dict[str, str]]]) -> list[
     else:
         main_name, main_type = name, mtype
     entries = [(escape_metric_name(main_name), main_type)]
-    sample_names = {sample_name for sample_name, _ in keys}
     for suffix in sorted(_OM_SUFFIXES):
         if name + suffix in sample_names:
             entries.append((escape_metric_name(name + suffix), "gauge"))

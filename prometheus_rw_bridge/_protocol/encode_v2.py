@@ -33,8 +33,9 @@ from . import encode as _encode
 from . import native as _native
 from . import tags as _tags
 from . import wire as _wire
+from .assemble import Plan
 from .direct import DirectFamily
-from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, to_millis
+from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, sample_names, to_millis
 from .encoded import BlockBuilder, EncodedCollectionV2, Symbols, packed_refs
 from .families import _SLOW, FamilyEncoder
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v2
@@ -57,6 +58,7 @@ _VALUE_TAG = bytes([_tags.SAMPLE_VALUE])
 # the label that tells their per-bucket/per-quantile series apart from the created one.
 _START_TYPES = {"counter": None, "histogram": "le", "summary": "quantile"}
 
+_REF_CACHE_SIZE = 16_384  # label pairs whose references are kept encoded, as for 1.0's fields
 _COMPACT_FLOOR = 256
 """Never replace a symbol table smaller than this: rebuilding would cost more than it saves."""
 
@@ -132,6 +134,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
     def _setup(self) -> None:
         self._symbols = Symbols()
         self._pairs: dict[bytes, list[tuple[bytes, bytes]]] = {}  # from _series_id to _build
+        self._ref_fields: dict[tuple[bytes, bytes], tuple[bytes, int]] = {}  # for self._symbols
         self._compact_at = 0  # 0: set from the table's size after the next collection
 
     def _collection(self, timestamp_ms: int) -> EncodedCollectionV2:
@@ -154,6 +157,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             self._compact_at = max(_COMPACT_FLOOR, 2 * size)
         elif size > self._compact_at:
             self._symbols = Symbols()
+            self._ref_fields = {}
             self._compact_at = 0
 
     def _template_for(
@@ -260,7 +264,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             top = max(top, ex_top)
         return body, top
 
-    def _build(self, family: Any, keys: Keys, suffix_size: int, key: Key) -> _Template:
+    def _build(self, family: Any, keys: Keys | Plan, suffix_size: int, key: Key) -> _Template:
         """Build a family's template: symbolise each series :meth:`_admit` lets through once."""
         symbols = self._symbols
         tmpl = _Template(symbols)
@@ -268,33 +272,58 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         tmpl.documentation = family.documentation
         tmpl.unit = family.unit
         ftype = family.type
-        samples = family.samples
-        types = metadata_types(family, keys)
+        planned = isinstance(keys, Plan)
+        values = family.values() if planned else list(map(_VALUE, family.samples))
+        types = metadata_types(family, sample_names(keys))
         type_of = {name: _tags.METRIC_TYPES.get(word, 0) for name, word in types}
         main_type = type_of[types[0][0]]
         help_ref = symbols.ref(family.documentation.encode("utf-8"))
         unit_ref = symbols.ref(family.unit.encode("utf-8"))
         metadata_fields: dict[int, bytes] = {}
         drop_created = ftype in _CREATED_TYPES and (not self._created or ftype in _START_TYPES)
-        starts = self._start_times(family, keys, tmpl) if self._created and ftype in _START_TYPES else {}
-        per_series = _START_TYPES.get(ftype)
-        for index, name, sample_labels, ident in self._admit(family, keys, key, tmpl, drop_created):
+        with_starts = self._created and ftype in _START_TYPES
+        starts = self._start_times(family, keys, values, tmpl) if with_starts else {}
+        admitted = self._admit(family, keys, key, tmpl, drop_created)
+        labelled = self._labels_refs(keys, admitted, _START_TYPES.get(ftype))
+        for (index, name, _, ident), (head, top, start_key) in zip(admitted, labelled, strict=True):
             mtype = type_of.get(name, main_type)
             meta = metadata_fields.get(mtype)
             if meta is None:
                 meta = metadata_fields[mtype] = _wire.v2_metadata_field(mtype, help_ref, unit_ref)
-            refs = [symbols.ref(s) for pair in self._pairs.pop(ident) for s in pair]
             tmpl.keep.append(index)
-            tmpl.heads.append(packed_refs(TAG_TS_LABELS_REFS, refs) + meta)
-            tmpl.starts.append(starts.get(_start_key(sample_labels, per_series), 0) if starts else 0)
-            tmpl.max_refs.append(max(max(refs), help_ref, unit_ref))
+            tmpl.heads.append(head + meta)
+            tmpl.starts.append(starts.get(start_key, 0) if starts else 0)
+            tmpl.max_refs.append(max(top, help_ref, unit_ref))
             tmpl.series.append(ident)
             tmpl.types.append(mtype)
         self._pairs = {}
-        if not tmpl.keep or any(_EXTRAS(s) != _NO_EXTRAS for s in samples):
-            # Nothing to send, or the general path encodes this family: no packer needed.
-            return tmpl
-        if len(tmpl.keep) != len(keys):
+        if tmpl.keep and (planned or all(_EXTRAS(s) == _NO_EXTRAS for s in family.samples)):
+            self._lay_out(tmpl, len(keys), suffix_size)  # else the general path encodes it
+        return tmpl
+
+    def _labels_refs(
+        self, keys: Keys | Plan, admitted: list[Any], per_series: str | None
+    ) -> list[tuple[bytes, int, Any]]:
+        """Each admitted series' ``labels_refs`` field, highest reference and key to its start time.
+
+        Symbols are numbered series by series, pair by pair, in label order, both ways.
+        """
+        if isinstance(keys, Plan):  # assembled per child; the key to the start time is the child
+            indices = [index for index, _, _, _ in admitted]
+            fields = keys.assemble(self._ref_field, indices)
+            heads = [field_head(TAG_TS_LABELS_REFS, len(refs)) + refs for refs in fields]
+            tops = keys.largest(self._ref_top, indices)
+            return list(zip(heads, tops, (keys.samples[index][0] for index in indices), strict=True))
+        out = []
+        for _, _, sample_labels, ident in admitted:
+            refs = [self._symbols.ref(s) for pair in self._pairs.pop(ident) for s in pair]
+            start_key = _start_key(sample_labels, per_series)
+            out.append((packed_refs(TAG_TS_LABELS_REFS, refs), max(refs), start_key))
+        return out
+
+    def _lay_out(self, tmpl: _Template, samples: int, suffix_size: int) -> None:
+        """Give ``tmpl`` the parts that :func:`pack` fills with a collection's values."""
+        if len(tmpl.keep) != samples:
             tmpl.pick = picker(list(tmpl.keep))
         sample_heads: dict[int, bytes] = {}  # by start timestamp: a child's series share theirs
         for start in tmpl.starts:
@@ -304,7 +333,6 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
                 sample_heads[start] = field_head(TAG_TS_SAMPLE, size) + start_field + _VALUE_TAG
         entries = zip(tmpl.heads, map(sample_heads.__getitem__, tmpl.starts), strict=True)
         lay_out(tmpl, TAG_REQUEST_TIMESERIES, entries, suffix_size)
-        return tmpl
 
     def _series_id(self, family_name: str, name: str, sample_labels: dict[str, str]) -> _Ident | None:
         """Identify a series by its encoded labels; keep its pairs for the build that asked."""
@@ -316,20 +344,22 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         return ident
 
     def _start_times(
-        self, family: Any, keys: list[tuple[str, dict[str, str]]], tmpl: _Template
-    ) -> dict[tuple[tuple[str, str], ...], int]:
-        """Map the labels of each ``_created`` sample to its value in ms; note those samples in ``tmpl``."""
+        self, family: Any, keys: Keys | Plan, values: list[Any], tmpl: _Template
+    ) -> dict[Any, int]:
+        """Map each ``_created`` sample's labels (its child, when planned) to its value in ms.
+
+        Notes those samples in ``tmpl``, so a changed start time rebuilds the template.
+        """
         created_name = family.name + "_created"
-        samples = family.samples
-        starts: dict[tuple[tuple[str, str], ...], int] = {}
-        indices = [index for index, (sample_name, _) in enumerate(keys) if sample_name == created_name]
+        names = keys.names if isinstance(keys, Plan) else [k[0] for k in keys]
+        starts: dict[Any, int] = {}
+        indices = [index for index, sample_name in enumerate(names) if sample_name == created_name]
         if indices:
             tmpl.created_pick = picker(indices, itemgetter(2))
             tmpl.created_values = picker(indices)
-            tmpl.created = tmpl.created_pick(samples)
+            tmpl.created = tmpl.created_values(values)
         for index in indices:
-            sample_labels = keys[index][1]
-            value = samples[index][2]
+            value = values[index]
             try:
                 start = to_millis(value)
             except (TypeError, ValueError, OverflowError) as exc:
@@ -340,8 +370,24 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
                 )
                 continue
             # 0 means "unset" on the wire; the spec asks for 1 ms instead of a real epoch start.
-            starts[_start_key(sample_labels, None)] = start or 1
+            where = keys.samples[index][0] if isinstance(keys, Plan) else _start_key(keys[index][1], None)
+            starts[where] = start or 1
         return starts
+
+    def _ref_field(self, pair: tuple[bytes, bytes]) -> bytes:
+        """The labels_refs of one label pair, numbering its strings on first sight (cached)."""
+        got = self._ref_fields.get(pair)
+        if got is None:
+            name, value = self._symbols.ref(pair[0]), self._symbols.ref(pair[1])
+            if len(self._ref_fields) >= _REF_CACHE_SIZE:
+                self._ref_fields.clear()
+            got = self._ref_fields[pair] = (_wire.varint(name) + _wire.varint(value), max(name, value))
+        return got[0]
+
+    def _ref_top(self, pair: tuple[bytes, bytes]) -> int:
+        """The higher reference of a label pair :meth:`_ref_field` has numbered."""
+        self._ref_field(pair)
+        return self._ref_fields[pair][1]
 
     def _stale_since(
         self,

@@ -18,6 +18,7 @@ from operator import itemgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
 from . import wire as _wire
+from .assemble import Plan
 from .direct import DirectFamily
 from .encoded import BlockBuilder
 from .names import default_instance, default_job, escape_label_name, escape_metric_name
@@ -150,7 +151,7 @@ class FamilyEncoder(Generic[T, C]):
         """Return ``tmpl`` if it still fits ``family``, else a new one from :meth:`_rebuild`."""
         raise NotImplementedError
 
-    def _build(self, family: Any, keys: Keys, suffix_size: int, key: Key) -> T:
+    def _build(self, family: Any, keys: Keys | Plan, suffix_size: int, key: Key) -> T:
         """Build a family's template from its samples' ``(name, labels)``; see :meth:`_admit`."""
         raise NotImplementedError
 
@@ -240,9 +241,12 @@ class FamilyEncoder(Generic[T, C]):
             or not family.same_shape(tmpl.shape)
             or not self._fits(tmpl, family.values())
         ):
-            # Build from the samples of this very snapshot, so template and shape agree.
-            keys = list(map(_NAME_LABELS, family.samples))
-            tmpl = self._rebuild(family, keys, suffix_size, key, tmpl)
+            # Build from this very snapshot, so template and shape agree: per child where a
+            # plan can say every series' labels, else from the samples collect() would give.
+            source: Keys | Plan | None = family.plan(self._target)
+            if source is None:
+                source = list(map(_NAME_LABELS, family.samples))
+            tmpl = self._rebuild(family, source, suffix_size, key, tmpl)
             tmpl.shape = family.shape
         return tmpl, self._fill(family, tmpl, family.values(), suffix, ts)
 
@@ -254,7 +258,7 @@ class FamilyEncoder(Generic[T, C]):
         """Encode a directly read family whose template fits, from its values alone; or ``_SLOW``."""
         raise NotImplementedError
 
-    def _rebuild(self, family: Any, keys: Keys, suffix_size: int, key: Key, old: T | None) -> T:
+    def _rebuild(self, family: Any, keys: Keys | Plan, suffix_size: int, key: Key, old: T | None) -> T:
         """Build a new template for a family, releasing the series its old one no longer sends."""
         tmpl = self._build(family, keys, suffix_size, key)
         self._built = True
@@ -263,8 +267,11 @@ class FamilyEncoder(Generic[T, C]):
             release_owners(self._owners, key, old.series, tmpl.series)
         return tmpl
 
-    def _admit(self, family: Any, keys: Keys, key: Key, tmpl: T, drop_created: bool) -> list[Admitted]:
+    def _admit(self, family: Any, keys: Keys | Plan, key: Key, tmpl: T, drop_created: bool) -> list[Admitted]:
         """Return the series of a family being built that it sends, and record it as their owner.
+
+        From a :class:`Plan` the series' identities are assembled per child (and an admitted
+        series' third item is its sample index, not its labels).
 
         Drops ``_created`` samples when ``drop_created``, series the metric filter refuses,
         unsendable ones and repeats.  A series an earlier family of this collection already
@@ -278,13 +285,22 @@ class FamilyEncoder(Generic[T, C]):
         seen: set[Hashable] = set()
         owners = self._owners
         current = self._current
-        for index, (sample_name, sample_labels) in enumerate(keys):
+        planned = keys if isinstance(keys, Plan) else None
+        generic: Keys = [] if isinstance(keys, Plan) else keys
+        names = planned.names if planned is not None else [k[0] for k in generic]
+        ids = planned.assemble(self.label_field) if planned is not None else None
+        for index, sample_name in enumerate(names):
             if drop_created and sample_name == created_name:
                 continue
             name = escape_metric_name(sample_name)
             if self._filter is not None and not self._filter(name):
                 continue
-            series = self._series_id(fname, name, sample_labels)
+            if planned is not None and ids is not None:
+                series: Hashable | None = ids[index]
+                sample_labels: Any = _Labels(planned, index)
+            else:
+                sample_labels = generic[index][1]
+                series = self._series_id(fname, name, sample_labels)
             if series is None:
                 continue
             if series in seen:
@@ -305,7 +321,7 @@ class FamilyEncoder(Generic[T, C]):
                 invalidate(self._templates.get(owner))
             owners[series] = key
             seen.add(series)
-            admitted.append((index, name, sample_labels, series))
+            admitted.append((index, name, index if planned is not None else sample_labels, series))
         return admitted
 
     def label_pairs(
@@ -354,6 +370,15 @@ class FamilyEncoder(Generic[T, C]):
             result.stale_markers += len(markers)
             result.samples += len(markers)
 
+    def label_field(self, pair: tuple[bytes, bytes]) -> bytes:
+        """Return one label pair encoded as a 1.0 ``Label`` field (cached)."""
+        field = self._label_fields.get(pair)
+        if field is None:
+            if len(self._label_fields) >= _LABEL_CACHE_SIZE:
+                self._label_fields.clear()
+            field = self._label_fields[pair] = _wire.labels([pair])
+        return field
+
     def label_blob(self, pairs: list[tuple[bytes, bytes]]) -> bytes:
         """Encode sorted label pairs as 1.0 ``Label`` fields: the identity of a series in both protocols."""
         # Most label pairs (job, instance, le, method, ...) recur across series: encode each once.
@@ -379,3 +404,15 @@ class FamilyEncoder(Generic[T, C]):
         self._logger.warning("Metric family %r %s", family, problem, exc_info=exc)
 
 
+
+
+class _Labels:
+    """A planned sample's labels, made only if a warning prints them."""
+
+    __slots__ = ("index", "plan")
+
+    def __init__(self, plan: Plan, index: int) -> None:
+        self.plan, self.index = plan, index
+
+    def __repr__(self) -> str:
+        return repr(self.plan.labels(self.index))

@@ -38,8 +38,9 @@ __all__ = [
 Key = tuple[str, str, int]
 # The ``(name, labels)`` of a family's samples, in order.
 Keys = list[tuple[str, dict[str, str]]]
-# One admitted series: sample index, escaped name, raw labels and its identity (see FamilyEncoder).
-Admitted = tuple[int, str, dict[str, str], Any]
+# One admitted series: sample index, escaped name, raw labels (from a plan: the sample index)
+# and its identity (see FamilyEncoder).
+Admitted = tuple[int, str, Any, Any]
 
 
 class FamilyTemplate:
