@@ -55,6 +55,7 @@ class Plan:
         series would.
         """
         runs: list[tuple[bytes, bytes, bytes] | None] = [None] * len(self.runs)
+        memo: dict[Pair | None, bytes] = {None: b""}  # the few per-sample pairs of a family
         out: list[bytes] = []
         append = out.append
         first = self.name_first
@@ -65,19 +66,28 @@ class Plan:
             if known is None:
                 a, b, c = self.runs[child]
                 before = b"".join(map(field, a))
-                one = field(x) if x else b""
+                one = memo.get(x)
+                if one is None:
+                    one = memo[x] = field(x)  # type: ignore[arg-type]
                 between = b"".join(map(field, b))
-                two = field(y) if y else b""
+                two = memo.get(y)
+                if two is None:
+                    two = memo[y] = field(y)  # type: ignore[arg-type]
                 runs[child] = known = (before, between, b"".join(map(field, c)))
             else:
-                one = field(x) if x else b""
-                two = field(y) if y else b""
+                one = memo.get(x)
+                if one is None:
+                    one = memo[x] = field(x)  # type: ignore[arg-type]
+                two = memo.get(y)
+                if two is None:
+                    two = memo[y] = field(y)  # type: ignore[arg-type]
             append(b"".join((known[0], one, known[1], two, known[2])))
         return out
 
     def largest(self, weight: Callable[[Pair], int], indices: Iterable[int]) -> list[int]:
         """Return, for each of ``indices``, the largest ``weight`` of its pairs (2.0: highest reference)."""
         tops: dict[int, int] = {}
+        memo: dict[Pair | None, int] = {None: 0}
         out = []
         for index in indices:
             child, name, extra = self.samples[index]
@@ -85,7 +95,10 @@ class Plan:
             if top is None:
                 a, b, c = self.runs[child]
                 top = tops[child] = max(map(weight, a + b + c), default=0)
-            out.append(max(top, weight(name), weight(extra) if extra else 0))
+            for pair in (name, extra):
+                if pair not in memo:
+                    memo[pair] = weight(pair)  # type: ignore[arg-type]
+            out.append(max(top, memo[name], memo[extra]))
         return out
 
     def labels(self, index: int) -> dict[str, str]:

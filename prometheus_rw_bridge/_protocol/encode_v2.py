@@ -284,18 +284,17 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         with_starts = self._created and ftype in _START_TYPES
         starts = self._start_times(family, keys, values, tmpl) if with_starts else {}
         admitted = self._admit(family, keys, key, tmpl, drop_created)
-        labelled = self._labels_refs(keys, admitted, _START_TYPES.get(ftype))
-        for (index, name, _, ident), (head, top, start_key) in zip(admitted, labelled, strict=True):
-            mtype = type_of.get(name, main_type)
-            meta = metadata_fields.get(mtype)
-            if meta is None:
-                meta = metadata_fields[mtype] = _wire.v2_metadata_field(mtype, help_ref, unit_ref)
-            tmpl.keep.append(index)
-            tmpl.heads.append(head + meta)
-            tmpl.starts.append(starts.get(start_key, 0) if starts else 0)
-            tmpl.max_refs.append(max(top, help_ref, unit_ref))
-            tmpl.series.append(ident)
-            tmpl.types.append(mtype)
+        heads, tops, start_keys = self._labels_refs(keys, admitted, _START_TYPES.get(ftype))
+        mtypes = [type_of.get(name, main_type) for _, name, _, _ in admitted]
+        for mtype in set(mtypes):
+            metadata_fields[mtype] = _wire.v2_metadata_field(mtype, help_ref, unit_ref)
+        tmpl.keep = array("q", [index for index, _, _, _ in admitted])
+        tmpl.heads = [head + metadata_fields[mtype] for head, mtype in zip(heads, mtypes, strict=True)]
+        tmpl.starts = array("q", [starts.get(k, 0) for k in start_keys] if starts else [0] * len(admitted))
+        floor = max(help_ref, unit_ref)
+        tmpl.max_refs = array("q", [top if top > floor else floor for top in tops])
+        tmpl.series = [ident for _, _, _, ident in admitted]
+        tmpl.types = array("B", mtypes)
         self._pairs = {}
         if tmpl.keep and (planned or all(_EXTRAS(s) == _NO_EXTRAS for s in family.samples)):
             self._lay_out(tmpl, len(keys), suffix_size)  # else the general path encodes it
@@ -303,23 +302,29 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
 
     def _labels_refs(
         self, keys: Keys | Plan, admitted: list[Any], per_series: str | None
-    ) -> list[tuple[bytes, int, Any]]:
+    ) -> tuple[list[bytes], list[int], list[Any]]:
         """Each admitted series' ``labels_refs`` field, highest reference and key to its start time.
 
         Symbols are numbered series by series, pair by pair, in label order, both ways.
         """
         if isinstance(keys, Plan):  # assembled per child; the key to the start time is the child
             indices = [index for index, _, _, _ in admitted]
-            fields = keys.assemble(self._ref_field, indices)
-            heads = [field_head(TAG_TS_LABELS_REFS, len(refs)) + refs for refs in fields]
+            field_heads: dict[int, bytes] = {}
+            heads = []
+            for payload in keys.assemble(self._ref_field, indices):
+                head = field_heads.get(len(payload))
+                if head is None:
+                    head = field_heads[len(payload)] = field_head(TAG_TS_LABELS_REFS, len(payload))
+                heads.append(head + payload)
             tops = keys.largest(self._ref_top, indices)
-            return list(zip(heads, tops, (keys.samples[index][0] for index in indices), strict=True))
-        out = []
+            return heads, tops, [keys.samples[index][0] for index in indices]
+        heads, tops, start_keys = [], [], []
         for _, _, sample_labels, ident in admitted:
             refs = [self._symbols.ref(s) for pair in self._pairs.pop(ident) for s in pair]
-            start_key = _start_key(sample_labels, per_series)
-            out.append((packed_refs(TAG_TS_LABELS_REFS, refs), max(refs), start_key))
-        return out
+            heads.append(packed_refs(TAG_TS_LABELS_REFS, refs))
+            tops.append(max(refs))
+            start_keys.append(_start_key(sample_labels, per_series))
+        return heads, tops, start_keys
 
     def _lay_out(self, tmpl: _Template, samples: int, suffix_size: int) -> None:
         """Give ``tmpl`` the parts that :func:`pack` fills with a collection's values."""

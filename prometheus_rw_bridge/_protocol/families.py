@@ -289,12 +289,15 @@ class FamilyEncoder(Generic[T, C]):
         generic: Keys = [] if isinstance(keys, Plan) else keys
         names = planned.names if planned is not None else [k[0] for k in generic]
         ids = planned.assemble(self.label_field) if planned is not None else None
+        # A family has few sample names: escape (and filter) each once per build.
+        sent = {n: escape_metric_name(n) for n in set(names) if not (drop_created and n == created_name)}
+        if self._filter is not None:
+            sent = {n: name for n, name in sent.items() if self._filter(name)}
         for index, sample_name in enumerate(names):
-            if drop_created and sample_name == created_name:
+            escaped = sent.get(sample_name)
+            if escaped is None:
                 continue
-            name = escape_metric_name(sample_name)
-            if self._filter is not None and not self._filter(name):
-                continue
+            name = escaped
             if planned is not None and ids is not None:
                 series: Hashable | None = ids[index]
                 sample_labels: Any = _Labels(planned, index)

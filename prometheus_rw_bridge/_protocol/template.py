@@ -119,8 +119,11 @@ def pack(tmpl: FamilyTemplate, values: list[Any], suffix: bytes) -> bytes:
         values = tmpl.pick(values)
     assert tmpl.packer is not None
     parts = tmpl.parts
-    parts[3::4] = list(map(tmpl.packer.pack, values, repeat(suffix, len(values))))
-    return b"".join(parts)
+    count = len(values)
+    parts[3::4] = list(map(tmpl.packer.pack, values, repeat(suffix, count)))
+    block = b"".join(parts)
+    parts[3::4] = [None] * count  # keep no value between collections
+    return block
 
 
 @functools.lru_cache(maxsize=4096)
