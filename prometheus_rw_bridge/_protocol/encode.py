@@ -99,6 +99,16 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
             every series that has gone since the previous one.
         metric_filter: called with each escaped series name; series for which it returns
             false are not sent.
+        relabel: called once per series, when its template is built, with the series'
+            final labels (escaped, target labels added, ``__name__`` set); returns the labels
+            to send or ``None`` to drop the series.  The result is kept in the template, so
+            pushes that reuse it cost nothing more.  Series that collide afterwards: the first
+            is sent, the others dropped and counted (``duplicate``).  With it set, directly read
+            families are built from their samples (the per-child plan assumes no relabelling).
+
+    Every collection reports in ``dropped`` the samples it dropped, by reason (see
+    ``template.DROP_*``; a new reason is a new constant there and a :func:`count_drop` where
+    the template is built), so that delivery can add them to its counters.
     """
 
     _logger = logger

@@ -124,6 +124,9 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             every series that has gone since the previous one.
         metric_filter: called with each escaped series name; series for which it returns
             false are not sent.
+        relabel: as for :class:`~prometheus_rw_bridge._protocol.encode.Encoder`: called once per
+            series when its template is built; ``None`` drops it; collisions count as
+            ``duplicate`` in the collection's ``dropped``.
 
     Raises:
         ValueError: an external label name is invalid.

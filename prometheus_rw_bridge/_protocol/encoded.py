@@ -52,8 +52,19 @@ class BlockBuilder:
         return (b"".join(self.parts), self.offsets, self.max_refs) if self.parts else None
 
 
+class _Drops:
+    """What both collections share: the count of samples the encoder dropped, by reason."""
+
+    dropped: dict[str, int]
+
+    def add_dropped(self, counts: dict[str, int]) -> None:
+        """Add a template's per-collection drops to :attr:`dropped`."""
+        for reason, count in counts.items():
+            self.dropped[reason] = self.dropped.get(reason, 0) + count
+
+
 @dataclass
-class EncodedCollection:
+class EncodedCollection(_Drops):
     """One collection, encoded as remote-write 1.0 but not yet compressed.
 
     ``blocks`` hold ``WriteRequest.timeseries`` entries; each block's ``offsets`` list the start
@@ -66,6 +77,8 @@ class EncodedCollection:
     samples: int = 0
     stale_markers: int = 0
     metadata_changed: bool = False
+    dropped: dict[str, int] = field(default_factory=dict)
+    """Samples the encoder dropped, by reason (``template.DROP_*``), for delivery's counters."""
 
     def body(self, *, metadata: bool = True) -> bytes:
         """Return the whole collection as one uncompressed ``WriteRequest``."""
@@ -92,7 +105,7 @@ class EncodedCollection:
 
 
 @dataclass
-class EncodedCollectionV2:
+class EncodedCollectionV2(_Drops):
     """One collection, encoded as remote-write 2.0 but not yet compressed.
 
     ``blocks`` hold ``Request.timeseries`` entries: ``(data, offsets, max_refs)`` where
@@ -110,6 +123,9 @@ class EncodedCollectionV2:
     metadata: bytes = b""
     metadata_changed: bool = False
     symbols_blob: bytes = EMPTY_SYMBOL
+    dropped: dict[str, int] = field(default_factory=dict)
+    """Samples the encoder dropped, by reason (``template.DROP_*``), for delivery's counters."""
+
     symbol_ends: Sequence[int] = (2,)
 
     def body(self, *, metadata: bool = True) -> bytes:

@@ -22,7 +22,18 @@ from .assemble import Plan
 from .direct import DirectFamily
 from .encoded import BlockBuilder
 from .names import default_instance, default_job, escape_label_name, escape_metric_name
-from .template import Admitted, FamilyTemplate, Key, Keys, invalidate, lost_owner, release_owners
+from .template import (
+    DROP_DUPLICATE,
+    DROP_RELABEL,
+    Admitted,
+    FamilyTemplate,
+    Key,
+    Keys,
+    count_drop,
+    invalidate,
+    lost_owner,
+    release_owners,
+)
 
 __all__ = ["FamilyEncoder", "created_series_enabled"]
 
@@ -58,6 +69,7 @@ class FamilyEncoder(Generic[T, C]):
         external_labels: Mapping[str, str] | None = None,
         track_staleness: bool = False,
         metric_filter: Callable[[str], bool] | None = None,
+        relabel: Callable[[dict[str, str]], dict[str, str] | None] | None = None,
     ) -> None:
         target: dict[str, str] = dict(external_labels or {})
         for name in target:
@@ -75,6 +87,8 @@ class FamilyEncoder(Generic[T, C]):
         self._target = {k: v for k, v in target.items() if v != ""}
         self._track_staleness = track_staleness
         self._filter = metric_filter
+        self._relabel = relabel
+        self._relabelled_away = 0  # series the relabel callable dropped in the build under way
         self._created = created_series_enabled()
         self._label_fields: dict[tuple[bytes, bytes], bytes] = {}
         self._templates: dict[Key, T] = {}
@@ -210,6 +224,8 @@ class FamilyEncoder(Generic[T, C]):
             if block is not None:
                 blocks.append(block)
                 result.samples += len(block[1]) - 1
+            if tmpl.dropped:  # what the template drops, it drops at every collection
+                result.add_dropped(tmpl.dropped)
         self._templates = current
         if self._built or len(current) != len(previous):
             # Without a build every current key was a previous one: equal sizes, same keys.
@@ -243,7 +259,7 @@ class FamilyEncoder(Generic[T, C]):
         ):
             # Build from this very snapshot, so template and shape agree: per child where a
             # plan can say every series' labels, else from the samples collect() would give.
-            source: Keys | Plan | None = family.plan(self._target)
+            source: Keys | Plan | None = None if self._relabel else family.plan(self._target)
             if source is None:
                 source = list(map(_NAME_LABELS, family.samples))
             tmpl = self._rebuild(family, source, suffix_size, key, tmpl)
@@ -303,13 +319,17 @@ class FamilyEncoder(Generic[T, C]):
                 sample_labels: Any = _Labels(planned, index)
             else:
                 sample_labels = generic[index][1]
+                self._relabelled_away = 0
                 series = self._series_id(fname, name, sample_labels)
+                if self._relabelled_away:
+                    count_drop(tmpl, DROP_RELABEL)
             if series is None:
                 continue
             if series in seen:
                 self._warn(
                     fname, f"yields the series {sample_name}{sample_labels} twice; the repeat is dropped"
                 )
+                count_drop(tmpl, DROP_DUPLICATE)
                 continue
             owner = owners.get(series)
             if owner is not None and owner != key:
@@ -320,6 +340,7 @@ class FamilyEncoder(Generic[T, C]):
                         "sends; the repeat is dropped",
                     )
                     tmpl.shadowed.append(series)
+                    count_drop(tmpl, DROP_DUPLICATE)
                     continue
                 invalidate(self._templates.get(owner))
             owners[series] = key
@@ -357,6 +378,12 @@ class FamilyEncoder(Generic[T, C]):
         for label_name, value in self._target.items():
             labels.setdefault(label_name, value)
         labels["__name__"] = name
+        if self._relabel is not None:
+            relabelled = self._relabel(labels)
+            if relabelled is None:
+                self._relabelled_away += 1
+                return None
+            labels = relabelled
         try:
             return sorted((k.encode("utf-8"), v.encode("utf-8")) for k, v in labels.items())
         except UnicodeEncodeError:

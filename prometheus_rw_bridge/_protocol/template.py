@@ -21,10 +21,13 @@ from typing import Any
 from . import wire as _wire
 
 __all__ = [
+    "DROP_DUPLICATE",
+    "DROP_RELABEL",
     "Admitted",
     "FamilyTemplate",
     "Key",
     "Keys",
+    "count_drop",
     "field_head",
     "invalidate",
     "lay_out",
@@ -42,6 +45,11 @@ Keys = list[tuple[str, dict[str, str]]]
 # and its identity (see FamilyEncoder).
 Admitted = tuple[int, str, Any, Any]
 
+# Why an encoder drops a series at every collection (``FamilyTemplate.dropped``): the reasons
+# the encoded collections report in ``dropped``, for delivery to add to its counters.
+DROP_DUPLICATE = "duplicate"  # another series (in this family or an earlier one) has the same labels
+DROP_RELABEL = "relabel"  # the encoder's relabel callable returned None
+
 
 class FamilyTemplate:
     """What every encoder's template holds: its series, what must match for it to be reused, its packer.
@@ -53,6 +61,7 @@ class FamilyTemplate:
 
     __slots__ = (
         "documentation",
+        "dropped",
         "offsets",
         "packer",
         "parts",
@@ -67,6 +76,7 @@ class FamilyTemplate:
     def __init__(self) -> None:
         self.series: list[Any] = []  # identity of each series sent, for ownership and staleness
         self.shadowed: list[Any] = []  # series dropped because another family sends them
+        self.dropped: dict[str, int] | None = None  # samples dropped at every collection, by reason
         self.suffix_size = 0
         self.documentation = ""
         self.unit = ""
@@ -76,6 +86,13 @@ class FamilyTemplate:
         self.parts: list[Any] = []
         self.offsets: Sequence[int] = ()
         self.pick: Callable[[list[Any]], Any] | None = None  # picks the sent values; None when all are
+
+
+def count_drop(tmpl: FamilyTemplate, reason: str) -> None:
+    """Note that ``tmpl`` drops one more sample for ``reason`` at every collection."""
+    if tmpl.dropped is None:
+        tmpl.dropped = {}
+    tmpl.dropped[reason] = tmpl.dropped.get(reason, 0) + 1
 
 
 def invalidate(tmpl: FamilyTemplate | None) -> None:
