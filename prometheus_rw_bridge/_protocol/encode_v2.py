@@ -38,18 +38,11 @@ from .direct import DirectFamily
 from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, sample_names, to_millis
 from .encoded import BlockBuilder, EncodedCollectionV2, Symbols, packed_refs
 from .families import _SLOW, FamilyEncoder
-from .samples import EXEMPLAR_ERRORS, exemplar_entry_v2
+from .samples import EXEMPLAR_ERRORS, exemplar_entry_v2, start_key, start_times
 from .template import FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
 
 __all__ = ["EncodedCollectionV2", "EncoderV2"]
 
-TAG_REQUEST_SYMBOL = _tags.V2_REQUEST_SYMBOL
-TAG_REQUEST_TIMESERIES = _tags.V2_REQUEST_TIMESERIES
-TAG_TS_LABELS_REFS = _tags.V2_TS_LABELS_REFS
-TAG_TS_SAMPLE = _tags.V2_TS_SAMPLE
-TAG_TS_HISTOGRAM = _tags.V2_TS_HISTOGRAM
-TAG_TS_EXEMPLAR = _tags.V2_TS_EXEMPLAR
-TAG_TS_METADATA = _tags.V2_TS_METADATA
 _SAMPLE_START = bytes([_tags.V2_SAMPLE_START])
 _HISTOGRAM_START = _tags.V2_HISTOGRAM_START
 _VALUE_TAG = bytes([_tags.SAMPLE_VALUE])
@@ -58,15 +51,14 @@ _VALUE_TAG = bytes([_tags.SAMPLE_VALUE])
 # the label that tells their per-bucket/per-quantile series apart from the created one.
 _START_TYPES = {"counter": None, "histogram": "le", "summary": "quantile"}
 
-_REF_CACHE_SIZE = 16_384  # label pairs whose references are kept encoded, as for 1.0's fields
 _COMPACT_FLOOR = 256
 """Never replace a symbol table smaller than this: rebuilding would cost more than it saves."""
-
 
 
 def _pairs_first(item: tuple[bytes, Any]) -> list[tuple[bytes, bytes]]:
     """Order stale markers by their label pairs, as they were ordered when identities were pairs."""
     return _wire.label_pairs(item[0])
+
 
 _VALUE = itemgetter(2)
 
@@ -137,7 +129,6 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
     def _setup(self) -> None:
         self._symbols = Symbols()
         self._pairs: dict[bytes, list[tuple[bytes, bytes]]] = {}  # from _series_id to _build
-        self._ref_fields: dict[tuple[bytes, bytes], tuple[bytes, int]] = {}  # for self._symbols
         self._compact_at = 0  # 0: set from the table's size after the next collection
 
     def _collection(self, timestamp_ms: int) -> EncodedCollectionV2:
@@ -160,7 +151,6 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             self._compact_at = max(_COMPACT_FLOOR, 2 * size)
         elif size > self._compact_at:
             self._symbols = Symbols()
-            self._ref_fields = {}
             self._compact_at = 0
 
     def _template_for(
@@ -229,7 +219,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             except (TypeError, ValueError, OverflowError, AttributeError) as exc:
                 self._warn(family.name, f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped")
                 continue
-            block.add(_wire.length_delimited(TAG_REQUEST_TIMESERIES, b"".join(body)), top)
+            block.add(_wire.length_delimited(_tags.V2_REQUEST_TIMESERIES, b"".join(body)), top)
         return block.block_v2()
 
     def _series_body(
@@ -244,7 +234,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             hist = _native.histogram_body(native, ts, gauge=family.type == "gaugehistogram")
             if start:
                 hist += _HISTOGRAM_START + _wire.varint(start)
-            body.append(_wire.length_delimited(TAG_TS_HISTOGRAM, hist))
+            body.append(_wire.length_delimited(_tags.V2_TS_HISTOGRAM, hist))
             if exemplar is not None:
                 self._warn(
                     family.name,
@@ -314,19 +304,19 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             indices = [index for index, _, _, _ in admitted]
             field_heads: dict[int, bytes] = {}
             heads = []
-            for payload in keys.assemble(self._ref_field, indices):
+            for payload in keys.assemble(self._symbols.pair_refs, indices):
                 head = field_heads.get(len(payload))
                 if head is None:
-                    head = field_heads[len(payload)] = field_head(TAG_TS_LABELS_REFS, len(payload))
+                    head = field_heads[len(payload)] = field_head(_tags.V2_TS_LABELS_REFS, len(payload))
                 heads.append(head + payload)
-            tops = keys.largest(self._ref_top, indices)
+            tops = keys.largest(self._symbols.pair_top, indices)
             return heads, tops, [keys.samples[index][0] for index in indices]
         heads, tops, start_keys = [], [], []
         for _, _, sample_labels, ident in admitted:
             refs = [self._symbols.ref(s) for pair in self._pairs.pop(ident) for s in pair]
-            heads.append(packed_refs(TAG_TS_LABELS_REFS, refs))
+            heads.append(packed_refs(_tags.V2_TS_LABELS_REFS, refs))
             tops.append(max(refs))
-            start_keys.append(_start_key(sample_labels, per_series))
+            start_keys.append(start_key(sample_labels, per_series))
         return heads, tops, start_keys
 
     def _lay_out(self, tmpl: _Template, samples: int, suffix_size: int) -> None:
@@ -338,9 +328,9 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             if start not in sample_heads:
                 start_field = _SAMPLE_START + _wire.varint(start) if start else b""
                 size = len(start_field) + 1 + 8 + suffix_size
-                sample_heads[start] = field_head(TAG_TS_SAMPLE, size) + start_field + _VALUE_TAG
+                sample_heads[start] = field_head(_tags.V2_TS_SAMPLE, size) + start_field + _VALUE_TAG
         entries = zip(tmpl.heads, map(sample_heads.__getitem__, tmpl.starts), strict=True)
-        lay_out(tmpl, TAG_REQUEST_TIMESERIES, entries, suffix_size)
+        lay_out(tmpl, _tags.V2_REQUEST_TIMESERIES, entries, suffix_size)
 
     def _series_id(self, family_name: str, name: str, sample_labels: dict[str, str]) -> _Ident | None:
         """Identify a series by its encoded labels; keep its pairs for the build that asked."""
@@ -358,44 +348,17 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
 
         Notes those samples in ``tmpl``, so a changed start time rebuilds the template.
         """
-        created_name = family.name + "_created"
         names = keys.names if isinstance(keys, Plan) else [k[0] for k in keys]
-        starts: dict[Any, int] = {}
-        indices = [index for index, sample_name in enumerate(names) if sample_name == created_name]
+        indices = [i for i, sample_name in enumerate(names) if sample_name == family.name + "_created"]
         if indices:
             tmpl.created_pick = picker(indices, itemgetter(2))
             tmpl.created_values = picker(indices)
             tmpl.created = tmpl.created_values(values)
-        for index in indices:
-            value = values[index]
-            try:
-                start = to_millis(value)
-            except (TypeError, ValueError, OverflowError) as exc:
-                self._warn(
-                    family.name,
-                    f"has a _created value {value!r} that is no start timestamp ({exc}); "
-                    "its series are sent without one",
-                )
-                continue
-            # 0 means "unset" on the wire; the spec asks for 1 ms instead of a real epoch start.
-            where = keys.samples[index][0] if isinstance(keys, Plan) else _start_key(keys[index][1], None)
-            starts[where] = start or 1
-        return starts
 
-    def _ref_field(self, pair: tuple[bytes, bytes]) -> bytes:
-        """The labels_refs of one label pair, numbering its strings on first sight (cached)."""
-        got = self._ref_fields.get(pair)
-        if got is None:
-            name, value = self._symbols.ref(pair[0]), self._symbols.ref(pair[1])
-            if len(self._ref_fields) >= _REF_CACHE_SIZE:
-                self._ref_fields.clear()
-            got = self._ref_fields[pair] = (_wire.varint(name) + _wire.varint(value), max(name, value))
-        return got[0]
+        def where(index: int) -> Any:
+            return keys.samples[index][0] if isinstance(keys, Plan) else start_key(keys[index][1], None)
 
-    def _ref_top(self, pair: tuple[bytes, bytes]) -> int:
-        """The higher reference of a label pair :meth:`_ref_field` has numbered."""
-        self._ref_field(pair)
-        return self._ref_fields[pair][1]
+        return start_times(family.name, indices, values, where, self._warn)
 
     def _stale_since(
         self,
@@ -430,12 +393,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             help_ref = symbols.ref(tmpl.documentation.encode("utf-8"))
             unit_ref = symbols.ref(tmpl.unit.encode("utf-8"))
             metadata = _wire.v2_metadata_field(mtype, help_ref, unit_ref)
-            body = packed_refs(TAG_TS_LABELS_REFS, refs) + metadata + stale
+            body = packed_refs(_tags.V2_TS_LABELS_REFS, refs) + metadata + stale
             top = max(max(refs), help_ref, unit_ref)
-            markers.add(_wire.length_delimited(TAG_REQUEST_TIMESERIES, body), top)
+            markers.add(_wire.length_delimited(_tags.V2_REQUEST_TIMESERIES, body), top)
         self._append_stale(result, markers, markers.block_v2())
-
-
-def _start_key(labels: dict[str, str], per_series_label: str | None) -> tuple[tuple[str, str], ...]:
-    """Return the key matching a sample to its ``_created`` sample: its labels less ``le``/``quantile``."""
-    return tuple(sorted((k, str(v)) for k, v in labels.items() if k != per_series_label))

@@ -18,6 +18,8 @@ from . import wire as _wire
 
 __all__ = ["BlockBuilder", "EncodedCollection", "EncodedCollectionV2", "Symbols", "packed_refs"]
 
+_PAIR_CACHE_SIZE = 16_384  # label pairs a table keeps encoded; emptied when full, as 1.0's fields
+
 EMPTY_SYMBOL = bytes([_tags.V2_REQUEST_SYMBOL, 0])
 """``symbols[0] = ""``, the entry every 2.0 symbol table starts with."""
 
@@ -155,12 +157,14 @@ class EncodedCollectionV2(_Drops):
 class Symbols:
     """An append-only, deduplicated symbol table, kept encoded as ``Request.symbols`` fields."""
 
-    __slots__ = ("blob", "ends", "refs")
+    __slots__ = ("blob", "ends", "pairs", "refs")
 
     def __init__(self) -> None:
         self.refs: dict[bytes, int] = {b"": 0}
         self.blob = bytearray(EMPTY_SYMBOL)  # entry 0: the empty string
         self.ends: list[int] = [2]
+        # Label pairs seen so far: their two references as labels_refs varints, and the higher.
+        self.pairs: dict[tuple[bytes, bytes], tuple[bytes, int]] = {}
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -173,6 +177,21 @@ class Symbols:
             self.blob += _wire.length_delimited(_tags.V2_REQUEST_SYMBOL, symbol)
             self.ends.append(len(self.blob))
         return index
+
+    def pair_refs(self, pair: tuple[bytes, bytes]) -> bytes:
+        """The ``labels_refs`` varints of one label pair, numbering its strings on first sight."""
+        got = self.pairs.get(pair)
+        if got is None:
+            name, value = self.ref(pair[0]), self.ref(pair[1])
+            if len(self.pairs) >= _PAIR_CACHE_SIZE:
+                self.pairs.clear()
+            got = self.pairs[pair] = (_wire.varint(name) + _wire.varint(value), max(name, value))
+        return got[0]
+
+    def pair_top(self, pair: tuple[bytes, bytes]) -> int:
+        """The higher reference of a label pair (numbering it if new)."""
+        got = self.pairs.get(pair)
+        return got[1] if got is not None else max(self.ref(pair[0]), self.ref(pair[1]))
 
 
 

@@ -11,7 +11,14 @@ from . import wire as _wire
 from .encoded import packed_refs
 from .names import escape_label_name
 
-__all__ = ["exemplar_entry_v1", "exemplar_entry_v2", "exemplar_label_pairs", "to_millis"]
+__all__ = [
+    "exemplar_entry_v1",
+    "exemplar_entry_v2",
+    "exemplar_label_pairs",
+    "start_key",
+    "start_times",
+    "to_millis",
+]
 
 # What a bad exemplar raises: a label value that is not UTF-8, a timestamp out of range, a
 # value that is no number.  Callers drop just the exemplar.
@@ -76,3 +83,36 @@ def exemplar_entry_v2(exemplar: Any, timestamp_ms: int, ref: Callable[[bytes], i
     refs = [ref(s) for pair in pairs for s in pair]
     body = packed_refs(_tags.V2_EXEMPLAR_LABELS_REFS, refs) + value + timestamp
     return _wire.length_delimited(_tags.V2_TS_EXEMPLAR, body), max(refs, default=0)
+
+
+def start_key(labels: dict[str, str], per_series_label: str | None) -> tuple[tuple[str, str], ...]:
+    """Return the key matching a sample to its ``_created`` sample: its labels less ``le``/``quantile``."""
+    return tuple(sorted((k, str(v)) for k, v in labels.items() if k != per_series_label))
+
+
+def start_times(
+    family_name: str,
+    indices: list[int],
+    values: list[Any],
+    where: Callable[[int], Any],
+    warn: Callable[[str, str], None],
+) -> dict[Any, int]:
+    """Map ``where(index)`` of each ``_created`` sample at ``indices`` to its value in milliseconds.
+
+    A value that is no timestamp is logged and left out: its series go without a start time.
+    """
+    starts: dict[Any, int] = {}
+    for index in indices:
+        value = values[index]
+        try:
+            start = to_millis(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            warn(
+                family_name,
+                f"has a _created value {value!r} that is no start timestamp ({exc}); "
+                "its series are sent without one",
+            )
+            continue
+        # 0 means "unset" on the wire; the spec asks for 1 ms instead of a real epoch start.
+        starts[where(index)] = start or 1
+    return starts
