@@ -221,3 +221,26 @@ def prometheus_client_version() -> str:
 def test_multiprocess_values_are_collected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prometheus_client.values, "ValueClass", object)
     assert not direct.enabled()
+
+
+def test_reading_keeps_nothing_on_the_applications_metrics() -> None:
+    """Reading must not make CPython materialise the children's ``__dict__`` (or keep anything)."""
+    import gc
+    import tracemalloc
+
+    registry = CollectorRegistry()
+    counter = Counter("c", "h", ["a"], registry=registry)
+    for index in range(1000):
+        counter.labels(str(index)).inc()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        families = list(read(registry))
+        assert [type(f) for f in families] == [DirectFamily]
+        del families
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 10_000  # a dict per child would be over 100 kB

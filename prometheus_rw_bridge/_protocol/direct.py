@@ -19,10 +19,9 @@ and the caller collects it as usual.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from importlib import metadata
-from itertools import accumulate, repeat
+from itertools import accumulate
 from operator import attrgetter
 from typing import Any
 
@@ -358,12 +357,28 @@ _OVERRIDES = ("collect", "_samples", "_multi_samples", "_child_samples", "_get_m
 
 
 def _plain(metric: Any) -> bool:
-    return not any(name in vars(metric) for name in _OVERRIDES)
+    """Tell whether no method this module mirrors is replaced on ``metric`` itself.
+
+    Compares the bound methods' functions with the class's, which reads the instance's
+    attributes without making CPython materialise its ``__dict__`` (``vars()`` would, and
+    cost every child of the application's metrics a dict).
+    """
+    cls = type(metric)
+    return all(getattr(getattr(metric, n, None), "__func__", 0) is getattr(cls, n, None) for n in _OVERRIDES)
+
+
+_CHILD_SAMPLES = attrgetter("_child_samples.__func__")
 
 
 def _any_child_overridden(children: list[Any]) -> bool:
-    """Tell whether a child replaces its samples (``Gauge.set_function``); all in C."""
-    return any(map(operator.contains, map(vars, children), repeat("_child_samples")))
+    """Tell whether a child replaces its samples (``Gauge.set_function``); in C, as :func:`_plain`."""
+    if not children:
+        return False
+    try:
+        functions = list(map(_CHILD_SAMPLES, children))
+    except AttributeError:  # a replacement that is no bound method
+        return True
+    return functions.count(getattr(type(children[0]), "_child_samples", None)) != len(children)
 
 
 def read_metric(collector: Any) -> DirectFamily | None:
