@@ -312,8 +312,8 @@ class RemoteWriteBridge:
             timestamp_ms = self._next_timestamp()
             try:
                 families: Iterable[Any] = read(self._registry)
-                if self._encoder_v2 is not None:  # two encoders may read them
-                    families = list(families)
+                if self._encoder_v2 is not None and len(self._protocols_wanted()) > 1:
+                    families = list(families)  # two encoders read them; else each goes once encoded
                 self._encode_and_submit(families, timestamp_ms, stale_all=False)
                 self._collections += 1
             except Exception:
