@@ -97,8 +97,8 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
             ``instance`` among them is used when the ``job``/``instance`` argument is ``None``.
         track_staleness: remember the series of each collection and emit a stale marker for
             every series that has gone since the previous one.
-        metric_filter: called with each escaped series name; series for which it returns
-            false are not sent.
+        metric_filter: called with each escaped series name (once per name and family while
+            its template is built); series for which it returns false are not sent.
         relabel: called once per series, when its template is built, with the series'
             final labels (escaped, target labels added, ``__name__`` set); returns the labels
             to send or ``None`` to drop the series.  The result is kept in the template, so
