@@ -134,9 +134,9 @@ class DirectFamily:
             return None
         return _assemble.plan(self, layout, self._kind.extra_label(self.source), target)
 
-    def has_exemplars(self) -> bool:
-        """Tell whether any sample carries an exemplar now."""
-        return self._kind.exemplars(self.children)
+    def exemplars(self) -> list[Any] | None:
+        """Every sample's exemplar (or ``None``) in ``collect()`` order; ``None`` when there are none."""
+        return self._kind.exemplars(self.children, self.created)
 
     @property
     def samples(self) -> list[Any]:
@@ -173,8 +173,8 @@ class _Kind:
     def values(self, children: list[Any], created: bool) -> list[Any]:
         raise NotImplementedError
 
-    def exemplars(self, children: list[Any]) -> bool:
-        return False
+    def exemplars(self, children: list[Any], created: bool) -> list[Any] | None:
+        return None
 
     def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
         """Each child's samples as ``(suffix, value of the extra label or None)``; ``None``: varies."""
@@ -205,8 +205,11 @@ class _CounterKind(_Kind):
         totals = list(map(_VALUE, children))
         return _interleave([totals, list(map(_CREATED, children))] if created else [totals])
 
-    def exemplars(self, children: list[Any]) -> bool:
-        return list(map(_EXEMPLAR, children)).count(None) != len(children)
+    def exemplars(self, children: list[Any], created: bool) -> list[Any] | None:
+        found = list(map(_EXEMPLAR, children))
+        if found.count(None) == len(found):
+            return None
+        return _interleave([found, [None] * len(found)] if created else [found])
 
     def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
         return [("_total", None), ("_created", None)] if created else [("_total", None)]
@@ -291,9 +294,15 @@ class _HistogramKind(_Kind):
     def extra_label(self, metric: Any) -> str | None:
         return "le"
 
-    def exemplars(self, children: list[Any]) -> bool:
-        return any(list(map(_CELL_EXEMPLAR, child._buckets)).count(None) != len(child._buckets)
-                   for child in children)
+    def exemplars(self, children: list[Any], created: bool) -> list[Any] | None:
+        found = [list(map(_CELL_EXEMPLAR, child._buckets)) for child in children]
+        if all(cells.count(None) == len(cells) for cells in found):
+            return None
+        out: list[Any] = []
+        for child, cells in zip(children, found, strict=True):
+            out += cells
+            out += [None] * (1 + (child._upper_bounds[0] >= 0) + created)  # _count, _sum, _created
+        return out
 
     def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
         out: list[tuple[str, dict[str, str], Any, Any]] = []

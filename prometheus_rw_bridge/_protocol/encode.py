@@ -174,6 +174,12 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
         self._metadata.append(tmpl.metadata)
         return self._pack(family, tmpl, values, suffix) if tmpl.series else None
 
+    def _fill_general(
+        self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], ts: int
+    ) -> tuple[bytes, Sequence[int]] | None:
+        self._metadata.append(tmpl.metadata)
+        return self._encode_general(family, tmpl, samples, extras, ts) if tmpl.series else None
+
     def _pack(
         self, family: Any, tmpl: _Template, values: list[Any], suffix: bytes
     ) -> tuple[bytes, Sequence[int]] | None:

@@ -198,6 +198,11 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         block = None if tmpl.packer is None else self._pack(tmpl, values, suffix)
         return _SLOW if block is None else block
 
+    def _fill_general(
+        self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], ts: int
+    ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:
+        return self._encode_general(family, tmpl, samples, extras, ts) if tmpl.heads else None
+
     def _pack(
         self, tmpl: _Template, values: list[Any], suffix: bytes
     ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -243,12 +244,10 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         """Encode a directly read family: fill its template while the shape holds, else rebuild it.
 
         Returns the template and the block, or ``_SLOW`` for the block when the family must take
-        the path of collected families (exemplars now, or a value ``struct`` refused).
+        the path of collected families (2.0: a value ``struct`` refused).  Families with
+        exemplars are encoded sample by sample, as collected ones are, but from the read values.
         """
-        if family.has_exemplars():
-            if tmpl is not None:
-                tmpl.shape = None
-            return tmpl, _SLOW
+        exemplars = family.exemplars()
         if (
             tmpl is None
             or tmpl.suffix_size != suffix_size
@@ -262,7 +261,15 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
                 source = list(map(_NAME_LABELS, family.samples))
             tmpl = self._rebuild(family, source, suffix_size, key, tmpl)
             tmpl.shape = family.shape
-        return tmpl, self._fill(family, tmpl, family.values(), suffix, ts)
+        if exemplars is None:
+            return tmpl, self._fill(family, tmpl, family.values(), suffix, ts)
+        # Sample by sample, as a collected family with exemplars goes, without collect()'s objects.
+        samples = list(zip(repeat(family.name), repeat(None), family.values()))
+        return tmpl, self._fill_general(family, tmpl, samples, [(None, ex) for ex in exemplars], ts)
+
+    def _fill_general(self, family: Any, tmpl: T, samples: list[Any], extras: list[Any], ts: int) -> Any:
+        """Encode a directly read family sample by sample (exemplars): ``(name, _, value)`` samples."""
+        raise NotImplementedError
 
     def _fits(self, tmpl: T, values: list[Any]) -> bool:
         """Tell whether a template of the same shape still fits these values (2.0: start times)."""
