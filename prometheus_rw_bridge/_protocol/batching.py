@@ -50,10 +50,11 @@ def iter_split(
     """
     if max_samples < 1 or (max_bytes is not None and max_bytes < 1):
         raise ValueError("max_samples and max_bytes must be at least 1")
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     count = size = top = 0
     for block in collection.blocks:
         data, offsets = block[0], block[1]
+        view = memoryview(data)  # slices of it are joined without a copy of their own
         refs = block[2] if len(block) > 2 else None
         total, start = len(offsets) - 1, 0
         while start < total:
@@ -63,7 +64,7 @@ def iter_split(
                 end = max(end, start + (count == 0))  # an oversized series goes alone
             fits = end > start
             if fits:
-                parts.append(data if end - start == total else data[offsets[start] : offsets[end]])
+                parts.append(data if end - start == total else view[offsets[start] : offsets[end]])
                 if refs is not None:
                     top = max(top, max(refs[start:end]))
                 count += end - start

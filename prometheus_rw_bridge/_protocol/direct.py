@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from importlib import metadata
-from itertools import accumulate
+from itertools import accumulate, chain
 from operator import attrgetter
 from typing import Any
 
@@ -50,6 +50,7 @@ _EXEMPLAR = attrgetter("_value._exemplar")
 _CELL = attrgetter("_value")  # a bare MutexValue (histogram buckets, summary count/sum)
 _CELL_EXEMPLAR = attrgetter("_exemplar")
 _CREATED = attrgetter("_created")
+_BUCKETS = attrgetter("_buckets")
 
 
 def _version_checked() -> bool:
@@ -295,13 +296,16 @@ class _HistogramKind(_Kind):
         return "le"
 
     def exemplars(self, children: list[Any], created: bool) -> list[Any] | None:
-        found = [list(map(_CELL_EXEMPLAR, child._buckets)) for child in children]
-        if all(cells.count(None) == len(cells) for cells in found):
+        found = list(map(_CELL_EXEMPLAR, chain.from_iterable(map(_BUCKETS, children))))
+        if found.count(None) == len(found):  # the usual case, decided in C
             return None
         out: list[Any] = []
-        for child, cells in zip(children, found, strict=True):
-            out += cells
+        start = 0
+        for child in children:
+            end = start + len(child._buckets)
+            out += found[start:end]
             out += [None] * (1 + (child._upper_bounds[0] >= 0) + created)  # _count, _sum, _created
+            start = end
         return out
 
     def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
