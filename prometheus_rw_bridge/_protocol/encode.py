@@ -7,11 +7,11 @@ names outside the legacy character set escaped to underscores.
 
 Speed comes from one observation: label sets rarely change between collections.  An
 :class:`Encoder` keeps, per metric family, a *template*: the encoded bytes of every series up
-to its value, compiled into one :class:`struct.Struct`.  While a family yields the same
-``(name, labels)`` sequence as last time, encoding it is a list comparison, two slice
-assignments and one ``Struct.pack`` call, all in C, with no per-sample Python code.  A changed
-family, or one with per-sample timestamps, exemplars or native histograms, takes the general
-path, which builds the template anew.
+to its value (see ``template``).  A family read directly (``registry.read()``: the standard
+prometheus_client types) is filled from its values alone while its children's label values
+hold, all in C; a collected family while it yields the same ``(name, labels)`` sequence as last
+time.  A changed family is built anew; one with per-sample timestamps, exemplars or native
+histograms is encoded sample by sample around its template.
 
 Keeping templates from one collection to the next also tells the encoder which series went
 away, so it can emit stale markers for them (``track_staleness=True``).

@@ -1,9 +1,8 @@
 """Collector -> remote-write 2.0 ``io.prometheus.write.v2.Request`` bytes.  Pure: no I/O, no threads.
 
 Series names, labels, validation, target labels, the metric filter, duplicate series and the
-metadata types are exactly those of the 1.0 :class:`~prometheus_rw_bridge._encode.Encoder`:
-both build on :class:`~prometheus_rw_bridge._families.FamilyEncoder` and share
-:func:`~prometheus_rw_bridge._encode.metadata_types`.  What 2.0 changes:
+metadata types are exactly those of the 1.0 :class:`~.encode.Encoder`: both build on
+:class:`~.families.FamilyEncoder` and share :func:`~.encode.metadata_types`.  What 2.0 changes:
 
 * every string travels once, in ``Request.symbols``; series and exemplars carry pairs of
   references (``labels_refs``) into that table, whose entry 0 is ``""``;
@@ -13,8 +12,10 @@ both build on :class:`~prometheus_rw_bridge._families.FamilyEncoder` and share
   ``quantile`` aside) and is not sent as a series of its own;
 * native histograms go into ``TimeSeries.histograms`` (field 3).
 
-Speed comes from the same trick as in 1.0: a per-family template of encoded series,
-filled with values by one ``struct.Struct.pack`` call.  For the references inside a
+Speed comes from the same trick as in 1.0: a per-family template of encoded series, filled
+with values in C (see ``template``), and direct reads of the standard metric types.  Symbols
+are numbered series by series, pair by pair, in label order, however a template is built, so
+the bytes do not depend on the path.  For the references inside a
 template to stay valid from one collection to the next, the symbol table outlives a
 collection: symbols are only ever appended.  Series that go away leave their symbols
 behind, so once the table holds more than twice what was live after the last rebuild, it

@@ -6,6 +6,11 @@ depend on the wire format: the family key (with a counter for families a collect
 twice), which family sends a series two of them yield, rebuilding a template that lost or
 gained series, forgetting families that went away and handing the templates they replaced to
 staleness.  A subclass says only how a template is checked, built and filled with values.
+
+Families come in two kinds: collected ones (``Metric`` objects, from ``collect()``), whose
+templates are checked against their samples, and directly read ones
+(:class:`~.direct.DirectFamily`), whose templates are checked against the snapshot's shape and
+built per child (:mod:`.assemble`); both give the same bytes for the same registry state.
 """
 
 from __future__ import annotations
