@@ -19,21 +19,18 @@ and the caller collects it as usual.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib import metadata
-from itertools import accumulate, chain
 from operator import attrgetter
 from typing import Any
 
 from prometheus_client import metrics as _metrics
 from prometheus_client import values as _values
 from prometheus_client.samples import Sample
-from prometheus_client.utils import floatToGoString as _float_to_go
 
 from . import assemble as _assemble
 from .assemble import Plan
-
-floatToGoString: Callable[[float], str] = _float_to_go
+from .kinds import INFO, KINDS, Kind
 
 __all__ = ["CHECKED_VERSIONS", "DirectFamily", "enabled", "read_metric"]
 
@@ -45,12 +42,6 @@ From 0.17 to 0.26 every ``_child_samples``, ``_metric_init`` and ``MutexValue`` 
 types never set.  A version outside this range is collected the ordinary way.
 """
 
-_VALUE = attrgetter("_value._value")  # a Counter/Gauge child's MutexValue
-_EXEMPLAR = attrgetter("_value._exemplar")
-_CELL = attrgetter("_value")  # a bare MutexValue (histogram buckets, summary count/sum)
-_CELL_EXEMPLAR = attrgetter("_exemplar")
-_CREATED = attrgetter("_created")
-_BUCKETS = attrgetter("_buckets")
 
 
 def _version_checked() -> bool:
@@ -92,7 +83,7 @@ class DirectFamily:
         "unit",
     )
 
-    def __init__(self, source: Any, kind: _Kind, keys: list[Any], children: list[Any]) -> None:
+    def __init__(self, source: Any, kind: Kind, keys: list[Any], children: list[Any]) -> None:
         self.source = source
         self._kind = kind
         self.name: str = source._name
@@ -103,7 +94,7 @@ class DirectFamily:
         self.children = children
         self.created: bool = bool(_metrics._use_created) and kind.has_created
         # An Info child's labels are its info dict, which info() replaces (never mutates).
-        self.infos = [child._value for child in children] if kind is _INFO else None
+        self.infos = [child._value for child in children] if kind is INFO else None
         self._samples: list[Any] | None = None
         self._values: list[Any] | None = None
 
@@ -162,210 +153,6 @@ class DirectFamily:
         return out
 
 
-class _Kind:
-    """How one metric class lays out its children's samples; mirrors its ``_child_samples``."""
-
-    has_created = False
-
-    def single_process(self, child: Any) -> bool:
-        """Tell whether ``child`` keeps its values in this process (not in multiprocess files)."""
-        return type(child._value) is _values.MutexValue
-
-    def values(self, children: list[Any], created: bool) -> list[Any]:
-        raise NotImplementedError
-
-    def exemplars(self, children: list[Any], created: bool) -> list[Any] | None:
-        return None
-
-    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
-        """Each child's samples as ``(suffix, value of the extra label or None)``; ``None``: varies."""
-        return None
-
-    def extra_label(self, metric: Any) -> str | None:
-        """The label some samples of a child add to the child's labels (``le``), if any."""
-        return None
-
-    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
-        raise NotImplementedError
-
-
-def _interleave(columns: list[list[Any]]) -> list[Any]:
-    """Return ``columns[0][0], columns[1][0], ..., columns[0][1], ...`` (all in C)."""
-    if len(columns) == 1:
-        return columns[0]
-    out: list[Any] = [None] * (len(columns) * len(columns[0]))
-    for index, column in enumerate(columns):
-        out[index :: len(columns)] = column
-    return out
-
-
-class _CounterKind(_Kind):
-    has_created = True
-
-    def values(self, children: list[Any], created: bool) -> list[Any]:
-        totals = list(map(_VALUE, children))
-        return _interleave([totals, list(map(_CREATED, children))] if created else [totals])
-
-    def exemplars(self, children: list[Any], created: bool) -> list[Any] | None:
-        found = list(map(_EXEMPLAR, children))
-        if found.count(None) == len(found):
-            return None
-        return _interleave([found, [None] * len(found)] if created else [found])
-
-    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
-        return [("_total", None), ("_created", None)] if created else [("_total", None)]
-
-    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
-        out: list[tuple[str, dict[str, str], Any, Any]] = [
-            ("_total", {}, child._value._value, child._value._exemplar)
-        ]
-        if created:
-            out.append(("_created", {}, child._created, None))
-        return out
-
-
-class _GaugeKind(_Kind):
-    def values(self, children: list[Any], created: bool) -> list[Any]:
-        return list(map(_VALUE, children))
-
-    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
-        return [("", None)]
-
-    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
-        return [("", {}, child._value._value, None)]
-
-
-class _SummaryKind(_Kind):
-    has_created = True
-
-    def single_process(self, child: Any) -> bool:
-        return type(child._count) is _values.MutexValue
-
-    def values(self, children: list[Any], created: bool) -> list[Any]:
-        columns = [[c._count._value for c in children], [c._sum._value for c in children]]
-        if created:
-            columns.append(list(map(_CREATED, children)))
-        return _interleave(columns)
-
-    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
-        out: list[tuple[str, str | None]] = [("_count", None), ("_sum", None)]
-        return [*out, ("_created", None)] if created else out
-
-    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
-        out: list[tuple[str, dict[str, str], Any, Any]] = [
-            ("_count", {}, child._count._value, None),
-            ("_sum", {}, child._sum._value, None),
-        ]
-        if created:
-            out.append(("_created", {}, child._created, None))
-        return out
-
-
-class _HistogramKind(_Kind):
-    has_created = True
-
-    def single_process(self, child: Any) -> bool:
-        return type(child._sum) is _values.MutexValue
-
-    def values(self, children: list[Any], created: bool) -> list[Any]:
-        out: list[Any] = []
-        extend = out.extend
-        for child in children:
-            # The same float additions, in the same order, as _child_samples.
-            counts = list(accumulate(map(_CELL, child._buckets), initial=0.0))
-            del counts[0]
-            counts.append(counts[-1])  # _count
-            if child._upper_bounds[0] >= 0:
-                counts.append(child._sum._value)
-            if created:
-                counts.append(child._created)
-            extend(counts)
-        return out
-
-    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
-        bounds = metric._upper_bounds
-        out: list[tuple[str, str | None]] = [("_bucket", floatToGoString(b)) for b in bounds]
-        out.append(("_count", None))
-        if bounds[0] >= 0:
-            out.append(("_sum", None))
-        if created:
-            out.append(("_created", None))
-        return out
-
-    def extra_label(self, metric: Any) -> str | None:
-        return "le"
-
-    def exemplars(self, children: list[Any], created: bool) -> list[Any] | None:
-        found = list(map(_CELL_EXEMPLAR, chain.from_iterable(map(_BUCKETS, children))))
-        if found.count(None) == len(found):  # the usual case, decided in C
-            return None
-        out: list[Any] = []
-        start = 0
-        for child in children:
-            end = start + len(child._buckets)
-            out += found[start:end]
-            out += [None] * (1 + (child._upper_bounds[0] >= 0) + created)  # _count, _sum, _created
-            start = end
-        return out
-
-    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
-        out: list[tuple[str, dict[str, str], Any, Any]] = []
-        acc = 0.0
-        for bound, bucket in zip(child._upper_bounds, child._buckets, strict=True):
-            acc += bucket._value
-            out.append(("_bucket", {"le": floatToGoString(bound)}, acc, bucket._exemplar))
-        out.append(("_count", {}, acc, None))
-        if child._upper_bounds[0] >= 0:
-            out.append(("_sum", {}, child._sum._value, None))
-        if created:
-            out.append(("_created", {}, child._created, None))
-        return out
-
-
-class _InfoKind(_Kind):
-    def single_process(self, child: Any) -> bool:
-        return type(child._value) is dict
-    def values(self, children: list[Any], created: bool) -> list[Any]:
-        return [1.0] * len(children)
-
-    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
-        return [("_info", child._value, 1.0, None)]
-
-
-class _EnumKind(_Kind):
-    def single_process(self, child: Any) -> bool:
-        return type(child._value) is int
-    def values(self, children: list[Any], created: bool) -> list[Any]:
-        if not children:
-            return []
-        states = len(children[0]._states)
-        out = [0] * (states * len(children))
-        for index, child in enumerate(children):
-            out[index * states + child._value] = 1
-        return out
-
-    def layout(self, metric: Any, created: bool) -> list[tuple[str, str | None]] | None:
-        return [("", str(state)) for state in metric._states]
-
-    def extra_label(self, metric: Any) -> str | None:
-        return str(metric._name)
-
-    def samples(self, metric: Any, child: Any, created: bool) -> list[tuple[str, dict[str, str], Any, Any]]:
-        chosen = child._value
-        return [("", {metric._name: s}, 1 if i == chosen else 0, None) for i, s in enumerate(child._states)]
-
-
-_INFO = _InfoKind()
-_KINDS: dict[type, _Kind] = {
-    _metrics.Counter: _CounterKind(),
-    _metrics.Gauge: _GaugeKind(),
-    _metrics.Summary: _SummaryKind(),
-    _metrics.Histogram: _HistogramKind(),
-    _metrics.Info: _INFO,
-    _metrics.Enum: _EnumKind(),
-}
-# Instance attributes that replace the behaviour this module mirrors (Gauge.set_function sets
-# _child_samples on the child; anyone may patch collect or _samples).
 _OVERRIDES = ("collect", "_samples", "_multi_samples", "_child_samples", "_get_metric")
 
 
@@ -396,7 +183,7 @@ def _any_child_overridden(children: list[Any]) -> bool:
 
 def read_metric(collector: Any) -> DirectFamily | None:
     """Snapshot a standard prometheus_client metric, or return ``None`` if it must be collected."""
-    kind = _KINDS.get(type(collector))
+    kind = KINDS.get(type(collector))
     if kind is None or not _plain(collector):
         return None
     if collector._is_parent():

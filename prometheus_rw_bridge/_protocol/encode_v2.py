@@ -54,17 +54,8 @@ _START_TYPES = {"counter": None, "histogram": "le", "summary": "quantile"}
 
 _COMPACT_FLOOR = 256
 """Never replace a symbol table smaller than this: rebuilding would cost more than it saves."""
-
-
-def _pairs_first(item: tuple[bytes, Any]) -> list[tuple[bytes, bytes]]:
-    """Order stale markers by their label pairs, as they were ordered when identities were pairs."""
-    return _wire.label_pairs(item[0])
-
-
 _VALUE = itemgetter(2)
-
-# A series' identity: its sorted labels, encoded as remote-write 1.0 ``Label`` fields.
-_Ident = bytes
+_Ident = bytes  # a series' identity: its sorted labels, encoded as 1.0 ``Label`` fields
 
 
 class _Template(FamilyTemplate):
@@ -384,7 +375,8 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
                 candidates.pop(ident, None)
             if not candidates:
                 return
-        gone = [(ident, mtype, tmpl) for ident, (mtype, tmpl) in sorted(candidates.items(), key=_pairs_first)]
+        in_label_order = sorted(candidates.items(), key=lambda item: _wire.label_pairs(item[0]))
+        gone = [(ident, mtype, tmpl) for ident, (mtype, tmpl) in in_label_order]
         self._add_stale(result, gone, timestamp_ms)
 
     def _add_stale(
