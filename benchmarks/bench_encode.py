@@ -181,7 +181,10 @@ def cpu_section(sizes: list[int], pushes: int, rounds: int) -> None:
         f"sender threads); {rounds} interleaved rounds of {pushes} pushes per mode; medians. "
         "Target: <= 0.3x collect().\n"
     )
-    print("| samples | protocol | pushes | `collect()` | the library (read, encode, compress, POST) | ratio |")
+    print(
+        "| samples | protocol | pushes | `collect()` | the library: read, encode, compress, POST "
+        "(pushing thread + senders) | ratio |"
+    )
     print("|---|---|---|---|---|---|")
     for size in sizes:
         registry = build_registry(size)
