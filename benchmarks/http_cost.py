@@ -21,19 +21,19 @@ def rows(registry: Any, repeat: int) -> list[str]:
     """Markdown rows: median CPU per request of each transport."""
     import httpx
 
-    from prometheus_rw_bridge._http.transport import Transport
+    from prometheus_rw_bridge._http.transport import HttpxTransport
 
     encoded = Encoder(job=JOB, instance=INSTANCE).encode(read(registry), TIMESTAMP_MS)
     requests = compress_requests(encoded, "1.0", 2000, metadata=False)
     with NoOpReceiver() as url:
-        transports = {"httpx's default (httpcore + h11)": Transport(url, client=httpx.Client(), owns_client=True)}
+        transports = {"httpx's default (httpcore + h11)": HttpxTransport(url, client=httpx.Client(), owns_client=True)}
         try:
             from prometheus_rw_bridge._http.http11 import Http11Transport
         except ImportError:
             pass  # the library's own transport is gone: nothing to compare with
         else:
             client = httpx.Client(transport=Http11Transport())
-            transports["`Http11Transport` (http.client), the library's"] = Transport(
+            transports["`Http11Transport` (http.client), the library's"] = HttpxTransport(
                 url, client=client, owns_client=True
             )
         costs: dict[str, list[float]] = {name: [] for name in transports}

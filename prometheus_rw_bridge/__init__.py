@@ -30,8 +30,7 @@ from ._protocol.decode import (
 from ._protocol.exposition import generate_write_request
 from ._protocol.headers import REMOTE_WRITE_HEADERS, REMOTE_WRITE_V2_HEADERS
 from ._protocol.wire import STALE_NAN, STALE_NAN_BITS, is_stale_nan
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "REMOTE_WRITE_HEADERS",

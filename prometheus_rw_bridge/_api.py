@@ -13,10 +13,13 @@ from prometheus_client import REGISTRY
 
 from ._delivery import bridge as _bridge
 from ._delivery.bridge import RemoteWriteBridge
+from ._delivery.negotiate import Negotiator
+from ._delivery.retry import send_with_retries
 from ._delivery.sender import compress_requests
-from ._exceptions import ConfigurationError, NonRetryableReceiverError, SendError
+from ._exceptions import ConfigurationError, MissingDependencyError, NonRetryableReceiverError, SendError
 from ._protocol import snappy as _snappy
 from ._protocol.encode import Encoder
+from ._protocol.families import ONE_SHOT_WARNINGS
 from ._protocol.registry import read
 
 logger = logging.getLogger(__name__)
@@ -29,14 +32,14 @@ _said_missing: set[str] = set()
 
 
 def _missing_dependency() -> str | None:
-    """Name the runtime dependency the pusher cannot import, if any, with the install hint."""
-    if not _snappy.available():
-        return "cramjam (snappy compression): pip install cramjam"
-    try:
-        import httpx  # noqa: F401
-    except ImportError:
-        return "httpx (HTTP client): pip install httpx"
-    return None
+    """Say which runtime dependency the pusher cannot import, if any, and how to install it."""
+    error = _snappy.missing()
+    if error is None:
+        try:
+            import httpx  # noqa: F401
+        except ImportError:
+            error = MissingDependencyError("httpx", "HTTP requests")
+    return None if error is None else str(error)
 
 
 def enable_remote_write(
@@ -100,11 +103,8 @@ def enable_remote_write(
     if missing is not None:
         if missing not in _said_missing:
             _said_missing.add(missing)
-            logger.warning(
-                "prometheus-rw-bridge: remote write is off because %s is missing; /metrics keeps working",
-                missing,
-            )
-        return RemoteWriteBridge.disabled(f"missing dependency: {missing}")
+            logger.warning("prometheus-rw-bridge: remote write is off (/metrics keeps working): %s", missing)
+        return RemoteWriteBridge.disabled(missing)
     if registry is REGISTRY and os.environ.get("PROMETHEUS_MULTIPROC_DIR") and not _said_multiproc.is_set():
         _said_multiproc.set()
         logger.warning(
@@ -148,7 +148,7 @@ def push_to_remote_write(
         TransportError: the receiver could not be reached before the timeout.
         MissingDependencyError: cramjam cannot be imported.
     """
-    from ._delivery.setup import resolve
+    from ._delivery.setup import make_transports, resolve
 
     settings = resolve(
         url=url, job=job, instance=instance, external_labels=external_labels, timeout=timeout, **options
@@ -160,14 +160,19 @@ def push_to_remote_write(
         raise ConfigurationError("url: no remote-write URL given (argument or PROMETHEUS_REMOTE_WRITE_URL)")
     requests = _encode_once(registry, settings)
     endpoints = settings.endpoints
+    # Built (and warmed up) here, not in the pool's threads, which must import nothing.
+    transports = make_transports(endpoints)
     if len(endpoints) == 1:
-        error = _push_endpoint(endpoints[0], settings.protocol, requests)
+        error = _push_endpoint(endpoints[0], transports[0], settings.protocol, requests)
         errors = [] if error is None else [error]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
+        def push(endpoint: Any, transport: Any) -> SendError | None:
+            return _push_endpoint(endpoint, transport, settings.protocol, requests)
+
         with ThreadPoolExecutor(len(endpoints), thread_name_prefix="prometheus-rw-bridge-push") as pool:
-            outcomes = list(pool.map(lambda e: _push_endpoint(e, settings.protocol, requests), endpoints))
+            outcomes = list(pool.map(push, endpoints, transports))
         errors = [error for error in outcomes if error is not None]
     for extra in errors[1:]:
         logger.error("Remote write failed: %s", extra)
@@ -184,9 +189,13 @@ def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
         "instance": settings.instance,
         "external_labels": settings.external_labels,
         "metric_filter": settings.metric_filter,
+        "warned": ONE_SHOT_WARNINGS,  # a process pushing again and again warns once per problem
     }
     limit = settings.max_samples_per_send
     encoded = Encoder(**options).encode(families, timestamp_ms)
+    if encoded.dropped:
+        # No counters outlive a one-shot push; the warnings said why, this says how many.
+        logger.debug("push_to_remote_write: samples left out as unsendable, by reason: %s", encoded.dropped)
     requests = {"1.0": [r.body for r in compress_requests(encoded, "1.0", limit, metadata=True)]}
     if settings.protocol != "1.0":
         from ._protocol.encode_v2 import EncoderV2
@@ -196,15 +205,15 @@ def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
     return requests
 
 
-def _push_endpoint(endpoint: Any, mode: str, requests: dict[str, list[bytes]]) -> SendError | None:
-    """Push every request to one endpoint within its timeout; return the error that ended it, if any."""
-    from ._delivery.negotiate import Negotiator
-    from ._delivery.retry import send_with_retries
-    from ._delivery.setup import make_transport
+def _push_endpoint(
+    endpoint: Any, transport: Any, mode: str, requests: dict[str, list[bytes]]
+) -> SendError | None:
+    """Push every request to one endpoint within its timeout; return the error that ended it, if any.
 
+    Closes ``transport``.
+    """
     deadline = time.monotonic() + endpoint.timeout
     negotiator = Negotiator(mode)
-    transport = make_transport(endpoint)
 
     def send_all(protocol: str) -> bool:
         """Send every request as ``protocol``; False means: resend everything as 1.0."""

@@ -7,6 +7,7 @@
           +-- ConfigurationError          a bad argument or environment variable (also a ValueError)
           +-- MissingDependencyError      protobuf or cramjam cannot be imported (also an ImportError)
           +-- EncodeError                 never raised (kept importable; see its docstring)
+          +-- SpoolLockedError            another process owns the spool directory (names it)
           +-- SendError                   a push finally failed
                +-- ReceiverError          the receiver answered with an error status
                |    +-- RetryableReceiverError     5xx or 429; retried until the deadline
@@ -28,6 +29,7 @@ __all__ = [
     "RemoteWriteError",
     "RetryableReceiverError",
     "SendError",
+    "SpoolLockedError",
     "TransportError",
 ]
 
@@ -59,6 +61,27 @@ class EncodeError(RemoteWriteError):
     metric never costs an application its push.  The name stays importable so that code
     written against earlier versions (``except EncodeError``) keeps working.
     """
+
+
+class SpoolLockedError(RemoteWriteError):
+    """The spool directory is locked by another process, or by another spool in this one.
+
+    One process owns a spool at a time: two writers would interleave their records and
+    replay each other's data.  Give each process its own ``spool_dir``.
+
+    Attributes:
+        directory: the spool directory.
+        pid: the process that holds it, as it recorded itself in the lock file, if known.
+    """
+
+    def __init__(self, directory: str, pid: int | None = None) -> None:
+        self.directory = directory
+        self.pid = pid
+        holder = f"another process (pid {pid})" if pid else "another process"
+        super().__init__(
+            f"spool directory {directory} is in use by {holder}; a spool belongs to one process "
+            "at a time: give each process its own spool_dir"
+        )
 
 
 class SendError(RemoteWriteError):

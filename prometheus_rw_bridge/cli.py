@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import logging
 import os
 import signal
@@ -109,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose >= 2 else logging.INFO if args.verbose else logging.WARNING,
+        level=_log_level(args),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     console = _Console(sys.stdout, sys.stderr)
@@ -127,6 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _log_level(args: argparse.Namespace) -> int:
+    """Return the logging level ``-v`` (INFO) or ``-vv`` (DEBUG) asks for, before or after the command."""
+    verbose = int(args.verbose) + int(getattr(args, "verbose_after", 0))
+    return logging.DEBUG if verbose >= 2 else logging.INFO if verbose else logging.WARNING
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -138,10 +145,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    # Accepted after the command too (prometheus-rw-bridge check URL -v); a subcommand parses
+    # into a namespace of its own, so it counts under another name and main() adds them up.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="count", default=0, dest="verbose_after", help="log more (-vv for debug)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser(
         "demo",
+        parents=[common],
         help="run a sample app pushing to a built-in receiver and show what arrives",
         description="Start the built-in validating receiver on a free loopback port, run a small sample "
         "app (counter, gauge, histogram, summary, info, enum) with enable_remote_write(), and print "
@@ -155,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
 
     receive = commands.add_parser(
         "receive",
+        parents=[common],
         help="run a validating remote-write receiver, printing series and spec violations",
         description="Listen for remote-write requests at /api/v1/write (protocols 1.0 and 2.0), print "
         "the series of each and every rule of the specification it breaks.",
@@ -171,6 +186,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check",
+        parents=[common],
         help="send one probe series to URL and explain the answer",
         description=f"Send one gauge, {PROBE_METRIC}, to the remote-write URL with the given auth and "
         "TLS options, and explain the answer: what is wrong and how to fix it.  Options not given "
@@ -186,6 +202,7 @@ def _parser() -> argparse.ArgumentParser:
 
     forward = commands.add_parser(
         "forward",
+        parents=[common],
         help="push Prometheus text from a file, stdin or a /metrics URL",
         description="Read metrics in the Prometheus text format from a file, standard input (-) or "
         "an http(s) /metrics URL it scrapes, and push them once, or every N seconds with --every: "
@@ -332,7 +349,7 @@ def _run_demo(args: argparse.Namespace, console: _Console) -> int:
                 console.error(f"remote write is off: {bridge.disabled_reason or 'see the log'}")
                 return EXIT_FAILED
             console.say(
-                f"# sample app pushing to {url} every {args.interval:g}s"
+                f"# sample app pushing to {_display(url)} every {args.interval:g}s"
                 + (f" for {args.duration:g}s" if args.duration else "; Ctrl-C to stop")
             )
             deadline = None if args.duration is None else started + args.duration
@@ -528,12 +545,20 @@ def _read_source(source: str, timeout: float, stdin: TextIO) -> str:
     if source.startswith(("http://", "https://")):
         import httpx
 
+        from ._redact import masking_logs, scrub, scrub_exception_chain, secret_forms, url_secrets
+
+        secrets = secret_forms(url_secrets(source))
+        shown = _display(source)
         try:
-            response = httpx.get(source, timeout=timeout, headers={"Accept": "text/plain;version=0.0.4"})
+            with masking_logs(lambda: secrets):  # httpx logs the URL it scrapes, credentials and all
+                response = httpx.get(source, timeout=timeout, headers={"Accept": "text/plain;version=0.0.4"})
         except httpx.HTTPError as exc:
-            raise _SourceError(f"cannot scrape {source}: {exc}") from exc
+            message = scrub(f"cannot scrape {shown}: {exc}", secrets)
+            scrub_exception_chain(exc, secrets)
+            raise _SourceError(message) from exc
         if response.status_code != 200:
-            raise _SourceError(f"scraping {source} answered {response.status_code}: {response.text[:200]}")
+            answer = scrub(response.text[:200], secrets)
+            raise _SourceError(f"scraping {shown} answered {response.status_code}: {answer}")
         return response.text
     try:
         with open(source, encoding="utf-8") as handle:
@@ -542,13 +567,30 @@ def _read_source(source: str, timeout: float, stdin: TextIO) -> str:
         raise _UsageError(f"cannot read {source}: {exc.strerror or exc}") from exc
 
 
-def _parse(text: str, source: str) -> list[Any]:
-    from prometheus_client.parser import text_string_to_metric_families
+class _Lines(io.StringIO):
+    """Text for the parser that counts the lines it has read, so an error can name its line."""
 
+    number = 0
+    line = ""
+
+    def __next__(self) -> str:  # type: ignore[override]  # typeshed types IOBase lines as bytes
+        self.line = super().__next__()
+        self.number += 1
+        return self.line
+
+
+def _parse(text: str, source: str) -> list[Any]:
+    from prometheus_client.parser import text_fd_to_metric_families
+
+    lines = _Lines(text)
     try:
-        return list(text_string_to_metric_families(text))
+        return list(text_fd_to_metric_families(lines))
     except Exception as exc:
-        raise _UsageError(f"{source} is not in the Prometheus text format: {exc}") from exc
+        shown = lines.line.rstrip("\n")
+        shown = shown if len(shown) <= 120 else shown[:117] + "..."
+        raise _UsageError(
+            f"{source} is not in the Prometheus text format: line {lines.number}: {exc} (the line: {shown!r})"
+        ) from exc
 
 
 def _run_forward(args: argparse.Namespace, console: _Console) -> int:
@@ -559,7 +601,7 @@ def _run_forward(args: argparse.Namespace, console: _Console) -> int:
     labels = _pairs(args.label, "--label")
     instance = args.instance
     if instance is None and args.source.startswith(("http://", "https://")):
-        instance = urllib.parse.urlsplit(args.source).netloc
+        instance = urllib.parse.urlsplit(args.source).netloc.rpartition("@")[2]  # never the user info
     job = args.job if args.job is not None else "forward"
     endpoint = _endpoint(args, args.url)  # validates every option before the first read
     options: dict[str, Any] = {
@@ -581,7 +623,9 @@ def _run_forward(args: argparse.Namespace, console: _Console) -> int:
         while True:
             started = time.monotonic()
             try:
-                collector.families = _parse(_read_source(args.source, args.timeout, sys.stdin), args.source)
+                collector.families = _parse(
+                    _read_source(args.source, args.timeout, sys.stdin), _display(args.source)
+                )
             except (_SourceError, _UsageError) as exc:
                 # A bad first read is a usage error; later (with --every) the file may come back.
                 if isinstance(exc, _UsageError) and (not args.every or pushes + failures == 0):
@@ -614,7 +658,7 @@ def _run_forward(args: argparse.Namespace, console: _Console) -> int:
                     elapsed = (time.monotonic() - started) * 1000
                     console.say(
                         f"# push {pushes}: {len(collector.families)} families, {samples} samples from "
-                        f"{args.source} to {_display(args.url)} in {elapsed:.0f} ms"
+                        f"{_display(args.source)} to {_display(args.url)} in {elapsed:.0f} ms"
                     )
             if not args.every:
                 return EXIT_OK
@@ -626,10 +670,10 @@ def _run_forward(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _display(url: str) -> str:
-    """Return ``url`` safe to print (no credentials)."""
+    """Return ``url`` safe to print (no credentials), or a file name or ``-`` as it is."""
     from ._redact import safe_url
 
-    return safe_url(url)
+    return safe_url(url) if "://" in url else url
 
 
 if __name__ == "__main__":  # pragma: no cover

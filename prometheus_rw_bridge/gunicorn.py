@@ -16,8 +16,9 @@ and in the environment::
     PROMETHEUS_REMOTE_WRITE_JOB=my-service                  # default: the program name, "gunicorn"
 
 * ``when_ready`` (master, once listening): starts the bridge on a fresh ``CollectorRegistry``
-  holding a ``MultiProcessCollector``.  Workers are forked afterwards; a bridge is off in a
-  forked child.
+  holding the workers' values merged as ``MultiProcessCollector`` merges them.  Workers are
+  forked afterwards; a bridge is off in a forked child, and no thread of the bridge leaves a
+  lock held in one (docs/architecture.md, "Forks").
 * ``child_exit`` (master, after a worker exits): ``multiprocess.mark_process_dead(pid)``, so
   the dead worker's live gauges go away.
 * ``on_exit`` (master, after the workers stopped): closes the bridge, which makes one final push
@@ -30,9 +31,12 @@ Options other than the environment can be given in ``gunicorn.conf.py`` with
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 from typing import Any
+
+from prometheus_client import CollectorRegistry, multiprocess
 
 from ._api import enable_remote_write
 from ._delivery.bridge import RemoteWriteBridge
@@ -70,25 +74,46 @@ def configure(*, close_timeout: float = 5.0, **options: Any) -> None:
 def when_ready(server: Any) -> None:
     """gunicorn hook, in the master once it listens: start pushing the merged worker metrics."""
     global _bridge
-    if _multiprocess_dir() is None:
+    path = _multiprocess_dir()
+    if path is None:
         logger.warning(
             "prometheus-rw-bridge: PROMETHEUS_MULTIPROC_DIR is not set, so the gunicorn master cannot "
             "see the workers' metrics and pushes nothing; see prometheus_rw_bridge.gunicorn"
         )
         return
-    from prometheus_client import CollectorRegistry, multiprocess
-
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(_WorkerFiles(path))
     _bridge = enable_remote_write(registry=registry, **_options)
+
+
+class _WorkerFiles:
+    """The workers' values merged as ``MultiProcessCollector`` merges them, minus files still empty.
+
+    prometheus_client creates a worker's file before it sizes it.  A collection that reads the
+    file in that instant raises ``struct.error`` and loses every worker's values for that push
+    (prometheus/client_python#1199); with workers re-forked often (``max_requests``) that is a
+    matter of time.  An empty file holds no values yet, so it is left out.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def collect(self) -> Any:
+        files = [name for name in glob.glob(os.path.join(self._path, "*.db")) if _has_data(name)]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+
+
+def _has_data(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:  # removed meanwhile (mark_process_dead)
+        return False
 
 
 def child_exit(server: Any, worker: Any) -> None:
     """gunicorn hook, in the master after a worker exited: drop that worker's live gauges."""
     if _multiprocess_dir() is None:
         return
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 

@@ -44,47 +44,77 @@ class AppProcess:
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+            self.kill()
             raise AssertionError(
                 f"the server did not exit within {timeout}s after {sig!r}:\n{self.log_text()}"
             ) from None
 
+    def kill(self) -> None:
+        """SIGKILL the server and every process of its group (a hung worker would outlive its master)."""
+        if self.process.returncode is None:  # not reaped, so its pid still names the group
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
 
 def start_app(
-    args: Sequence[str], *, cwd: Path, env: Mapping[str, str], port: int, ready_path: str = "/ready"
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    port: int,
+    ready_path: str = "/ready",
+    answer_within: float | None = None,
 ) -> AppProcess:
-    """Start ``python args...`` in ``cwd`` and wait until ``GET ready_path`` answers 200."""
+    """Start ``python args...`` in ``cwd`` and wait until ``GET ready_path`` answers 200.
+
+    With ``answer_within``, only a refused connection (nothing listens yet) is tried again: a
+    request the server accepted and left unanswered for that many seconds (a hung worker)
+    fails at once.
+    """
     log = cwd / "server.log"
     # The test runner's own PROMETHEUS_* settings must not leak into the app.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_")}
     full_env = {**inherited, **env, "PYTHONUNBUFFERED": "1"}
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, *args], cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, *args],
+            cwd=cwd,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so that no worker outlives the test
         )
     app = AppProcess(process, f"http://127.0.0.1:{port}", log)
 
     def ready() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"the server exited with {process.returncode}:\n{app.log_text()}")
-        return httpx.get(app.base_url + ready_path, timeout=2).status_code == 200
+        if answer_within is None:
+            return httpx.get(app.base_url + ready_path, timeout=2).status_code == 200
+        try:
+            response = httpx.get(app.base_url + ready_path, timeout=answer_within)
+        except httpx.ConnectError:
+            return False
+        except httpx.TimeoutException as exc:
+            raise AssertionError(f"{ready_path} got no answer within {answer_within}s: {exc!r}") from None
+        return response.status_code == 200
 
     try:
         wait_until(ready, timeout=60, message=f"{args[:3]} to serve {ready_path}")
     except BaseException:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+        app.kill()
         raise
     return app
 
 
-def load(url: str, requests: int, *, threads: int = 8) -> list[str]:
-    """Make ``requests`` GETs to ``url`` from ``threads`` threads; return the bodies (all must be 200)."""
+def load(url: str, requests: int, *, threads: int = 8, timeout: float = 30) -> list[str]:
+    """Make ``requests`` GETs to ``url`` from ``threads`` threads; return the bodies (all must be 200).
+
+    Each request must be answered within ``timeout`` seconds (``httpx.TimeoutException`` otherwise).
+    """
 
     def one(client: httpx.Client) -> str:
-        response = client.get(url, timeout=30)
+        response = client.get(url, timeout=timeout)
         assert response.status_code == 200, response.text
         return response.text
 

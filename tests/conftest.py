@@ -19,8 +19,8 @@ Server fixtures (see ``tests/servers.py`` for the :class:`~servers.Server` API):
 
 Every server object has ``.url``, ``.write_url`` (``/api/v1/write``), ``.query(promql,
 time=None)`` returning the ``data.result`` list, ``.query_vector()`` returning
-``{frozenset(labels): value}``, ``.write(body, headers)``, ``.flush()`` (VictoriaMetrics'
-force-flush; a no-op for Prometheus) and ``.stop()``.
+``{frozenset(labels): value}``, ``.query_exemplars(promql, start, end)``, ``.write(body,
+headers)``, ``.flush()`` (VictoriaMetrics' force-flush; a no-op for Prometheus) and ``.stop()``.
 
 Session servers are shared by every test, so a test must write under labels of its own:
 use the ``unique_job`` fixture as the ``job`` label and query with ``{job="<unique_job>"}``.

@@ -13,21 +13,27 @@ records through a condition variable, never by sleeping::
         ...  # push to fault_receiver.url
         first, second = fault_receiver.wait_for_requests(2, timeout=10)
 
-Faults on offer: any status, body and headers (``Retry-After``); a ``delay`` before the
-answer; ``hang`` (accept, read the request, answer nothing until ``release()``); ``drop``
-(close the connection without an answer); ``stop()``
-(the port refuses connections) and ``restart()`` on the same port; ``refused_url()`` for a
-port nobody listens on.  ``strict=True`` answers 400, like a careful receiver, to a request
-that is not a POST with the protocol headers and a block-snappy protobuf body.
+Faults on offer: any status, body and headers (``Retry-After``); ``echo`` (quote the request's
+target and headers back in the body); a ``delay`` before the answer; ``hang`` (accept, read the
+request, answer nothing until ``release()``); ``drop`` (close the connection without an
+answer); ``stop()`` (the port refuses connections) and ``restart()`` on the same port;
+``refused_url()`` for a port nobody listens on.  ``strict=True`` answers 400, like a careful
+receiver, to a request that is not a POST with the protocol headers and a block-snappy
+protobuf body.
+
+``ClientCertServer`` is a TLS server that requires a client certificate and shows, on purpose
+and every time, one of the ways such servers treat a client that sends none: the alert, or
+ending the connection without one (see ``CLIENT_CERT_MODES``).
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -36,7 +42,15 @@ import pytest
 
 from prometheus_rw_bridge import DecodedRequest, decode_write_request
 
-__all__ = ["FaultReceiver", "RecordedRequest", "Reply", "fault_receiver", "refused_url"]
+__all__ = [
+    "CLIENT_CERT_MODES",
+    "ClientCertServer",
+    "FaultReceiver",
+    "RecordedRequest",
+    "Reply",
+    "fault_receiver",
+    "refused_url",
+]
 
 WRITE_PATH = "/api/v1/write"
 
@@ -56,6 +70,8 @@ class Reply:
         hang: accept and read the request, then answer nothing until ``release()`` or
             ``stop()``; the connection is then closed without an answer.
         drop: read the request and close the connection at once without an answer.
+        echo: append the request's target and every header it carried to ``body``, as a
+            careless receiver quoting what it was sent (credentials included).
     """
 
     status: int = 204
@@ -64,6 +80,7 @@ class Reply:
     delay: float = 0.0
     hang: bool = False
     drop: bool = False
+    echo: bool = False
 
 
 HANG = Reply(hang=True)
@@ -298,6 +315,9 @@ class FaultReceiver:
                 name = f"X-Prometheus-Remote-Write-{kind.title()}-Written"
                 out_headers.setdefault(name, str(_count(decoded, kind)))
         payload = reply.body.encode() if isinstance(reply.body, str) else reply.body
+        if reply.echo:
+            quoted = [handler.path, *(f"{name}: {value}" for name, value in headers.items())]
+            payload += ("\n" + "\n".join(quoted)).encode("utf-8", "replace")
         try:
             handler.send_response(reply.status)
             for name, value in out_headers.items():
@@ -340,6 +360,120 @@ def _decode(body: bytes, protocol: str) -> tuple[DecodedRequest | None, str | No
 def _count(decoded: DecodedRequest, kind: str) -> int:
     """Count samples, histograms or exemplars in a decoded request."""
     return sum(len(getattr(series, kind)) for series in decoded.series)
+
+
+CLIENT_CERT_MODES = ("alert", "close-in-handshake", "close-after-handshake", "reset-after-handshake")
+"""What ``ClientCertServer`` does to a client without a certificate.
+
+``alert``: fails the handshake with its alert (TLS 1.3: *certificate required*) and lets the
+client read it (it reads everything the client sends, so the kernel never resets the
+connection and drops the alert unread).  ``close-in-handshake``: reads the ClientHello and
+closes (the client's handshake ends at EOF).  ``close-after-handshake``: completes the
+handshake, sees no certificate, and closes without a word (no alert, no close_notify).
+``reset-after-handshake``: the same, but resets the connection (the client sees a reset or
+an EOF, on sending or on reading).
+"""
+
+
+class ClientCertServer:
+    """A TLS server on ``127.0.0.1`` wanting a client certificate; see ``CLIENT_CERT_MODES``.
+
+    Serves one connection at a time from a thread and never answers HTTP.
+
+    Args:
+        mode: one of ``CLIENT_CERT_MODES``.
+        certificate: configures the server's certificate on a context (``trustme``'s
+            ``LeafCert.configure_cert``).
+        trust: configures the CAs trusted for client certificates (``trustme.CA.configure_trust``).
+    """
+
+    def __init__(
+        self,
+        mode: str,
+        certificate: Callable[[ssl.SSLContext], None],
+        trust: Callable[[ssl.SSLContext], None],
+    ) -> None:
+        if mode not in CLIENT_CERT_MODES:
+            raise ValueError(f"mode must be one of {CLIENT_CERT_MODES}, got {mode!r}")
+        self.mode = mode
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        certificate(self._context)
+        trust(self._context)
+        # "alert" fails the handshake itself; the others let it finish and then judge.
+        self._context.verify_mode = ssl.CERT_REQUIRED if mode == "alert" else ssl.CERT_OPTIONAL
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name=f"client-cert-{mode}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The write endpoint, ``https://127.0.0.1:<port>/api/v1/write``."""
+        return f"https://127.0.0.1:{self.port}{WRITE_PATH}"
+
+    def __enter__(self) -> ClientCertServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        self._listener.close()
+        self._thread.join(timeout=10)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # closed by __exit__
+            conn.settimeout(30)  # a client stuck mid-way must not hang the test for ever
+            try:
+                self._handle(conn)
+            except OSError:
+                pass  # the client gave up first: nothing to show it any more
+            finally:
+                conn.close()
+
+    def _handle(self, conn: socket.socket) -> None:
+        if self.mode == "close-in-handshake":
+            header = _recv_exactly(conn, 5)  # a TLS record header: type, version, length
+            _recv_exactly(conn, int.from_bytes(header[3:5], "big"))  # the ClientHello
+            _end(conn)
+            return
+        tls = self._context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        try:
+            tls.do_handshake()
+        except ssl.SSLError:
+            if self.mode != "alert":
+                raise
+            # OpenSSL has sent the alert; end like the other modes, without a reset.
+            _end(tls)
+            return
+        assert tls.getpeercert() is None, "this server exists for clients without a certificate"
+        if self.mode == "reset-after-handshake":
+            tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return  # closing now sends a reset
+        _end(tls)
+
+
+def _recv_exactly(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("the client closed early")
+        data += chunk
+    return data
+
+
+def _end(conn: socket.socket) -> None:
+    """Close the sending side (a bare FIN: no TLS close_notify), then read until the client closes.
+
+    Reading everything keeps the kernel from answering unread data with a reset, which could
+    discard what was sent before it reaches the client.
+    """
+    conn.shutdown(socket.SHUT_WR)  # an SSLSocket also forgets its TLS session: reads are raw
+    while conn.recv(65536):
+        pass
 
 
 def refused_url() -> str:

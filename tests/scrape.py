@@ -288,3 +288,21 @@ def read_back(items: Iterable[dict[str, Any]], job: str, instance: str) -> dict[
         assert labels.pop("instance") == instance
         result[key(labels["__name__"], labels)] = float(item["value"][1])
     return result
+
+
+METADATA_PROBE = "metadata_probe_bytes_total"
+"""The series of :func:`metadata_probe`: a counter with help and unit."""
+
+
+def metadata_probe(job: str, timestamp_ms: int) -> bytes:
+    """A request body of one counter with help and unit, checked to carry that metadata."""
+    from prometheus_rw_bridge import generate_write_request
+
+    registry = CollectorRegistry()
+    Counter("metadata_probe", "Help of the probe.", unit="bytes", registry=registry).inc()
+    body = generate_write_request(registry, timestamp_ms=timestamp_ms, job=job, instance="ci-host:9000")
+    assert written_metadata(body) == {
+        METADATA_PROBE: ("counter", "Help of the probe."),
+        "metadata_probe_bytes_created": ("gauge", "Help of the probe."),
+    }
+    return body

@@ -175,11 +175,24 @@ class Server:
         result: list[dict[str, Any]] = payload["data"]["result"]
         return result
 
+    def query_exemplars(self, promql: str, start: float, end: float) -> list[dict[str, Any]]:
+        """Return ``/api/v1/query_exemplars``'s ``data``: one ``{seriesLabels, exemplars}`` per series."""
+        params = {"query": promql, "start": str(start), "end": str(end)}
+        response = self._client.get(self.url + "/api/v1/query_exemplars", params=params)
+        found: list[dict[str, Any]] = response.json()["data"]
+        return found
+
     def query_vector(self, promql: str, time: float | None = None) -> dict[frozenset[tuple[str, str]], float]:
         """Run an instant query and return ``{frozenset(labels): value}`` (``__name__`` included)."""
         return {
             frozenset(item["metric"].items()): float(item["value"][1]) for item in self.query(promql, time)
         }
+
+    def metadata(self, metric: str) -> Any:
+        """Return the ``data`` of ``GET /api/v1/metadata?metric=...``: the metadata the server keeps."""
+        response = self._client.get(self.url + "/api/v1/metadata", params={"metric": metric})
+        response.raise_for_status()
+        return response.json()["data"]
 
     def flush(self) -> None:
         """Make everything written so far visible to queries (VictoriaMetrics buffers briefly)."""

@@ -30,7 +30,7 @@ from prometheus_rw_bridge import (
 from prometheus_rw_bridge._config.settings import EndpointSettings, resolve_settings
 from prometheus_rw_bridge._http.auth import BearerTokenAuth, FileBasicAuth, SigV4Auth, make_client
 from prometheus_rw_bridge._http.http11 import Http11Transport
-from prometheus_rw_bridge._http.transport import Transport
+from prometheus_rw_bridge._http.transport import HttpxTransport
 
 SECRET = "s3cr3t-v4lue-never-shown"
 BODY = b"\x00payload"
@@ -109,7 +109,7 @@ def test_wrong_ca_names_the_ca_file(pki: dict[str, Any], ca: trustme.CA) -> None
             post(endpoint)
         assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
         # through the transport, as the bridge sends
-        transport = Transport(endpoint.url, client=make_client(endpoint), owns_client=True)
+        transport = HttpxTransport(endpoint.url, client=make_client(endpoint), owns_client=True)
         with transport, pytest.raises(TransportError) as sent:
             transport.send(b"")
         assert pki["other_ca_file"] in str(sent.value)
@@ -246,7 +246,7 @@ def test_bearer_token_file_never_readable_fails_the_send_naming_the_file(
     with FaultReceiver() as receiver:
         endpoint = endpoint_for(receiver.url, bearer_token_file=str(token_file))
         token_file.unlink()
-        transport = Transport(endpoint.url, client=make_client(endpoint), owns_client=True)
+        transport = HttpxTransport(endpoint.url, client=make_client(endpoint), owns_client=True)
         with transport, pytest.raises(TransportError, match="bearer token file") as info:
             transport.send(b"")
         assert str(token_file) in str(info.value)
@@ -284,7 +284,7 @@ def test_tenant_and_custom_headers_arrive() -> None:
 def test_headers_pass_through_the_transport_with_protocol_headers() -> None:
     with FaultReceiver() as receiver:
         endpoint = endpoint_for(receiver.url, tenant="team-b", bearer_token=SECRET)
-        with Transport(endpoint.url, client=make_client(endpoint), owns_client=True) as transport:
+        with HttpxTransport(endpoint.url, client=make_client(endpoint), owns_client=True) as transport:
             transport.send(b"")
         (request,) = receiver.wait_for_requests(1)
     assert request.header("X-Scope-OrgID") == "team-b"
@@ -349,7 +349,7 @@ def test_sigv4_signature_verifies(aws_env: Any, caplog: pytest.LogCaptureFixture
     caplog.set_level(logging.DEBUG)
     with FaultReceiver() as receiver:
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="eu-west-1", tenant="t1")
-        with Transport(endpoint.url, client=make_client(endpoint), owns_client=True) as transport:
+        with HttpxTransport(endpoint.url, client=make_client(endpoint), owns_client=True) as transport:
             transport.send(BODY)
             transport.send(BODY, attempt=1)  # a retry is signed afresh, Retry-Attempt included
         first, second = receiver.wait_for_requests(2)
@@ -437,7 +437,7 @@ def test_an_error_body_echoing_a_secret_is_masked(options: dict[str, Any], tmp_p
             assert SECRET not in response.text and "denied: ***" in response.text
             if "password" in options or "password_file" in options:
                 assert basic not in response.text
-        transport = Transport(endpoint.url, client=make_client(endpoint), owns_client=True)
+        transport = HttpxTransport(endpoint.url, client=make_client(endpoint), owns_client=True)
         with transport, pytest.raises(NonRetryableReceiverError) as info:
             transport.send(b"")
     assert SECRET not in str(info.value) and "denied: ***" in str(info.value)
@@ -542,7 +542,7 @@ def test_an_environment_proxy_is_used(variable: str, monkeypatch: pytest.MonkeyP
     with FaultReceiver() as proxy:
         monkeypatch.setenv(variable, proxy.base_url)
         assert post(endpoint_for("http://receiver.invalid:9090/api/v1/write")).status_code == 204
-        with Transport("http://receiver.invalid:9090/api/v1/write") as transport:
+        with HttpxTransport("http://receiver.invalid:9090/api/v1/write") as transport:
             transport.send(b"")
         requests = proxy.wait_for_requests(2)
     assert [r.path for r in requests] == ["http://receiver.invalid:9090/api/v1/write"] * 2

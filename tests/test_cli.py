@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import re
@@ -18,10 +19,11 @@ import cramjam
 import httpx
 import pytest
 import trustme
+from faults import CLIENT_CERT_MODES, ClientCertServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
 from servers import Server
 
-from prometheus_rw_bridge import REMOTE_WRITE_HEADERS
+from prometheus_rw_bridge import REMOTE_WRITE_HEADERS, cli
 from prometheus_rw_bridge._protocol.schema import WriteRequest
 from prometheus_rw_bridge._tools.receiver import Receiver
 
@@ -34,22 +36,29 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_REMOTE_WRITE_")}
 
 
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*COMMAND, *args], input=stdin, capture_output=True, text=True, timeout=DEADLINE, env=clean_env()
+        [*COMMAND, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env={**clean_env(), **(env or {})},
     )
 
 
 class Live:
     """A long-running command whose output lines are read as they come."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [*COMMAND, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=clean_env(),
+            env=clean_env() if env is None else dict(env),
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -136,6 +145,27 @@ def test_bad_arguments_exit_2() -> None:
     assert "--every" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [
+        pytest.param(["check", "http://x/w"], logging.WARNING, id="none"),
+        pytest.param(["-v", "check", "http://x/w"], logging.INFO, id="before"),
+        pytest.param(["check", "http://x/w", "-v"], logging.INFO, id="after"),
+        pytest.param(["forward", "-", "--url", "http://x/w", "-vv"], logging.DEBUG, id="vv-after"),
+        pytest.param(["-v", "receive", "--verbose"], logging.DEBUG, id="before-and-after-add-up"),
+        pytest.param(["demo", "-v"], logging.INFO, id="demo"),
+    ],
+)
+def test_verbose_is_accepted_before_and_after_the_command(argv: list[str], level: int) -> None:
+    assert cli._log_level(cli._parser().parse_args(argv)) == level
+
+
+def test_verbose_after_the_command_runs(receiver: Receiver) -> None:
+    result = run("check", receiver.write_url, "-v")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_console_script_is_installed() -> None:
     script = Path(sys.executable).with_name("prometheus-rw-bridge")
     if not script.exists():
@@ -173,6 +203,15 @@ def test_check_against_victoriametrics_succeeds(victoriametrics_server: Server) 
     result = run("check", victoriametrics_server.write_url)
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_against_victoriametrics_with_a_wrong_path_says_so(victoriametrics_server: Server) -> None:
+    result = run("check", victoriametrics_server.url + "/api/v1/wrte")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "takes remote write (400): the path is probably wrong" in result.stdout
+    assert "single-node and vmagent take /api/v1/write" in result.stdout
+    assert "unsupported path requested" in result.stdout  # its own words, quoted
 
 
 def test_check_succeeds_against_the_builtin_receiver_in_both_protocols(receiver: Receiver) -> None:
@@ -229,6 +268,17 @@ def test_check_names_the_credentials_and_tenant_it_sent(receiver: Receiver, tmp_
     assert "s3cret-token-value" not in result.stdout + result.stderr
     assert seen[0].get("Authorization") == "Bearer s3cret-token-value"
     assert seen[0].get("X-Scope-OrgID") == "team-a"
+
+
+def test_check_warns_about_a_misspelt_variable(receiver: Receiver) -> None:
+    result = run("check", receiver.write_url, env={"PROMETHEUS_REMOTE_WRITE_TIMOUT": "5s"})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "PROMETHEUS_REMOTE_WRITE_TIMOUT is not an option and is ignored; "
+        "did you mean PROMETHEUS_REMOTE_WRITE_TIMEOUT?"
+    ) in result.stderr
+    assert result.stderr.count("is not an option") == 1
 
 
 def test_check_unreadable_token_file_is_a_usage_error(receiver: Receiver, tmp_path: Path) -> None:
@@ -291,18 +341,55 @@ def test_check_tls_wrong_ca_file_names_it(ca: trustme.CA, tmp_path: Path) -> Non
     assert f"not signed by a CA in --ca-file {other}" in result.stdout
 
 
-def test_check_mutual_tls_without_client_certificate(ca: trustme.CA, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        pytest.param(
+            "alert",
+            "TLS: 127.0.0.1:{port} refused the handshake.\n"
+            "  - the server wants a client certificate (mutual TLS): pass --cert-file and --key-file",
+            id="alert",
+        ),
+        *(
+            pytest.param(
+                mode,
+                "TLS: 127.0.0.1:{port} ended the connection during or right after the handshake, "
+                "without an answer.\n"
+                "  - no client certificate was sent, and the server may require one (mutual TLS): "
+                "pass --cert-file and --key-file",
+                id=mode,
+            )
+            for mode in CLIENT_CERT_MODES
+            if mode != "alert"
+        ),
+    ],
+)
+def test_check_mutual_tls_without_client_certificate(
+    ca: trustme.CA, tmp_path: Path, mode: str, expected: str
+) -> None:
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
+    leaf = ca.issue_cert("127.0.0.1")
+    with ClientCertServer(mode, leaf.configure_cert, ca.configure_trust) as server:
+        result = run("check", server.url, "--ca-file", str(ca_file))
+
+    assert result.returncode == 1
+    assert expected.format(port=server.port) in result.stdout
+
+
+def test_check_mutual_tls_with_client_certificate(ca: trustme.CA, tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    cert = tmp_path / "client.pem"
+    ca.issue_cert("client").private_key_and_cert_chain_pem.write_to_path(str(cert))
     with tls_receiver(ca, require_client_cert=True) as receiver:
         missing = run("check", receiver.write_url, "--ca-file", str(ca_file))
-        client = ca.issue_cert("client")
-        cert = tmp_path / "client.pem"
-        client.private_key_and_cert_chain_pem.write_to_path(str(cert))
         with_cert = run("check", receiver.write_url, "--ca-file", str(ca_file), "--cert-file", str(cert))
 
+    # Whether this server's alert reaches the client is down to timing (the cases above pin
+    # each); the diagnosis names the client certificate either way.
     assert missing.returncode == 1
-    assert "client certificate" in missing.stdout
+    assert "(mutual TLS): pass --cert-file and --key-file" in missing.stdout
     assert with_cert.returncode == 0, with_cert.stdout + with_cert.stderr
 
 
@@ -489,14 +576,16 @@ def test_forward_usage_errors(receiver: Receiver, args: list[str], code: int, me
     assert message in result.stderr
 
 
-def test_forward_not_text_format_is_a_usage_error(receiver: Receiver, tmp_path: Path) -> None:
+def test_forward_not_text_format_is_a_usage_error_naming_the_line(receiver: Receiver, tmp_path: Path) -> None:
     source = tmp_path / "bad.prom"
-    source.write_text("this is { not metrics\n")
+    source.write_text("# HELP fine A good line.\n# TYPE fine gauge\nfine 1\nthis is { not metrics\nlater 2\n")
 
     result = run("forward", str(source), "--url", receiver.write_url)
 
     assert result.returncode == 2
-    assert "not in the Prometheus text format" in result.stderr
+    assert f"{source} is not in the Prometheus text format: line 4: " in result.stderr
+    assert "(the line: 'this is { not metrics')" in result.stderr
+    assert receiver.store.requests == []
 
 
 def test_forward_scrape_failure_exits_1(receiver: Receiver) -> None:
@@ -541,6 +630,30 @@ def test_demo_prints_received_series() -> None:
     assert "# TYPE demo_requests counter" in out or "# TYPE demo_requests_total counter" in out
     assert re.search(r"^# demo finished after [\d.]+s: [1-9]\d* pushes accepted, 0 errors", out, re.MULTILINE)
     assert "0 violations" in out
+
+
+@pytest.mark.parametrize("url", [pytest.param(None, id="built-in-receiver"), pytest.param("given", id="url")])
+def test_demo_without_cramjam_exits_1_saying_why(url: str | None, receiver: Receiver) -> None:
+    without_cramjam = (
+        "import sys; sys.modules['cramjam'] = None  # as if not installed\n"
+        "from prometheus_rw_bridge.cli import main; raise SystemExit(main(sys.argv[1:]))"
+    )
+    args = ["demo", "--duration", "1", "--interval", "0.2", *(["--url", receiver.write_url] if url else [])]
+    result = subprocess.run(
+        [sys.executable, "-c", without_cramjam, *args],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env=clean_env(),
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "prometheus-rw-bridge: remote write is off: cramjam is required for snappy compression but "
+        "cannot be imported; install it with: pip install cramjam"
+    ) in result.stderr
+    assert "# demo finished" not in result.stdout
+    assert receiver.store.requests == []
 
 
 def test_demo_protocol_2() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -529,6 +531,12 @@ def test_bad_header_name_and_value() -> None:
         resolve_settings(url=URL, headers={"Bad Header": "x"}, environ={})
     with pytest.raises(ConfigurationError, match="line break"):
         resolve_settings(url=URL, headers={"X-A": "x\r\nInjected: y"}, environ={})
+    with pytest.raises(ConfigurationError, match="'X-Api-Key' has a control character") as info:
+        resolve_settings(url=URL, headers={"X-Api-Key": f"{SECRET}\x00"}, environ={})
+    assert SECRET not in str(info.value)
+    assert resolve_settings(url=URL, headers={"X-A": "a\tb"}, environ={}).endpoints[0].headers == {
+        "X-A": "a\tb"
+    }
     with pytest.raises(ConfigurationError, match="given twice"):
         resolve_settings(environ=env(URL=URL, HEADERS="X-A=1,x-a=2"))
 
@@ -568,7 +576,7 @@ def test_reprs_mask_every_secret() -> None:
         assert SECRET not in text
     text = repr(settings)
     assert "'***'" in text and "visible" in text and "alice" in text
-    assert "proxy:3128" in text and "x=1" in text
+    assert "proxy:3128" in text and "x=***" in text  # every query value is masked, names stay
 
 
 # --------------------------------------------------------------------------- several endpoints
@@ -708,3 +716,108 @@ def test_metric_filter_applies_before_sending(fault_receiver: Any) -> None:
         bridge.close()
     names = {s.name for r in fault_receiver.requests if r.decoded for s in r.decoded.series}
     assert names == {"app_requests_total", "app_temperature"}
+
+
+# --------------------------------------------------------------------------- unknown variables
+
+
+@pytest.fixture
+def fresh_warnings(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> pytest.LogCaptureFixture:
+    """Forget which unknown variables this process already warned about; capture the warnings."""
+    monkeypatch.setattr(config, "_said_unknown", set())
+    caplog.set_level(logging.WARNING, logger="prometheus_rw_bridge._config.settings")
+    return caplog
+
+
+def unknown_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "is not an option" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        pytest.param(
+            env(URL=URL, TIMOUT="5s"),
+            "PROMETHEUS_REMOTE_WRITE_TIMOUT is not an option and is ignored; "
+            "did you mean PROMETHEUS_REMOTE_WRITE_TIMEOUT?",
+            id="typo",
+        ),
+        pytest.param(
+            env(ENDPOINTS="primary", PRIMARY_URL=URL, PRIMARY_TIMOUT="5s"),
+            "did you mean PROMETHEUS_REMOTE_WRITE_PRIMARY_TIMEOUT?",
+            id="typo-in-an-endpoint-variable",
+        ),
+        pytest.param(
+            env(ENDPOINTS="primary", PRIMARY_URL=URL, BACKUP_URL=URL),
+            "PROMETHEUS_REMOTE_WRITE_BACKUP_URL is not an option and is ignored; if 'backup' is an "
+            "endpoint, list it in PROMETHEUS_REMOTE_WRITE_ENDPOINTS (it lists primary)",
+            id="endpoint-not-listed",
+        ),
+        pytest.param(
+            env(URL=URL, BEARER_TOKN=SECRET),
+            "did you mean PROMETHEUS_REMOTE_WRITE_BEARER_TOKEN?",
+            id="secret-typo",
+        ),
+        pytest.param(
+            env(URL=URL, COLOUR="blue"),
+            "PROMETHEUS_REMOTE_WRITE_COLOUR is not an option and is ignored; "
+            "see the configuration reference for the options",
+            id="nothing-like-it",
+        ),
+    ],
+)
+def test_an_unknown_variable_is_warned_about_once_naming_the_closest_option(
+    fresh_warnings: pytest.LogCaptureFixture, variables: dict[str, str], expected: str
+) -> None:
+    for _ in range(3):
+        resolve_settings(environ=variables)
+
+    (message,) = unknown_warnings(fresh_warnings)
+    assert expected in message
+    assert SECRET not in fresh_warnings.text  # names only, never values
+
+
+def test_every_option_variable_is_known(fresh_warnings: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    shared = {variable: "" for variable, _parser in config._BRIDGE_OPTIONS.values()}
+    shared.update({variable: "" for variable, _parser in config._ENDPOINT_OPTIONS.values()})
+    per_endpoint = {
+        variable.replace(config.ENV_PREFIX, config.ENV_PREFIX + name + "_"): ""
+        for name in ("PRIMARY", "BACKUP")
+        for variable in (config.ENV_URL, *(v for v, _ in config._ENDPOINT_OPTIONS.values()))
+    }
+    # Empty values count as unset: only the names are under test here.
+    everything = {**shared, **per_endpoint, config.ENV_URL: "", config.ENV_ENDPOINTS: "primary, backup"}
+    with pytest.raises(ConfigurationError, match="PRIMARY_URL is not set"):
+        resolve_settings(environ=everything)
+
+    assert unknown_warnings(fresh_warnings) == []
+
+
+def test_an_endpoint_variable_is_known_only_for_a_listed_endpoint(
+    fresh_warnings: pytest.LogCaptureFixture,
+) -> None:
+    resolve_settings(environ=env(PRIMARY_URL=URL, PRIMARY_TENANT="t"))
+
+    assert len(unknown_warnings(fresh_warnings)) == 2
+    assert "(it lists none)" in fresh_warnings.text
+
+
+def test_flask_app_config_keys_are_checked_too(
+    fresh_warnings: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flask import Flask
+
+    from prometheus_rw_bridge.flask import RemoteWrite
+
+    for name in [n for n in os.environ if n.startswith(config.ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    app = Flask(__name__)
+    app.config["PROMETHEUS_REMOTE_WRITE_ENABLED"] = False
+    app.config["PROMETHEUS_REMOTE_WRITE_INTERVALL"] = 5
+    RemoteWrite(app)
+
+    (message,) = unknown_warnings(fresh_warnings)
+    assert "PROMETHEUS_REMOTE_WRITE_INTERVALL" in message
+    assert "did you mean PROMETHEUS_REMOTE_WRITE_INTERVAL?" in message

@@ -5,12 +5,14 @@ from __future__ import annotations
 import socket
 import ssl
 
+import httpx
 import pytest
 
 from prometheus_rw_bridge import TransportError
 from prometheus_rw_bridge._tools.diagnose import AuthUsed, diagnose_answer, diagnose_transport_error
 
 URL = "http://receiver:9090/api/v1/write"
+DISCONNECTED = "Server disconnected without sending a response."  # httpx's (and ours) words
 
 
 @pytest.mark.parametrize(
@@ -25,6 +27,13 @@ URL = "http://receiver:9090/api/v1/write"
         ),
         pytest.param(
             404, "404 page not found", None, ["path is probably wrong", "/api/v1/push"], id="404-path"
+        ),
+        pytest.param(
+            400,
+            'remoteAddr: "127.0.0.1:1"; requestURI: /api/v1/wrte; unsupported path requested: "/api/v1/wrte"',
+            None,
+            ["takes remote write (400): the path is probably wrong", "VictoriaMetrics'", "/api/v1/write"],
+            id="victoriametrics-wrong-path",
         ),
         pytest.param(415, "", None, ["refused the format", "generate_latest()"], id="415"),
         pytest.param(
@@ -136,6 +145,35 @@ def verify_error(message: str) -> ssl.SSLCertVerificationError:
             id="mtls-refused",
         ),
         pytest.param(
+            chain(TransportError("x"), httpx.ConnectError("EOF"), ssl.SSLEOFError(8, "EOF occurred")),
+            "https://host/api/v1/write",
+            None,
+            "no client certificate was sent, and the server may require one (mutual TLS): "
+            "pass --cert-file and --key-file",
+            id="mtls-eof-in-handshake",
+        ),
+        pytest.param(
+            chain(TransportError("x"), httpx.WriteError("reset"), ConnectionResetError(104, "reset")),
+            "https://host/api/v1/write",
+            None,
+            "ended the connection during or right after the handshake",
+            id="mtls-reset-after-handshake",
+        ),
+        pytest.param(
+            chain(TransportError("x"), httpx.RemoteProtocolError(DISCONNECTED)),
+            "https://host/api/v1/write",
+            AuthUsed(cert_file="/etc/client.pem"),
+            "the server may have refused the client certificate --cert-file /etc/client.pem",
+            id="mtls-closed-with-certificate",
+        ),
+        pytest.param(
+            chain(TransportError("x"), httpx.RemoteProtocolError(DISCONNECTED)),
+            "http://host/api/v1/write",
+            None,
+            "if it speaks https at this port, use https://",
+            id="http-closed",
+        ),
+        pytest.param(
             TransportError("cannot send: no response within 10s"),
             "http://host/api/v1/write",
             None,
@@ -149,3 +187,12 @@ def test_transport_errors(error: BaseException, url: str, used: AuthUsed | None,
 
     assert not diagnosis.ok
     assert expected in diagnosis.render()
+
+
+def test_a_plain_http_reset_says_nothing_of_certificates() -> None:
+    error = chain(TransportError("x"), ConnectionResetError(104, "Connection reset by peer"))
+
+    text = diagnose_transport_error(error, url="http://host/api/v1/write").render()
+
+    assert "certificate" not in text
+    assert "no answer from host:80" in text

@@ -80,6 +80,51 @@ def test_empty_label_name_is_dropped_with_a_warning(caplog: pytest.LogCaptureFix
     assert "empty name" in caplog.text and "'g'" in caplog.text
 
 
+def test_empty_metric_name_drops_the_series_counts_it_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Both specs: label values (__name__'s too) MUST NOT be empty.  A hand-written collector
+    # can yield a sample named "" (prometheus_client checks family names, not sample names).
+    family = raw("custom", ({"k": "kept"}, 1.0))
+    family.add_sample("", {"k": "lost"}, 2.0)
+    enc = encoder()
+    for n in range(3):
+        result = enc.encode([family], TS + n)
+        assert series_of(result) == {key("custom", {"k": "kept"}): Point(1.0, TS + n)}
+        assert result.dropped == {"empty_metric_name": 1}
+    assert caplog.text.count("yields a sample with an empty name") == 1
+
+
+@pytest.mark.parametrize(
+    ("family", "reason"),
+    [
+        pytest.param(
+            raw("g", ({"a.b": "x", "a-b": "y"}, 1.0), ({"c": "ok"}, 2.0)), "invalid_labels", id="labels"
+        ),
+        pytest.param(raw("g", ({"a": "\ud800"}, 1.0), ({"a": "ok"}, 2.0)), "invalid_labels", id="utf-8"),
+        pytest.param(raw("g", ({"n": "1"}, 1.0), ({"n": "2"}, "x")), "invalid_sample", id="value"),
+    ],
+)
+def test_every_unsendable_series_is_counted_by_reason(family: Metric, reason: str) -> None:
+    enc = encoder()
+    for n in range(2):  # counted every collection, though the template is reused
+        assert enc.encode([family], TS + n).dropped == {reason: 1}
+
+
+def test_a_family_that_cannot_be_encoded_counts_all_its_samples() -> None:
+    class Exploding:
+        """A duck-typed family whose help text cannot be read."""
+
+        name, type, unit = "g", "gauge", ""
+        samples = raw("g", ({"n": "1"}, 1.0), ({"n": "2"}, 2.0)).samples
+
+        @property
+        def documentation(self) -> str:
+            raise RuntimeError("no docs")
+
+    assert encode([Exploding()]).dropped == {"encoding_error": 2}
+
+
 def test_illegal_label_name_characters_are_escaped() -> None:
     result = encode([raw("g", ({"a.b": "x", "ü": "y"}, 1.0))])
     assert set(series_of(result)) == {key("g", {"a_b": "x", "_": "y"})}

@@ -334,6 +334,29 @@ def test_bad_value_drops_only_that_series(caplog: pytest.LogCaptureFixture) -> N
     assert "cannot be encoded" in caplog.text
 
 
+def test_empty_metric_name_drops_the_series_counts_it_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    family = Metric("custom", "h", "gauge")
+    family.add_sample("custom", {"k": "kept"}, 1.0)
+    family.add_sample("", {"k": "lost"}, 2.0)
+    encoder = EncoderV2(job="j", instance="i")
+    with caplog.at_level(logging.WARNING):
+        results = [encode(Families(family), encoder, TS + n) for n in range(3)]
+    for result in results:
+        check_request(result.body())  # no empty label value, __name__'s included
+        assert set(series_of(result.body())) == {"custom{instance=i,job=j,k=kept}"}
+        assert result.dropped == {"empty_metric_name": 1}
+    assert caplog.text.count("yields a sample with an empty name") == 1
+
+
+def test_bad_value_is_counted(caplog: pytest.LogCaptureFixture) -> None:
+    family = Metric("g", "h", "gauge")
+    family.add_sample("g", {"k": "ok"}, 1.0)
+    family.add_sample("g", {"k": "bad"}, "not a number")  # type: ignore[arg-type]
+    assert encode(Families(family)).dropped == {"invalid_sample": 1}
+
+
 def test_duplicate_series_is_sent_once(caplog: pytest.LogCaptureFixture) -> None:
     family = Metric("g", "h", "gauge")
     family.add_sample("g", {"k": "v"}, 1.0)

@@ -484,3 +484,24 @@ def test_default_job_is_the_program_name(monkeypatch: pytest.MonkeyPatch, argv: 
     monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     monkeypatch.setattr(sys, "argv", argv)
     assert default_job() == job
+
+
+@pytest.mark.parametrize("protocol", ["1.0", "2.0"])
+def test_a_sample_with_an_empty_name_is_left_out_with_one_warning_per_process(
+    protocol: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    family_name = f"exposition_empty_{protocol.replace('.', '_')}"  # the warning is once per process
+
+    class EmptyNamed:
+        def collect(self) -> Any:
+            family = Metric(family_name, "h", "gauge")
+            family.add_sample(family_name, {}, 1.0)
+            family.add_sample("", {}, 2.0)
+            yield family
+
+    bodies = [generate_write_request(EmptyNamed(), protocol=protocol) for _ in range(2)]
+
+    for body in bodies:
+        decoded = decode_write_request(body, protocol=protocol)
+        assert [series.name for series in decoded.series] == [family_name]
+    assert caplog.text.count("yields a sample with an empty name") == 1

@@ -88,6 +88,7 @@ def test_no_url_anywhere_is_harmless() -> None:
 
 FLASK_APP = """
 import os
+import signal
 import sys
 
 from flask import Flask
@@ -96,6 +97,11 @@ from prometheus_client import Counter
 from prometheus_rw_bridge.flask import RemoteWrite
 
 REQUESTS = Counter("app_requests", "Requests served.")
+
+# Ctrl-C raises KeyboardInterrupt, as when started from a terminal: a test run started in the
+# background (nohup, `cmd &` in a script, some CI runners) hands its children SIGINT ignored,
+# and Python then leaves it ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 app = Flask(__name__)
 app.config["PROMETHEUS_REMOTE_WRITE_URL"] = os.environ["RECEIVER_URL"]

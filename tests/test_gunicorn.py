@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import textwrap
 from collections.abc import Iterator
@@ -47,7 +48,72 @@ from prometheus_rw_bridge.gunicorn import when_ready, on_exit, child_exit  # noq
 workers = 3
 bind = "127.0.0.1:{port}"
 graceful_timeout = 20
+control_socket_disable = True  # gunicorn 25+: no shared socket in $HOME between test runs
 """
+
+
+FLASK_APP = """
+import os
+
+from flask import Flask
+from prometheus_client import Counter
+
+app = Flask(__name__)
+REQUESTS = Counter("app_requests", "Requests served.", ["path"])
+
+
+@app.route("/ready")
+def ready():
+    return "ready"
+
+
+@app.route("/work")
+def work():
+    REQUESTS.labels(path="work").inc()
+    return str(os.getpid())
+"""
+
+# The documented line, 3 workers re-forked every 8 to 12 requests, and a trap for imports.
+FLASK_CONF = """
+from prometheus_rw_bridge.gunicorn import child_exit, on_exit, when_ready  # noqa: F401
+
+workers = 3
+bind = "127.0.0.1:{port}"
+max_requests = 8
+max_requests_jitter = 4
+graceful_timeout = 10
+control_socket_disable = True  # gunicorn 25+: no shared socket in $HOME between test runs
+
+
+
+def post_worker_init(worker):
+    # Lets the test wait, before it stops gunicorn, until no worker is still starting: one
+    # that gets SIGTERM before it installs its own handlers ignores it (a race in gunicorn).
+    worker.log.info("Worker ready (pid: %s)", worker.pid)
+
+
+import sys, threading, time
+
+
+class ImportTrap:
+    # A thread of the library that imports in the master holds that module's import lock; a
+    # worker forked meanwhile inherits it held and hangs when it imports the module (werkzeug
+    # imports encodings.idna on a worker's first request).  Such an import is written down and
+    # made to take half a second, so that a fork lands in it every time rather than by luck.
+    def find_spec(self, name, path=None, target=None):
+        thread = threading.current_thread().name
+        if thread.startswith("prometheus-rw-bridge"):
+            with open({imports!r}, "a") as record:
+                record.write(thread + " imported " + name + "\\n")
+            time.sleep(0.5)
+        return None
+
+
+sys.meta_path.insert(0, ImportTrap())
+"""
+
+ANSWER_WITHIN = 3.0
+"""Seconds every request to the Flask app gets; a hung worker never answers."""
 
 
 @pytest.fixture
@@ -171,3 +237,66 @@ def test_three_workers_into_real_prometheus(
     assert list(found.values()) == [total], found  # one series, no per-worker duplicates
     (labels,) = found
     assert dict(labels)["path"] == "work" and "pid" not in dict(labels)
+
+
+def serve_flask_while_workers_are_reforked(tmp_path: Path, url: str, job: str) -> int:
+    """Start gunicorn with the Flask app, load it, stop it; check no worker hung; return the requests."""
+    tmp_path.mkdir()
+    multiproc = tmp_path / "multiproc"
+    multiproc.mkdir()
+    imports = tmp_path / "imports.txt"
+    port = free_port()
+    (tmp_path / "flask_app.py").write_text(textwrap.dedent(FLASK_APP))
+    (tmp_path / "gunicorn.conf.py").write_text(FLASK_CONF.format(port=port, imports=str(imports)))
+    env = {
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        "PROMETHEUS_REMOTE_WRITE_URL": url,
+        "PROMETHEUS_REMOTE_WRITE_INTERVAL": "50ms",  # pushes in flight while workers fork
+        "PROMETHEUS_REMOTE_WRITE_JOB": job,
+    }
+    server = start_app(
+        ["-m", "gunicorn", "-c", "gunicorn.conf.py", "flask_app:app"],
+        cwd=tmp_path,
+        env=env,
+        port=port,
+        answer_within=ANSWER_WITHIN,
+    )
+    try:
+        served = len(load(server.base_url + "/work", 45, threads=6, timeout=ANSWER_WITHIN))
+        wait_until(lambda: workers(server.log_text())[0], timeout=30, message="3 workers ready")
+    finally:
+        code = server.stop(signal.SIGTERM)
+    log = server.log_text()
+    assert code == 0, log
+    assert not imports.exists(), imports.read_text()
+    _, booted, exited = workers(log)
+    assert len(booted) > 3, log  # workers were re-forked
+    assert booted == exited, log  # and every one of them ended cleanly
+    assert "WORKER TIMEOUT" not in log and "Traceback" not in log, log
+    return served
+
+
+def workers(log: str) -> tuple[bool, set[str], set[str]]:
+    """From gunicorn's log: whether 3 workers run and all are ready, and the pids booted and exited."""
+    booted = set(re.findall(r"Booting worker with pid: (\d+)", log))
+    exited = set(re.findall(r"Worker exiting \(pid: (\d+)\)", log))
+    ready = set(re.findall(r"Worker ready \(pid: (\d+)\)", log))
+    running = booted - exited
+    return len(running) == 3 and running <= ready, booted, exited
+
+
+@pytest.mark.integration
+def test_flask_workers_never_hang_while_the_master_pushes(
+    prometheus_server: Server, unique_job: str, tmp_path: Path
+) -> None:
+    served = {
+        f"{unique_job}_{start}": serve_flask_while_workers_are_reforked(
+            tmp_path / f"start-{start}", prometheus_server.write_url, f"{unique_job}_{start}"
+        )
+        for start in range(10)
+    }
+    # Counters of workers that exited still count: every start's total is every request it served.
+    found = prometheus_server.query_vector(
+        f'sum by (job) (max_over_time(app_requests_total{{job=~"{unique_job}_.*"}}[10m]))'
+    )
+    assert {dict(labels)["job"]: value for labels, value in found.items()} == served

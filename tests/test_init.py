@@ -50,3 +50,15 @@ def test_importing_the_package_imports_no_http_client_or_protobuf() -> None:
     code = "import sys, prometheus_rw_bridge; print('httpx' in sys.modules, 'google.protobuf' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_one_version_string() -> None:
+    """pyproject.toml, ``__version__`` and the User-Agent come from ``_version``, the one source."""
+    from importlib.metadata import version
+
+    from prometheus_rw_bridge import REMOTE_WRITE_HEADERS, REMOTE_WRITE_V2_HEADERS
+
+    assert version("prometheus-rw-bridge") == prometheus_rw_bridge.__version__
+    expected = f"prometheus-rw-bridge/{prometheus_rw_bridge.__version__}"
+    assert REMOTE_WRITE_HEADERS["User-Agent"] == expected
+    assert REMOTE_WRITE_V2_HEADERS["User-Agent"] == expected

@@ -23,7 +23,7 @@ from servers import Server, wait_until
 
 from prometheus_rw_bridge import ReceiverError
 from prometheus_rw_bridge._delivery.negotiate import Negotiator
-from prometheus_rw_bridge._http.transport import Transport
+from prometheus_rw_bridge._http.transport import HttpxTransport
 from prometheus_rw_bridge._protocol import snappy as _snappy
 from prometheus_rw_bridge._protocol.encode import Encoder, collect
 from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
@@ -35,7 +35,7 @@ class Pusher:
     """One endpoint's encoders, transport and negotiator: the pusher's send step, minimal."""
 
     def __init__(self, url: str, *, job: str, mode: str = "auto") -> None:
-        self.transport = Transport(url, timeout=10.0)
+        self.transport = HttpxTransport(url, timeout=10.0)
         self.negotiator = Negotiator(mode)
         self.encoders: dict[str, Any] = {
             "1.0": Encoder(job=job, instance="itest"),

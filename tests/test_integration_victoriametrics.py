@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
-from scrape import key, read_back, realistic_registry, scraped
+from scrape import METADATA_PROBE, key, metadata_probe, read_back, realistic_registry, scraped
 from servers import Server, wait_until
 
 from prometheus_rw_bridge import REMOTE_WRITE_HEADERS, generate_write_request
@@ -69,3 +69,14 @@ def test_infinities_are_kept(victoriametrics_server: Server, unique_job: str, no
         key("edge_values", {"kind": "pos"}): math.inf,
         key("edge_values", {"kind": "neg"}): -math.inf,
     }
+
+
+def test_metadata_is_accepted_but_not_stored(
+    victoriametrics_server: Server, unique_job: str, now_ms: int
+) -> None:
+    # docs/concepts.md says VictoriaMetrics 1.79 (the version the suite runs) keeps no remote-written
+    # metadata: this pins that claim, and fails when a newer server changes it.
+    server = victoriametrics_server
+    post(server, metadata_probe(unique_job, now_ms))
+    assert key(METADATA_PROBE, {}) in stored(server, unique_job, now_ms, 2)  # the samples are stored
+    assert server.metadata(METADATA_PROBE) in ({}, [])

@@ -20,10 +20,12 @@ from typing import Any
 import pytest
 from faults import FaultReceiver, Reply
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import Metric
 from servers import Server, wait_until
 
 import prometheus_rw_bridge as prw
 from prometheus_rw_bridge import RemoteWriteBridge, enable_remote_write, push_to_remote_write
+from prometheus_rw_bridge._tools.receiver import Receiver
 
 
 @pytest.fixture
@@ -518,6 +520,59 @@ def test_a_forked_child_can_enable_again_without_duplicate_series(receiver: Faul
         parent.close(timeout=2)
 
 
+class EmptyNamed:
+    """A custom collector yielding, next to a good sample, one whose name is ""."""
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+
+    def collect(self) -> Iterator[Any]:
+        family = Metric(self.family, "A custom family.", "gauge")
+        family.add_sample(self.family, {"k": "kept"}, 1.0)
+        family.add_sample("", {"k": "lost"}, 2.0)
+        yield family
+
+
+@pytest.mark.parametrize("protocol", ["1.0", "2.0"])
+def test_a_sample_with_an_empty_name_is_dropped_counted_and_warned_once(
+    bridges: list[RemoteWriteBridge], protocol: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = CollectorRegistry()
+    registry.register(EmptyNamed("custom_empty"))
+    with Receiver() as receiver:
+        bridge = start(bridges, receiver.write_url, registry, protocol=protocol, self_metrics=True)
+        assert bridge.flush(timeout=30)  # the dropped series is not "undelivered"
+        assert bridge.flush(timeout=30)
+        # Counted at each collection: the second flush pushed what the first one counted.
+        dropped = receiver.store.get(
+            "prometheus_remote_storage_samples_dropped_total", reason="empty_metric_name"
+        )
+        assert dropped is not None and dropped.value >= 1
+        bridge.close(timeout=10)
+        assert receiver.store.violations == []  # no empty __name__ (nor any other rule broken)
+        assert all(series.name for series in receiver.store.series())
+        assert receiver.store.get("custom_empty", k="kept") is not None
+    stats = bridge.stats
+    assert stats.dropped_by_reason == {"empty_metric_name": stats.collections}
+    assert stats.samples_dropped == stats.collections >= 3
+    assert caplog.text.count("yields a sample with an empty name") == 1
+
+
+def test_one_shot_pushes_drop_an_empty_name_and_warn_once_per_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = CollectorRegistry()
+    registry.register(EmptyNamed("one_shot_empty"))
+    caplog.set_level(logging.DEBUG, logger="prometheus_rw_bridge._api")
+    with Receiver() as receiver:
+        for _ in range(2):
+            push_to_remote_write(receiver.write_url, registry=registry, job="j", instance="i")
+        assert receiver.store.violations == []
+        assert receiver.store.get("one_shot_empty", k="kept") is not None
+    assert caplog.text.count("yields a sample with an empty name") == 1
+    assert caplog.text.count("unsendable, by reason: {'empty_metric_name': 1}") == 2
+
+
 def test_a_hanging_endpoint_never_delays_another(bridges: list[RemoteWriteBridge]) -> None:
     with FaultReceiver(default=Reply(hang=True)) as hanging, FaultReceiver() as healthy:
         registry = CollectorRegistry()
@@ -532,7 +587,10 @@ def test_a_hanging_endpoint_never_delays_another(bridges: list[RemoteWriteBridge
         healthy.wait_for_requests(4)  # the start-up collection and the three flushes
         values = [v for _, v in points(healthy, "both")]
         assert len(values) == 4 and values == sorted(values) and values[-1] == 2.0
-        assert len(hanging.requests) == 1  # still stuck on its first request
+        # The hanging endpoint's sender runs on its own thread: its first request may not have
+        # arrived yet (or may have to be retried) when the healthy one has had all four.
+        hanging.wait_for_requests(1)
+        assert len(hanging.requests) == 1  # stuck on its first request
         per_endpoint = {s.url: s for s in bridge.endpoint_stats()}
         assert per_endpoint[healthy.url].samples_sent > 0
         assert per_endpoint[hanging.url].pending_collections == 4

@@ -17,10 +17,10 @@ from prometheus_rw_bridge import (
 )
 from prometheus_rw_bridge._delivery.retry import (
     RetryPolicy,
-    parse_retry_after,
     retry_after_of,
     send_with_retries,
 )
+from prometheus_rw_bridge._http.retry_after import parse_retry_after
 
 URL = "http://receiver.test/api/v1/write"
 NO_JITTER = RetryPolicy(jitter=0)

@@ -11,11 +11,12 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import trustme
-from faults import FaultReceiver, Reply, refused_url
+from faults import CLIENT_CERT_MODES, ClientCertServer, FaultReceiver, Reply, refused_url
 
 from prometheus_rw_bridge import (
     REMOTE_WRITE_HEADERS,
@@ -27,7 +28,8 @@ from prometheus_rw_bridge import (
     generate_write_request,
 )
 from prometheus_rw_bridge._delivery.retry import RetryPolicy, send_with_retries
-from prometheus_rw_bridge._http.transport import MAX_MESSAGE_LENGTH, SendResult, Transport
+from prometheus_rw_bridge._http.auth import BearerTokenAuth
+from prometheus_rw_bridge._http.transport import MAX_MESSAGE_LENGTH, HttpxTransport, SendResult
 
 URL = "http://receiver.test/api/v1/write"
 PASSWORD = "hunter2-s3cret"
@@ -52,7 +54,7 @@ def body() -> bytes:
 
 @pytest.mark.parametrize("status", [200, 202, 204])
 def test_2xx_is_success(status: int) -> None:
-    result = Transport(URL, client=answering(status, "ignored body")).send(b"x")
+    result = HttpxTransport(URL, client=answering(status, "ignored body")).send(b"x")
     assert result == SendResult(status_code=status)
     assert not result.confirms_v2
 
@@ -68,7 +70,7 @@ def test_2xx_is_success(status: int) -> None:
     ],
 )
 def test_5xx_and_429_are_retryable(status: int) -> None:
-    transport = Transport(URL, client=answering(status, "overloaded, try later\n"))
+    transport = HttpxTransport(URL, client=answering(status, "overloaded, try later\n"))
     with pytest.raises(RetryableReceiverError) as info:
         transport.send(b"x")
     assert info.value.status_code == status
@@ -100,7 +102,7 @@ def test_other_statuses_are_not_retryable(status: int) -> None:
         return httpx.Response(status, text="out of order sample", headers={"Location": "/elsewhere"})
 
     with pytest.raises(NonRetryableReceiverError) as info:
-        Transport(URL, client=mock(handler)).send(b"x")
+        HttpxTransport(URL, client=mock(handler)).send(b"x")
     assert info.value.status_code == status
     assert info.value.message == "out of order sample"
     assert len(calls) == 1  # redirects are never followed
@@ -109,13 +111,13 @@ def test_other_statuses_are_not_retryable(status: int) -> None:
 def test_redirect_without_body_says_where_it_pointed() -> None:
     client = answering(308, headers={"Location": "https://u:pw@other.test/write"})
     with pytest.raises(NonRetryableReceiverError, match=r"redirect to https://other.test/write not followed"):
-        Transport(URL, client=client).send(b"x")
+        HttpxTransport(URL, client=client).send(b"x")
 
 
 def test_receiver_message_is_verbatim_but_truncated() -> None:
     text = "line one: bad label «é»\n" + "x" * 5000
     with pytest.raises(NonRetryableReceiverError) as info:
-        Transport(URL, client=answering(400, text)).send(b"x")
+        HttpxTransport(URL, client=answering(400, text)).send(b"x")
     assert len(info.value.message) == MAX_MESSAGE_LENGTH
     assert info.value.message.startswith("line one: bad label «é»\nxxx")
     assert info.value.message.endswith("...")
@@ -124,7 +126,7 @@ def test_receiver_message_is_verbatim_but_truncated() -> None:
 def test_undecodable_error_body_does_not_crash() -> None:
     client = mock(lambda request: httpx.Response(400, content=b"\xff\xfe bad \x00"))
     with pytest.raises(NonRetryableReceiverError, match="bad"):
-        Transport(URL, client=client).send(b"x")
+        HttpxTransport(URL, client=client).send(b"x")
 
 
 # -- 2.0 written headers ----------------------------------------------------------------------
@@ -136,7 +138,7 @@ def test_written_headers_are_parsed() -> None:
         "X-Prometheus-Remote-Write-Histograms-Written": "3",
         "X-Prometheus-Remote-Write-Exemplars-Written": "0",
     }
-    result = Transport(URL, client=answering(204, headers=headers)).send(b"x", protocol="2.0")
+    result = HttpxTransport(URL, client=answering(204, headers=headers)).send(b"x", protocol="2.0")
     assert result == SendResult(204, samples_written=12, histograms_written=3, exemplars_written=0)
     assert result.confirms_v2
 
@@ -150,7 +152,7 @@ def test_written_headers_are_parsed() -> None:
     ],
 )
 def test_confirms_v2(headers: dict[str, str], confirms: bool) -> None:
-    result = Transport(URL, client=answering(200, headers=headers)).send(b"x", protocol="2.0")
+    result = HttpxTransport(URL, client=answering(200, headers=headers)).send(b"x", protocol="2.0")
     assert result.confirms_v2 is confirms
 
 
@@ -169,21 +171,21 @@ def test_confirms_v2(headers: dict[str, str], confirms: bool) -> None:
 def test_retry_after_is_parsed_onto_the_error(retry_after: str, expected: float | None) -> None:
     headers = {"Retry-After": retry_after, "Date": "Tue, 14 Nov 2023 22:13:50 GMT"}
     with pytest.raises(RetryableReceiverError) as info:
-        Transport(URL, client=answering(429, "rate limited", headers)).send(b"x")
+        HttpxTransport(URL, client=answering(429, "rate limited", headers)).send(b"x")
     assert info.value.retry_after == (None if expected is None else pytest.approx(expected))
 
 
 def test_response_date_without_zone_is_utc() -> None:
     headers = {"Retry-After": "Tue, 14 Nov 2023 22:14:20 GMT", "Date": "Tue, 14 Nov 2023 22:13:50 -0000"}
     with pytest.raises(RetryableReceiverError) as info:
-        Transport(URL, client=answering(503, "", headers)).send(b"x")
+        HttpxTransport(URL, client=answering(503, "", headers)).send(b"x")
     assert info.value.retry_after == pytest.approx(30.0)
 
 
 def test_retry_after_date_without_response_date_uses_the_local_clock() -> None:
     headers = {"Retry-After": email.utils.formatdate(time.time() + 60, usegmt=True)}
     with pytest.raises(RetryableReceiverError) as info:
-        Transport(URL, client=answering(503, "", headers)).send(b"x")
+        HttpxTransport(URL, client=answering(503, "", headers)).send(b"x")
     assert info.value.retry_after is not None
     assert 55 <= info.value.retry_after <= 60
 
@@ -201,7 +203,7 @@ def test_retry_after_date_without_response_date_uses_the_local_clock() -> None:
 def test_protocol_headers_are_exact(
     fault_receiver: FaultReceiver, body: bytes, protocol: str, expected: dict[str, str]
 ) -> None:
-    with Transport(fault_receiver.url) as transport:
+    with HttpxTransport(fault_receiver.url) as transport:
         transport.send(body, protocol=protocol)
     [request] = fault_receiver.wait_for_requests(1)
     assert request.method == "POST"
@@ -233,7 +235,7 @@ def test_retries_carry_retry_attempt() -> None:
         seen.append(request.headers.get("Retry-Attempt"))
         return httpx.Response(204)
 
-    transport = Transport(URL, client=mock(handler))
+    transport = HttpxTransport(URL, client=mock(handler))
     for attempt in range(3):
         transport.send(b"x", attempt=attempt)
     assert seen == [None, "1", "2"]
@@ -246,7 +248,7 @@ def test_user_headers_are_sent_under_the_protocol_headers() -> None:
         seen.append(request.headers)
         return httpx.Response(204)
 
-    Transport(URL, client=mock(handler), headers={"X-Scope-OrgID": "tenant-a"}).send(b"x")
+    HttpxTransport(URL, client=mock(handler), headers={"X-Scope-OrgID": "tenant-a"}).send(b"x")
     assert seen[0]["X-Scope-OrgID"] == "tenant-a"
     assert seen[0]["Content-Type"] == "application/x-protobuf"
 
@@ -264,7 +266,7 @@ def test_user_headers_are_sent_under_the_protocol_headers() -> None:
 )
 def test_reserved_headers_are_refused_by_name(name: str) -> None:
     with pytest.raises(ConfigurationError, match=name):
-        Transport(URL, headers={name: "x"})
+        HttpxTransport(URL, headers={name: "x"})
 
 
 @pytest.mark.parametrize(
@@ -276,7 +278,7 @@ def test_reserved_headers_are_refused_by_name(name: str) -> None:
 )
 def test_malformed_headers_are_refused(headers: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError, match="headers"):
-        Transport(URL, headers=headers)
+        HttpxTransport(URL, headers=headers)
 
 
 # -- URL validation and display ---------------------------------------------------------------
@@ -295,47 +297,47 @@ def test_malformed_headers_are_refused(headers: dict[str, str]) -> None:
 )
 def test_bad_urls_are_configuration_errors_naming_url_without_secrets(url: str) -> None:
     with pytest.raises(ConfigurationError, match="url") as info:
-        Transport(url)
+        HttpxTransport(url)
     assert PASSWORD not in str(info.value)
     assert isinstance(info.value, ValueError)
 
 
 def test_non_string_url_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="url"):
-        Transport(b"http://host/write")  # type: ignore[arg-type]
+        HttpxTransport(b"http://host/write")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), "30"])
 def test_bad_timeout_is_refused(timeout: object) -> None:
     with pytest.raises(ConfigurationError, match="timeout"):
-        Transport(URL, timeout=timeout)  # type: ignore[arg-type]
+        HttpxTransport(URL, timeout=timeout)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        pytest.param("https://user:pw@host:8443/write?x=1", "https://host:8443/write?x=1", id="userinfo"),
-        pytest.param("http://h/write?api_key=abc&team=a", "http://h/write?api_key=***&team=a", id="key"),
+        pytest.param("https://user:pw@host:8443/write?x=1", "https://host:8443/write?x=***", id="userinfo"),
+        pytest.param("http://h/write?api_key=abc&team=a", "http://h/write?api_key=***&team=***", id="query"),
         pytest.param("http://[::1]:9090/api/v1/write", "http://[::1]:9090/api/v1/write", id="ipv6"),
     ],
 )
 def test_displayed_url(url: str, shown: str) -> None:
-    assert Transport(url).url == shown
+    assert HttpxTransport(url).url == shown
 
 
 def test_owns_client_can_be_handed_over() -> None:
     client = answering(204)
-    Transport(URL, client=client, owns_client=True).close()
+    HttpxTransport(URL, client=client, owns_client=True).close()
     assert client.is_closed
 
 
 def test_remote_name_defaults_to_a_short_stable_hash() -> None:
-    a = Transport("http://user:one@host/write")
-    b = Transport("http://user:two@host/write")
+    a = HttpxTransport("http://user:one@host/write")
+    b = HttpxTransport("http://user:two@host/write")
     assert a.remote_name == b.remote_name  # rotating a password does not rename the remote
     assert len(a.remote_name) == 6
-    assert a.remote_name != Transport("http://other/write").remote_name
-    assert Transport(URL, remote_name="primary").remote_name == "primary"
+    assert a.remote_name != HttpxTransport("http://other/write").remote_name
+    assert HttpxTransport(URL, remote_name="primary").remote_name == "primary"
 
 
 # -- auth and secrets -----------------------------------------------------------------------
@@ -348,7 +350,9 @@ def test_url_credentials_become_basic_auth_and_disappear() -> None:
         seen.append(request)
         return httpx.Response(204)
 
-    transport = Transport(f"http://ad%40min:{PASSWORD}%2F@receiver.test/api/v1/write", client=mock(handler))
+    transport = HttpxTransport(
+        f"http://ad%40min:{PASSWORD}%2F@receiver.test/api/v1/write", client=mock(handler)
+    )
     transport.send(b"x")
     assert seen[0].headers["Authorization"] == httpx.BasicAuth("ad@min", PASSWORD + "/")._auth_header
     assert seen[0].url == httpx.URL(URL)
@@ -363,13 +367,13 @@ def test_auth_argument_is_used() -> None:
         seen.append(request)
         return httpx.Response(204)
 
-    Transport(URL, client=mock(handler), auth=("user", PASSWORD)).send(b"x")
+    HttpxTransport(URL, client=mock(handler), auth=("user", PASSWORD)).send(b"x")
     assert seen[0].headers["Authorization"].startswith("Basic ")
 
 
 def test_credentials_in_both_url_and_auth_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="url") as info:
-        Transport(f"http://u:{PASSWORD}@host/write", auth=("u", PASSWORD))
+        HttpxTransport(f"http://u:{PASSWORD}@host/write", auth=("u", PASSWORD))
     assert PASSWORD not in str(info.value)
 
 
@@ -383,17 +387,19 @@ def echo_everything(request: httpx.Request) -> httpx.Response:
     "make",
     [
         pytest.param(
-            lambda client: Transport(f"http://admin:{PASSWORD}@receiver.test/w", client=client),
+            lambda client: HttpxTransport(f"http://admin:{PASSWORD}@receiver.test/w", client=client),
             id="url-password",
         ),
-        pytest.param(lambda client: Transport(URL, client=client, auth=("admin", PASSWORD)), id="auth-tuple"),
         pytest.param(
-            lambda client: Transport(URL, client=client, headers={"Authorization": f"Bearer {TOKEN}"}),
+            lambda client: HttpxTransport(URL, client=client, auth=("admin", PASSWORD)), id="auth-tuple"
+        ),
+        pytest.param(
+            lambda client: HttpxTransport(URL, client=client, headers={"Authorization": f"Bearer {TOKEN}"}),
             id="authorization-header",
         ),
     ],
 )
-def test_secrets_never_appear_in_errors_or_reprs(make: Callable[[httpx.Client], Transport]) -> None:
+def test_secrets_never_appear_in_errors_or_reprs(make: Callable[[httpx.Client], HttpxTransport]) -> None:
     transport = make(mock(echo_everything))
     with pytest.raises(NonRetryableReceiverError) as info:
         transport.send(b"x")
@@ -412,7 +418,7 @@ def test_secrets_never_appear_in_errors_or_reprs(make: Callable[[httpx.Client], 
 
 
 def test_secrets_never_appear_in_transport_errors() -> None:
-    transport = Transport(refused_url().replace("http://", f"http://admin:{PASSWORD}@"), timeout=5)
+    transport = HttpxTransport(refused_url().replace("http://", f"http://admin:{PASSWORD}@"), timeout=5)
     with pytest.raises(TransportError) as info:
         transport.send(b"x")
     assert PASSWORD not in str(info.value)
@@ -423,19 +429,19 @@ def test_secrets_never_appear_in_transport_errors() -> None:
 
 
 def test_owned_client_is_closed_and_injected_client_is_not() -> None:
-    owned = Transport(URL)
+    owned = HttpxTransport(URL)
     owned.close()
     assert owned._client.is_closed
     owned.close()  # idempotent
 
     client = answering(204)
-    Transport(URL, client=client).close()
+    HttpxTransport(URL, client=client).close()
     assert not client.is_closed
     client.close()
 
 
 def test_owned_client_does_not_follow_redirects() -> None:
-    with Transport(URL) as transport:
+    with HttpxTransport(URL) as transport:
         assert transport._client.follow_redirects is False
         assert transport._client.timeout == httpx.Timeout(30.0)
 
@@ -444,7 +450,7 @@ def test_owned_client_does_not_follow_redirects() -> None:
 
 
 def test_strict_receiver_accepts_what_we_send(body: bytes) -> None:
-    with FaultReceiver(strict=True) as receiver, Transport(receiver.url) as transport:
+    with FaultReceiver(strict=True) as receiver, HttpxTransport(receiver.url) as transport:
         assert transport.send(body).status_code == 204
         [request] = receiver.wait_for_requests(1)
     assert request.decoded is not None
@@ -454,7 +460,7 @@ def test_strict_receiver_accepts_what_we_send(body: bytes) -> None:
 def test_strict_receiver_rejects_a_body_that_is_not_snappy() -> None:
     with (
         FaultReceiver(strict=True) as receiver,
-        Transport(receiver.url) as transport,
+        HttpxTransport(receiver.url) as transport,
         pytest.raises(NonRetryableReceiverError) as info,
     ):
         transport.send(b"definitely not snappy")
@@ -467,7 +473,7 @@ def test_connection_refused_then_success_after_restart_on_the_same_port(
 ) -> None:
     port = fault_receiver.port
     fault_receiver.stop()
-    with Transport(fault_receiver.url, timeout=5) as transport:
+    with HttpxTransport(fault_receiver.url, timeout=5) as transport:
         with pytest.raises(TransportError, match="connection refused"):
             transport.send(body)
 
@@ -484,7 +490,7 @@ def test_connection_refused_then_success_after_restart_on_the_same_port(
 
 def test_first_500_then_delivered(fault_receiver: FaultReceiver, body: bytes) -> None:
     fault_receiver.script(Reply(500, "temporarily broken"))
-    with Transport(fault_receiver.url) as transport:
+    with HttpxTransport(fault_receiver.url) as transport:
         send_with_retries(transport, body, deadline=time.monotonic() + 30, wait=lambda s: False)
     first, second = fault_receiver.wait_for_requests(2)
     assert (first.status, second.status) == (500, 204)
@@ -493,10 +499,10 @@ def test_first_500_then_delivered(fault_receiver: FaultReceiver, body: bytes) ->
 
 def test_400_is_never_resent(fault_receiver: FaultReceiver, body: bytes) -> None:
     fault_receiver.script(Reply(400, "out of order sample"))
-    with Transport(fault_receiver.url) as transport, pytest.raises(NonRetryableReceiverError):
+    with HttpxTransport(fault_receiver.url) as transport, pytest.raises(NonRetryableReceiverError):
         send_with_retries(transport, body, deadline=time.monotonic() + 30, wait=lambda s: False)
     # A sentinel request proves the receiver is idle rather than slow: it is the second one.
-    with Transport(fault_receiver.url) as transport:
+    with HttpxTransport(fault_receiver.url) as transport:
         transport.send(b"sentinel")
     assert [r.body for r in fault_receiver.wait_for_requests(2)] == [body, b"sentinel"]
 
@@ -504,7 +510,7 @@ def test_400_is_never_resent(fault_receiver: FaultReceiver, body: bytes) -> None
 def test_429_retry_after_2_real_time(fault_receiver: FaultReceiver, body: bytes) -> None:
     # The one real-time test: bounded (about 2 s) and measured on the receiver's side.
     fault_receiver.script(Reply(429, "slow down", {"Retry-After": "2"}))
-    with Transport(fault_receiver.url) as transport:
+    with HttpxTransport(fault_receiver.url) as transport:
         send_with_retries(transport, body, deadline=time.monotonic() + 30)
     first, second = fault_receiver.wait_for_requests(2)
     assert second.arrived - first.arrived >= 2.0
@@ -513,7 +519,7 @@ def test_429_retry_after_2_real_time(fault_receiver: FaultReceiver, body: bytes)
 
 def test_hanging_receiver_times_out_per_attempt(fault_receiver: FaultReceiver) -> None:
     fault_receiver.script(Reply(hang=True))
-    with Transport(fault_receiver.url, timeout=0.3) as transport:
+    with HttpxTransport(fault_receiver.url, timeout=0.3) as transport:
         started = time.monotonic()
         with pytest.raises(TransportError, match=r"no response within 0.3s"):
             transport.send(b"x")
@@ -524,7 +530,7 @@ def test_hanging_receiver_times_out_per_attempt(fault_receiver: FaultReceiver) -
 def test_hanging_receiver_cannot_hold_retries_past_the_deadline(fault_receiver: FaultReceiver) -> None:
     fault_receiver.default = Reply(hang=True)
     stop = threading.Event()
-    with Transport(fault_receiver.url, timeout=30) as transport:
+    with HttpxTransport(fault_receiver.url, timeout=30) as transport:
         started = time.monotonic()
         with pytest.raises(TransportError, match="no response"):
             send_with_retries(
@@ -543,7 +549,7 @@ def test_hanging_receiver_cannot_hold_retries_past_the_deadline(fault_receiver: 
 def test_receiver_closing_without_answer_is_a_transport_error(fault_receiver: FaultReceiver) -> None:
     fault_receiver.script(Reply(drop=True))
     with (
-        Transport(fault_receiver.url, timeout=10) as transport,
+        HttpxTransport(fault_receiver.url, timeout=10) as transport,
         pytest.raises(TransportError, match="closed the connection"),
     ):
         transport.send(b"x")
@@ -567,7 +573,7 @@ def tls_receiver(tls_ca: trustme.CA) -> Iterator[FaultReceiver]:
 
 def test_tls_verification_failure_is_named(tls_receiver: FaultReceiver) -> None:
     with (
-        Transport(tls_receiver.url, timeout=5) as transport,
+        HttpxTransport(tls_receiver.url, timeout=5) as transport,
         pytest.raises(TransportError, match="TLS certificate verification failed") as info,
     ):
         transport.send(b"x")
@@ -578,8 +584,35 @@ def test_tls_with_the_right_ca_succeeds(tls_receiver: FaultReceiver, tls_ca: tru
     context = ssl.create_default_context()
     tls_ca.configure_trust(context)
     with httpx.Client(verify=context) as client:
-        assert Transport(tls_receiver.url, client=client).send(body).status_code == 204
+        assert HttpxTransport(tls_receiver.url, client=client).send(body).status_code == 204
     assert tls_receiver.wait_for_requests(1)[0].body == body
+
+
+@pytest.mark.parametrize("mode", [m for m in CLIENT_CERT_MODES if m != "alert"])
+def test_a_tls_connection_ended_without_a_word_suggests_a_client_certificate(
+    tls_ca: trustme.CA, mode: str
+) -> None:
+    # What a pusher's log says about an mTLS server that closes instead of sending its alert.
+    context = ssl.create_default_context()
+    tls_ca.configure_trust(context)
+    leaf = tls_ca.issue_cert("127.0.0.1")
+    with (
+        ClientCertServer(mode, leaf.configure_cert, tls_ca.configure_trust) as server,
+        httpx.Client(verify=context) as client,
+        pytest.raises(TransportError) as info,
+    ):
+        HttpxTransport(server.url, client=client).send(b"x")
+    message = str(info.value)
+    assert "the server ended the TLS connection during or right after the handshake" in message
+    assert "requires a client certificate (mutual TLS)" in message
+    assert "PROMETHEUS_REMOTE_WRITE_CERT_FILE" in message
+
+
+def test_a_plain_connection_reset_does_not_mention_certificates(fault_receiver: FaultReceiver) -> None:
+    fault_receiver.script(Reply(drop=True))
+    with HttpxTransport(fault_receiver.url, timeout=10) as transport, pytest.raises(TransportError) as info:
+        transport.send(b"x")
+    assert "certificate" not in str(info.value)
 
 
 # -- the fault receiver itself ------------------------------------------------------------------
@@ -596,7 +629,7 @@ def test_fault_receiver_sends_written_headers_for_2_0(
     fault_receiver: FaultReceiver, protocol: str, confirms: bool
 ) -> None:
     body = generate_write_request(timestamp_ms=1_700_000_000_000, protocol=protocol)
-    with Transport(fault_receiver.url) as transport:
+    with HttpxTransport(fault_receiver.url) as transport:
         result = transport.send(body, protocol=protocol)
     assert result.confirms_v2 is confirms
     [request] = fault_receiver.wait_for_requests(1)
@@ -612,8 +645,28 @@ def test_fault_receiver_wait_fails_loudly(fault_receiver: FaultReceiver) -> None
 
 
 def test_fault_receiver_records_undecodable_bodies(fault_receiver: FaultReceiver) -> None:
-    with Transport(fault_receiver.url) as transport:
+    with HttpxTransport(fault_receiver.url) as transport:
         transport.send(b"garbage")
     [request] = fault_receiver.wait_for_requests(1)
     assert request.decoded is None
     assert request.decode_error is not None
+
+
+def test_warm_up_sends_nothing_and_leaves_auth_failures_to_send(
+    fault_receiver: FaultReceiver, tmp_path: Path
+) -> None:
+    # The warm-up runs the auth flow (it reads the token file); a failure there is send()'s to report.
+    auth = BearerTokenAuth(token_file=str(tmp_path / "missing-token"))
+    with HttpxTransport(fault_receiver.url, auth=auth) as transport:
+        transport.warm_up()
+        assert fault_receiver.requests == []
+        with pytest.raises(TransportError, match="cannot be read"):
+            transport.send(b"")
+    (tmp_path / "token").write_text("from-file\n")
+    with HttpxTransport(
+        fault_receiver.url, auth=BearerTokenAuth(token_file=str(tmp_path / "token"))
+    ) as transport:
+        transport.warm_up()
+        transport.send(b"")
+    (request,) = fault_receiver.wait_for_requests(1)  # the send's; the warm-ups sent nothing
+    assert request.header("Authorization") == "Bearer from-file"

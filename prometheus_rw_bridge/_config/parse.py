@@ -286,6 +286,7 @@ def parse_labels(value: object, where: str) -> Mapping[str, str]:
 
 
 _HEADER_NAME_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def parse_headers(value: object, where: str) -> Mapping[str, str]:
@@ -301,6 +302,11 @@ def parse_headers(value: object, where: str) -> Mapping[str, str]:
             )
         if "\r" in header_value or "\n" in header_value:
             raise ConfigurationError(f"{where}: header {name!r} has a line break in its value")
+        if _HEADER_CONTROL_RE.search(header_value):
+            # RFC 9110 allows none but tab; an HTTP library refusing one quotes the value back.
+            raise ConfigurationError(
+                f"{where}: header {name!r} has a control character in its value (only tab is allowed)"
+            )
         if any(existing.lower() == name.lower() for existing in headers):
             raise ConfigurationError(f"{where}: header {name!r} is given twice")
         headers[name] = header_value

@@ -33,13 +33,20 @@ Several endpoints (each gets its own queue, retries and self-metrics in the brid
   keyword arguments fill in what each endpoint leaves unset.
 
 An explicit ``url`` or ``endpoints`` replaces every URL from the environment.
+
+A ``PROMETHEUS_REMOTE_WRITE_*`` variable that is no option (``..._TIMOUT``, or an endpoint's
+variable whose name ``_ENDPOINTS`` does not list) is ignored with a warning naming the closest
+option, once per process and variable.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import logging
 import os
 import re
+import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -66,6 +73,8 @@ from .parse import (
     parse_text,
     parse_url,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -514,6 +523,65 @@ def _resolve(layers: Sequence[_Layer], table: Mapping[str, tuple[str, _Parser]])
     return values
 
 
+# --------------------------------------------------------------------------- unknown variables
+
+_SHARED_SUFFIXES = frozenset(
+    variable[len(ENV_PREFIX) :]
+    for variable in (
+        ENV_URL,
+        ENV_ENDPOINTS,
+        *(v for v, _ in (*_BRIDGE_OPTIONS.values(), *_ENDPOINT_OPTIONS.values())),
+    )
+)
+# What may follow an endpoint's name: PROMETHEUS_REMOTE_WRITE_<NAME>_<suffix>.
+_ENDPOINT_SUFFIXES = frozenset({"URL", *(v[len(ENV_PREFIX) :] for v, _ in _ENDPOINT_OPTIONS.values())})
+
+_said_unknown: set[str] = set()
+_said_unknown_lock = threading.Lock()
+
+
+def _warn_unknown_variables(environ: Mapping[str, object]) -> None:
+    """Warn once per process about each ``PROMETHEUS_REMOTE_WRITE_*`` key that is no option."""
+    names = [
+        str(n).upper() for n in _words(environ.get(ENV_ENDPOINTS)) if re.fullmatch(r"[A-Za-z]\w*", str(n))
+    ]
+    known = set(_SHARED_SUFFIXES)
+    known.update(f"{name}_{suffix}" for name in names for suffix in _ENDPOINT_SUFFIXES)
+    unknown = sorted(
+        key
+        for key in environ
+        if isinstance(key, str) and key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :] not in known
+    )
+    for variable in unknown:
+        with _said_unknown_lock:
+            if variable in _said_unknown:
+                continue
+            _said_unknown.add(variable)
+        logger.warning(
+            "prometheus-rw-bridge: %s is not an option and is ignored; %s",
+            variable,
+            _closest(variable, known, names),
+        )
+
+
+def _closest(variable: str, known: set[str], endpoint_names: list[str]) -> str:
+    """Say which option ``variable`` probably means."""
+    suffix = variable[len(ENV_PREFIX) :]
+    hints = []
+    # Suffixes only: the long shared prefix would make every name look alike.
+    match = difflib.get_close_matches(suffix, sorted(known), n=1, cutoff=0.6)
+    if match:
+        hints.append(f"did you mean {ENV_PREFIX}{match[0]}?")
+    head, _, tail = suffix.partition("_")
+    if tail in _ENDPOINT_SUFFIXES and head not in endpoint_names:
+        listed = ", ".join(name.lower() for name in endpoint_names) or "none"
+        hints.append(
+            f"{'or, ' if match else ''}if {head.lower()!r} is an endpoint, list it in {ENV_ENDPOINTS} "
+            f"(it lists {listed})"
+        )
+    return " ".join(hints) or "see the configuration reference for the options"
+
+
 # --------------------------------------------------------------------------- resolution
 
 _AMP_HOST_RE = re.compile(r"aps-workspaces\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
@@ -722,6 +790,7 @@ def resolve_settings(
     """
     arguments = dict(locals())
     env: Mapping[str, object] = os.environ if environ is None else environ
+    _warn_unknown_variables(env)
     bridge = _resolve(
         [_arg_layer(arguments, _BRIDGE_OPTIONS), _env_layer(env, _BRIDGE_OPTIONS)],
         _BRIDGE_OPTIONS,

@@ -9,6 +9,8 @@ threads never wait on the network: ``enable_remote_write()`` returns at once, an
 Fork safety: after ``os.fork()`` a child inherits no running bridge.  Bridges are *off* in the
 child (they log once at info and do nothing); call ``enable_remote_write()`` again in the child
 to push from it.  This avoids two processes pushing the same series with the same labels.
+A fork also waits (at most :data:`FORK_WAIT` seconds) until no collection is running, so the
+child never inherits prometheus_client's locks held by one; see docs/architecture.md, "Forks".
 """
 
 from __future__ import annotations
@@ -36,14 +38,19 @@ __all__ = ["BridgeStats", "RemoteWriteBridge"]
 METADATA_RESEND_INTERVAL = 60.0
 """Seconds after which unchanged metadata is sent again (Prometheus: ``metadata_config.send_interval``)."""
 
+FORK_WAIT = 5.0
+"""Seconds a fork waits at most for running collections to finish before it goes ahead anyway."""
+
 
 @dataclass(frozen=True)
 class BridgeStats:
     """What a bridge has done so far, summed over its endpoints.
 
     ``samples_dropped`` counts samples given up for good (queue full, rejected with a 4xx,
-    shutdown deadline); ``samples_failed`` the subset that a receiver refused or that failed
-    at shutdown.  ``success_rate`` is successes / attempts (1.0 before the first attempt).
+    shutdown deadline, or unsendable: an empty name, a value that is no number...; each
+    endpoint counts those of every collection); ``samples_failed`` the subset that a receiver
+    refused or that failed at shutdown.  ``success_rate`` is successes / attempts (1.0 before
+    the first attempt).
     """
 
     attempts: int
@@ -118,6 +125,7 @@ class RemoteWriteBridge:
         self._wall_clock = wall_clock
         self.disabled_reason = disabled_reason
         self._collect_lock = threading.Lock()
+        self._collecting_in: int | None = None  # the thread ident running a collection
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
         self._closed = disabled_reason is not None
@@ -139,6 +147,8 @@ class RemoteWriteBridge:
         """Start the collector thread (the first collection happens at once) and the exit hook."""
         if self._closed or self._thread is not None:
             return
+        if self._debug:
+            _debug_text(b"")  # imports the decoder here: the collector thread must not import
         self._thread = threading.Thread(target=self._run, name="prometheus-rw-bridge", daemon=True)
         self._thread.start()
         atexit.register(self._atexit)
@@ -306,6 +316,7 @@ class RemoteWriteBridge:
         wait = -1.0 if deadline is None else max(0.0, deadline - self._clock())
         if not self._collect_lock.acquire(timeout=wait):
             return None
+        self._collecting_in = threading.get_ident()
         try:
             if os.getpid() != self._pid or (self._closed and not final):
                 return self._seq
@@ -323,6 +334,7 @@ class RemoteWriteBridge:
                 self._encode_and_submit((), self._next_timestamp(), stale_all=True)
             return self._seq
         finally:
+            self._collecting_in = None
             self._collect_lock.release()
 
     def _encode_and_submit(self, families: Iterable[Any], timestamp_ms: int, *, stale_all: bool) -> None:
@@ -372,6 +384,7 @@ class RemoteWriteBridge:
                     timestamp_ms=timestamp_ms,
                     requests=deque(requests),
                     fallback=list(fallback) if fallback else None,
+                    unsendable=encoded_as(protocol).dropped,
                 )
             )
 
@@ -386,14 +399,8 @@ class RemoteWriteBridge:
         return wanted
 
     def _log_debug(self, collection: Any, seq: int) -> None:
-        try:
-            from .._protocol.decode import decode_write_request
-
-            protocol = "1.0" if isinstance(collection, EncodedCollection) else "2.0"
-            raw = collection.body(metadata=False)
-            text = decode_write_request(raw, compressed=False, protocol=protocol).to_text()
-        except Exception as exc:  # protobuf missing, say
-            text = f"(cannot render: {exc})\n"
+        protocol = "1.0" if isinstance(collection, EncodedCollection) else "2.0"
+        text = _debug_text(collection.body(metadata=False), protocol)
         logger.info(
             "Remote-write push #%d at %d ms, %d samples:\n%s",
             seq,
@@ -412,6 +419,7 @@ class RemoteWriteBridge:
     def _after_fork_in_child(self) -> None:
         """Turn this bridge off in a forked child; see the module docstring."""
         self._collect_lock = threading.Lock()
+        self._collecting_in = None
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
         self._stop.set()
@@ -427,6 +435,16 @@ class RemoteWriteBridge:
             self.disabled_reason = "inherited across fork"
 
 
+def _debug_text(body: bytes, protocol: str = "1.0") -> str:
+    """Render an uncompressed request of ``protocol`` as text for ``debug``."""
+    try:
+        from .._protocol.decode import decode_write_request
+
+        return decode_write_request(body, compressed=False, protocol=protocol).to_text()
+    except Exception as exc:  # protobuf missing, say
+        return f"(cannot render: {exc})\n"
+
+
 # Bridges that exist in this process, for fork handling and for enable_remote_write's reuse.
 _live_bridges: weakref.WeakSet[RemoteWriteBridge] = weakref.WeakSet()
 _active: dict[tuple[int, tuple[str, ...]], RemoteWriteBridge] = {}
@@ -440,8 +458,50 @@ def _unregister(bridge: RemoteWriteBridge) -> None:
                 del _active[key]
 
 
+# The collect locks _before_fork took, released again after the fork in the parent.
+_held_for_fork: list[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    """Wait until no collection runs, and keep new ones from starting until the fork is done.
+
+    A collection holds prometheus_client's locks (the registry's, each metric's) and runs
+    user collectors, which may import; a child forked in the middle of one would inherit
+    those locks held by a thread it does not have, and the application's next ``inc()`` on
+    that metric would wait for ever.  Holding every bridge's collect lock across the fork
+    rules that out.  The wait is bounded by :data:`FORK_WAIT`: a collection that takes longer
+    (a collector stuck on I/O) no longer holds off the fork, and a warning says so.  A fork
+    from inside a collection (a collector that forks) does not wait for itself.
+    """
+    deadline = time.monotonic() + FORK_WAIT
+    me = threading.get_ident()
+    late = 0
+    for bridge in list(_live_bridges):
+        if bridge._collecting_in == me:
+            continue
+        lock = bridge._collect_lock
+        if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            _held_for_fork.append(lock)
+        else:
+            late += 1
+    if late:
+        logger.warning(
+            "prometheus-rw-bridge: forking although %d remote-write collection(s) still run after %.1fs; "
+            "the child may inherit metric locks they hold and hang on them (is a collector stuck?)",
+            late,
+            FORK_WAIT,
+        )
+
+
+def _after_fork_in_parent() -> None:
+    """Let collections run again."""
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+
+
 def _after_fork_in_child() -> None:
     global _active_lock
+    _held_for_fork.clear()  # the parent's locks: every bridge gets new ones below
     _active_lock = threading.Lock()
     _active.clear()
     running = [b for b in list(_live_bridges) if b.enabled]
@@ -457,4 +517,6 @@ def _after_fork_in_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+    )

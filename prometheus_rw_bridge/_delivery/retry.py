@@ -10,8 +10,6 @@ a fake clock and never sleep.
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import logging
 import math
 import random
@@ -28,7 +26,7 @@ from .._exceptions import (
     TransportError,
 )
 
-__all__ = ["RetryPolicy", "parse_retry_after", "retry_after_of", "send_with_retries"]
+__all__ = ["RetryPolicy", "retry_after_of", "send_with_retries"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,38 +98,6 @@ class RetryPolicy:
         return base
 
 
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Parse a ``Retry-After`` header into seconds from ``now``.
-
-    Args:
-        value: the header: delta-seconds (``"120"``, leniently ``"1.5"``) or an HTTP date
-            (``"Wed, 21 Oct 2015 07:28:00 GMT"``).
-        now: the current time as a Unix timestamp, to turn a date into a delay (ideally the
-            response's own ``Date``, which removes clock skew).
-
-    Returns:
-        Seconds to wait (a time in the past gives 0), or None if absent or unparseable.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:  # "-0000" dates; HTTP dates are always UTC
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        seconds = when.timestamp() - now
-    if not math.isfinite(seconds):
-        return None
-    return max(seconds, 0.0)
-
-
 def retry_after_of(error: BaseException) -> float | None:
     """Return the parsed ``Retry-After`` carried by ``error``, if any."""
     value = getattr(error, "retry_after", None)
@@ -142,7 +108,7 @@ _Result_co = TypeVar("_Result_co", covariant=True)
 
 
 class Sender(Protocol[_Result_co]):
-    """What ``send_with_retries`` needs from a transport (``Transport`` is one)."""
+    """What ``send_with_retries`` needs from a transport (``HttpxTransport`` is one)."""
 
     @property
     def timeout(self) -> float:
@@ -183,7 +149,7 @@ def send_with_retries(
     a request the receiver called invalid can never succeed.
 
     Args:
-        transport: a ``Transport`` (or anything with the same ``send``, ``timeout`` and ``url``).
+        transport: a ``HttpxTransport`` (or anything with the same ``send``, ``timeout`` and ``url``).
         body: the compressed request body.
         protocol: ``"1.0"`` or ``"2.0"``, passed to ``transport.send``.
         deadline: absolute time, in ``clock()`` units, after which no attempt starts and no
@@ -197,7 +163,7 @@ def send_with_retries(
         rng: random source for jitter.
 
     Returns:
-        What ``transport.send`` returned (a ``SendResult`` for a ``Transport``).
+        What ``transport.send`` returned (a ``SendResult`` for a ``HttpxTransport``).
 
     Raises:
         NonRetryableReceiverError: the receiver refused the request; never retried.

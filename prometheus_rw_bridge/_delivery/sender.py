@@ -15,14 +15,17 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import NonRetryableReceiverError, SendError
 from .._protocol import snappy as _snappy
 from .._protocol.batching import Request, compress_requests, split_body
 from .retry import RetryPolicy, retry_after_of
+
+if TYPE_CHECKING:  # importing httpx is for when the first transport is built, not for import time
+    from .._http.transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class Collection:
     requests: deque[Request]
     fallback: list[Request] | None = None
     nbytes: int = 0
+    unsendable: Mapping[str, int] = field(default_factory=dict)  # samples the encoder left out, by reason
 
     def __post_init__(self) -> None:
         self.nbytes = sum(len(r.body) for r in self.requests) + sum(len(r.body) for r in self.fallback or ())
@@ -88,7 +92,7 @@ class EndpointSender:
     """Deliver collections to one endpoint, in order, from a daemon thread.
 
     Args:
-        transport: a ``_transport.Transport`` (``send(body, protocol=, attempt=, timeout=)``).
+        transport: the endpoint's :class:`~prometheus_rw_bridge._http.transport.Transport`.
         policy: backoff bounds for retries.
         max_pending_collections: collections that may wait (the one in flight included).
         max_pending_bytes: compressed bytes that may wait.
@@ -99,7 +103,7 @@ class EndpointSender:
 
     def __init__(
         self,
-        transport: Any,
+        transport: Transport,
         *,
         policy: RetryPolicy | None = None,
         max_pending_collections: int = 80,
@@ -165,6 +169,9 @@ class EndpointSender:
     def submit(self, collection: Collection) -> None:
         """Queue ``collection``; never blocks on the network.  Drops the oldest waiting beyond capacity."""
         with self._cond:
+            for reason, samples in collection.unsendable.items():
+                # Dropped for good but never queued: counted, and flush() does not wait on them.
+                self._count_dropped(samples, reason)
             if self._stopping and self._give_up_at is not None:
                 self._drop(collection, "shutdown")
                 self._delivered_seq = max(self._delivered_seq, collection.seq)
@@ -395,8 +402,12 @@ class EndpointSender:
             )
 
     def _drop_samples(self, samples: int, reason: str, seq: int | None = None) -> None:
-        """Count ``samples`` as dropped for ``reason``; the caller holds the lock."""
+        """Count ``samples`` as dropped for ``reason`` from a queued collection; the caller holds the lock."""
         self._dropped_seqs.append(self._delivering_seq if seq is None else seq)
+        self._count_dropped(samples, reason)
+
+    def _count_dropped(self, samples: int, reason: str) -> None:
+        """Add ``samples`` to the dropped count of ``reason``; the caller holds the lock."""
         dropped = self._stats.samples_dropped
         dropped[reason] = dropped.get(reason, 0) + samples
 

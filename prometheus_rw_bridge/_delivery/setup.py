@@ -7,6 +7,7 @@ policy, not plumbing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .._config.settings import EndpointSettings, Settings, resolve_settings
@@ -14,7 +15,7 @@ from .._protocol.encode import Encoder
 from .bridge import RemoteWriteBridge
 from .sender import EndpointSender
 
-__all__ = ["build_bridge", "make_transport", "resolve"]
+__all__ = ["build_bridge", "make_transport", "make_transports", "resolve"]
 
 
 def resolve(**kwargs: Any) -> Settings:
@@ -23,21 +24,45 @@ def resolve(**kwargs: Any) -> Settings:
 
 
 def make_transport(endpoint: EndpointSettings) -> Any:
-    """Build the transport for one endpoint: its own HTTP client with auth, TLS and headers."""
-    from .._http.auth import make_client
-    from .._http.transport import Transport
+    """Build the transport for one endpoint: its own HTTP client with auth, TLS and headers.
 
-    return Transport(
+    The transport is warmed up here, in the building thread, so that the thread that later
+    sends through it imports nothing (docs/architecture.md, "Forks").
+    """
+    from .._http.auth import make_client
+    from .._http.transport import HttpxTransport
+
+    transport = HttpxTransport(
         endpoint.url,
         client=make_client(endpoint),
         timeout=endpoint.timeout,
         remote_name=endpoint.name or None,
         owns_client=True,
     )
+    transport.warm_up()
+    return transport
+
+
+def make_transports(endpoints: Sequence[EndpointSettings]) -> list[Any]:
+    """Build every endpoint's transport, or none: on a failure the ones made are closed.
+
+    A bad endpoint (say, an unreadable CA file) thus fails before any thread starts.
+    """
+    transports: list[Any] = []
+    try:
+        for endpoint in endpoints:
+            transports.append(make_transport(endpoint))
+    except BaseException:
+        for transport in transports:
+            transport.close()
+        raise
+    return transports
 
 
 def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
     """Start a bridge for ``registry`` as ``settings`` describe."""
+
+    warned: set[tuple[str, str]] = set()  # the 1.0 and 2.0 encoders see the same problems: log each once
 
     def encoder_of(cls: Any) -> Any:
         return cls(
@@ -46,6 +71,7 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
             external_labels=settings.external_labels,
             track_staleness=True,
             metric_filter=settings.metric_filter,
+            warned=warned,
         )
 
     encoder = encoder_of(Encoder)
@@ -54,16 +80,7 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
         from .._protocol.encode_v2 import EncoderV2
 
         encoder_v2 = encoder_of(EncoderV2)
-    # Build every transport first: a bad endpoint (say, an unreadable CA file) then fails
-    # before any thread starts, and the clients already made are closed.
-    transports: list[Any] = []
-    try:
-        for endpoint in settings.endpoints:
-            transports.append(make_transport(endpoint))
-    except BaseException:
-        for transport in transports:
-            transport.close()
-        raise
+    transports = make_transports(settings.endpoints)
     senders = []
     for index, transport in enumerate(transports):
         negotiator = None

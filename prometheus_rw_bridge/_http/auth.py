@@ -16,21 +16,28 @@ Secrets never appear in reprs, log records or exception messages.
 
 from __future__ import annotations
 
-import base64
 import inspect
 import logging
 import os
 import ssl
 import threading
 import urllib.parse
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import httpx
 
 from .._config.settings import EndpointSettings
 from .._exceptions import ConfigurationError, MissingDependencyError
-from .._redact import MASK, is_secret_header, safe_url
+from .._redact import (
+    MASK,
+    basic_auth_secrets,
+    is_secret_header,
+    masking_logs,
+    safe_url,
+    secret_forms,
+    url_secrets,
+)
 from .http11 import direct_transport
 
 __all__ = ["BearerTokenAuth", "FileBasicAuth", "SigV4Auth", "make_client", "make_ssl_context"]
@@ -141,7 +148,7 @@ class FileBasicAuth(httpx.Auth):
     def secrets(self) -> tuple[str, ...]:
         """The values this auth has sent, so they can be masked wherever they come back."""
         password = self._file.last_value
-        return _basic_secrets(self._username, password) if password else ()
+        return basic_auth_secrets(self._username, password) if password else ()
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         yield from httpx.BasicAuth(self._username, self._file.read()).auth_flow(request)
@@ -151,14 +158,6 @@ class FileBasicAuth(httpx.Auth):
 _UNSIGNED_HEADERS = frozenset(
     {"accept", "accept-encoding", "connection", "expect", "transfer-encoding", "user-agent"}
 )
-_SIGNER_DETAIL = ("CanonicalRequest", "StringToSign")
-
-
-class _NoCanonicalRequest(logging.Filter):
-    """Drop botocore's DEBUG records of the canonical request: they hold the session token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.startswith(_SIGNER_DETAIL))
 
 
 class SigV4Auth(httpx.Auth):
@@ -202,8 +201,6 @@ class SigV4Auth(httpx.Auth):
                 "sigv4: no AWS credentials found (environment, shared config/credentials file, "
                 "SSO, or instance/task role)"
             )
-        if not any(isinstance(f, _NoCanonicalRequest) for f in logging.getLogger("botocore.auth").filters):
-            logging.getLogger("botocore.auth").addFilter(_NoCanonicalRequest())
 
     def __repr__(self) -> str:
         return f"SigV4Auth(region={self.region!r}, service={self.service!r})"
@@ -278,12 +275,6 @@ def _auth_of(endpoint: EndpointSettings) -> httpx.Auth | None:
     return None
 
 
-def _basic_secrets(username: str, password: str) -> tuple[str, ...]:
-    """The password and the ``Basic`` credential that encodes it."""
-    encoded = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return (password, encoded)
-
-
 # Error bodies are read at most this far when masking echoed secrets in them.
 _MAX_SCRUBBED_BODY = 64 * 1024
 
@@ -327,20 +318,26 @@ class _Client(httpx.Client):
         if endpoint.bearer_token:
             static.append(endpoint.bearer_token)
         if endpoint.password:
-            static.extend(_basic_secrets(endpoint.username or "", endpoint.password))
+            static.extend(basic_auth_secrets(endpoint.username or "", endpoint.password))
+        if endpoint.proxy:
+            static.extend(_proxy_secrets(endpoint.proxy))
         self._static_secrets = tuple(static)
 
     def known_secrets(self) -> tuple[str, ...]:
         """Every secret this client sends, longest first (rotated file values included)."""
-        found = set(self._static_secrets)
         secrets_of = getattr(self.auth, "secrets", None)
-        if callable(secrets_of):
-            found.update(secrets_of())
-        for value in list(found):
-            found.add(urllib.parse.quote(value, safe=""))
-        return tuple(sorted((v for v in found if v), key=len, reverse=True))
+        return secret_forms((*self._static_secrets, *(secrets_of() if callable(secrets_of) else ())))
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        def secrets() -> tuple[str, ...]:
+            return (*self.known_secrets(), *secret_forms(url_secrets(str(request.url))))
+
+        with masking_logs(secrets):
+            return self._send(request, secrets, **kwargs)
+
+    def _send(
+        self, request: httpx.Request, secrets: Callable[[], tuple[str, ...]], **kwargs: Any
+    ) -> httpx.Response:
         stream = kwargs.pop("stream", False)
         try:
             response = super().send(request, stream=True, **kwargs)
@@ -363,9 +360,9 @@ class _Client(httpx.Client):
                 f"{exc}; the server certificate was checked against {where}", request=request
             ) from explained
         if not response.is_success and isinstance(response.stream, httpx.SyncByteStream):
-            secrets = [secret.encode() for secret in self.known_secrets()]
-            if secrets:
-                response.stream = _ScrubbedStream(response.stream, secrets)
+            known = [secret.encode() for secret in secrets()]
+            if known:
+                response.stream = _ScrubbedStream(response.stream, known)
         if not stream:
             try:
                 response.read()
@@ -373,6 +370,16 @@ class _Client(httpx.Client):
                 response.close()
                 raise
         return response
+
+
+def _proxy_secrets(proxy: str) -> tuple[str, ...]:
+    """The proxy URL's password and the ``Proxy-Authorization`` credential httpx makes of it."""
+    userinfo, at, _ = urllib.parse.urlsplit(proxy).netloc.rpartition("@")
+    if not at:
+        return ()
+    user, _, password = userinfo.partition(":")
+    decoded = (urllib.parse.unquote(user), urllib.parse.unquote(password))
+    return (*url_secrets(proxy), *basic_auth_secrets(*decoded))
 
 
 def _verification_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
@@ -415,7 +422,8 @@ def make_client(endpoint: EndpointSettings) -> httpx.Client:
         kwargs[_PROXY_KWARG] = endpoint.proxy
     # Direct connections go through the lean http.client transport; a configured proxy mounts
     # httpx's own transport, built with the same ``verify``; environment proxies keep httpx's.
-    kwargs["transport"] = direct_transport(verify if isinstance(verify, ssl.SSLContext) else None)
+    context = verify if isinstance(verify, ssl.SSLContext) else None
+    kwargs["transport"] = direct_transport(context, https=httpx.URL(endpoint.url).scheme == "https")
     return _Client(
         endpoint,
         auth=_auth_of(endpoint),

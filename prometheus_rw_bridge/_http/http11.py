@@ -48,16 +48,24 @@ _KEEPALIVE_EXPIRY = 5.0
 _Key = tuple[str, str, int]
 
 
-def direct_transport(ssl_context: ssl.SSLContext | None = None) -> Http11Transport | None:
+def direct_transport(
+    ssl_context: ssl.SSLContext | None = None, *, https: bool = False
+) -> Http11Transport | None:
     """An ``Http11Transport`` for a new ``httpx.Client``, or None when environment proxies apply.
 
     httpx reads ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` only for a client built without a
     transport of its own, so with any of them set, the client keeps httpx's default transport
     and the proxies behave exactly as httpx documents.
+
+    With ``https`` and no ``ssl_context``, httpx's default trust store is loaded now: on the
+    first connection it would import certifi in the sending thread, which must not import
+    (docs/architecture.md, "Forks").
     """
     proxies = urllib.request.getproxies()  # what httpx itself consults
     if any(proxies.get(scheme) for scheme in ("http", "https", "all")):
         return None
+    if ssl_context is None and https:
+        ssl_context = httpx.create_ssl_context()
     return Http11Transport(ssl_context)
 
 

@@ -1,33 +1,35 @@
-"""One remote-write endpoint over HTTP: headers, auth, status mapping and error translation.
+"""One remote-write endpoint over HTTP: the transport interface and its httpx implementation.
 
-``Transport.send`` makes exactly one POST and turns everything that can go wrong into the
+:class:`Transport` is the seam the delivery layer talks to: one ``send()`` of a compressed body
+that returns a :class:`SendResult` or raises a ``SendError``, and ``close()``.  Tests and users
+may pass anything that has that shape.
+
+``HttpxTransport.send`` makes exactly one POST and turns everything that can go wrong into the
 package's error tree (see ``_exceptions``): 5xx and 429 become ``RetryableReceiverError``,
 other non-2xx answers ``NonRetryableReceiverError``, and failures without an answer
 (refused, reset, TLS, timeout) ``TransportError``.  Whether and when to try again is
 ``_retry``'s business.
 
 Credentials never leave this module in text: the URL's ``user:password@`` becomes basic
-auth and is stripped from ``Transport.url``; error messages and reprs are scrubbed of every
-secret the transport knows.
+auth and is stripped from ``HttpxTransport.url``; error messages (and the errors chained under
+them), reprs, and the records httpx, httpcore and botocore log while a request is sent are
+scrubbed of every secret the transport knows (``_redact.masking_logs``).
 """
 
 from __future__ import annotations
 
-import datetime
-import email.utils
+import codecs
 import hashlib
 import logging
 import ssl
-import time
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from .._config.parse import parse_headers, parse_url
-from .._delivery.retry import parse_retry_after
 from .._exceptions import (
     ConfigurationError,
     NonRetryableReceiverError,
@@ -35,10 +37,20 @@ from .._exceptions import (
     TransportError,
 )
 from .._protocol.headers import headers_for
-from .._redact import MASK, is_secret_header, safe_url
+from .._redact import (
+    basic_auth_secrets,
+    is_secret_header,
+    masking_logs,
+    safe_url,
+    scrub,
+    scrub_exception_chain,
+    secret_forms,
+    url_secrets,
+)
 from .http11 import direct_transport
+from .retry_after import retry_after_from_headers
 
-__all__ = ["MAX_MESSAGE_LENGTH", "SendResult", "Transport"]
+__all__ = ["MAX_MESSAGE_LENGTH", "HttpxTransport", "SendResult", "Transport", "ended_without_answer"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +96,31 @@ class SendResult:
         )
 
 
+class Transport(Protocol):
+    """What the delivery layer needs from a transport: one POST per call, errors as ``SendError``.
+
+    Attributes:
+        url: the endpoint, safe to display (no credentials, query values masked).
+        remote_name: the endpoint's name in logs and self-metrics.
+        timeout: the default per-request timeout in seconds.
+    """
+
+    url: str
+    remote_name: str
+    timeout: float
+
+    def send(
+        self, body: bytes, *, protocol: str = "1.0", attempt: int = 0, timeout: float | None = None
+    ) -> SendResult:
+        """POST one compressed request body; raise ``RetryableReceiverError``,
+        ``NonRetryableReceiverError`` or ``TransportError`` when it did not succeed."""
+        ...
+
+    def close(self) -> None:
+        """Release the transport's connections (idempotent)."""
+        ...
+
+
 def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     """Return ``url`` without ``user:password@`` and the decoded credentials, if any."""
     parts = urllib.parse.urlsplit(url)
@@ -108,28 +145,12 @@ def _validate_url(url: object) -> str:
     return checked
 
 
-def _secrets_of(credentials: tuple[str, str] | None) -> tuple[str, ...]:
-    """Return the strings that must never be displayed, longest first."""
-    if credentials is None:
-        return ()
-    user, password = credentials
-    found = {password, urllib.parse.quote(password, safe=""), f"{user}:{password}"}
-    return tuple(sorted((s for s in found if s), key=len, reverse=True))
-
-
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every secret in ``text`` by ``***``."""
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
-
-
 def _short_hash(text: str) -> str:
     """Return 6 hex digits identifying ``text``, as Prometheus names unnamed remotes."""
     return hashlib.sha256(text.encode()).hexdigest()[:6]
 
 
-class Transport:
+class HttpxTransport:
     """Send remote-write request bodies to one URL.
 
     Args:
@@ -177,16 +198,18 @@ class Transport:
             )
         self._post_url = bare
         self._auth: httpx.Auth | tuple[str, str] | None = credentials if credentials is not None else auth
-        secrets = list(_secrets_of(credentials))
+        secrets = list(url_secrets(url))
+        if credentials is not None:
+            secrets.extend(basic_auth_secrets(*credentials))
         if isinstance(auth, tuple) and len(auth) == 2:
-            secrets.extend(_secrets_of((str(auth[0]), str(auth[1]))))
+            secrets.extend(basic_auth_secrets(str(auth[0]), str(auth[1])))
         self._user_headers = dict(parse_headers(headers or {}, "headers"))
         for name, value in self._user_headers.items():
             if is_secret_header(name) and value:
                 secrets.append(value)
                 # "Bearer <token>": the token alone is the secret too.
                 secrets.extend(part for part in value.split() if len(part) >= 8)
-        self._secrets = tuple(sorted(set(secrets), key=len, reverse=True))
+        self._secrets = tuple(secrets)
         self.url = safe_url(url)
         self.remote_name = remote_name if remote_name else _short_hash(self.url)
         self.timeout = float(timeout)
@@ -194,13 +217,26 @@ class Transport:
         self._client = (
             client
             if client is not None
-            else httpx.Client(timeout=timeout, follow_redirects=False, transport=direct_transport())
+            else httpx.Client(
+                timeout=timeout,
+                follow_redirects=False,
+                transport=direct_transport(https=httpx.URL(bare).scheme == "https"),
+            )
         )
 
     def __repr__(self) -> str:
-        return f"Transport(url={self.url!r}, remote_name={self.remote_name!r})"
+        return f"HttpxTransport(url={self.url!r}, remote_name={self.remote_name!r})"
 
-    def __enter__(self) -> Transport:
+    def _known_secrets(self) -> tuple[str, ...]:
+        """Every secret a request of this transport carries, in every form it may be shown in.
+
+        Asked again for each use: the client's auth may have read a rotated token meanwhile.
+        """
+        client_secrets = getattr(self._client, "known_secrets", None)
+        extra = client_secrets() if callable(client_secrets) else ()
+        return secret_forms((*self._secrets, *extra))
+
+    def __enter__(self) -> HttpxTransport:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -232,24 +268,24 @@ class Transport:
                 not followed, as a POST body must not silently go elsewhere).
             TransportError: no answer (refused, reset, TLS failure, timeout).
         """
-        headers = {**self._user_headers, **headers_for(protocol)}
-        if attempt > 0:
-            headers["Retry-Attempt"] = str(attempt)
         # A zero timeout would make httpx's sockets non-blocking, not "expire now".
         seconds = self.timeout if timeout is None else max(timeout, 0.001)
         auth: Any = self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT
-        try:
-            request = self._client.build_request(
-                "POST", self._post_url, content=body, headers=headers, timeout=httpx.Timeout(seconds)
-            )
-            response = self._client.send(request, auth=auth, follow_redirects=False, stream=True)
+        # httpx logs the URL of every request at INFO, httpcore and botocore more at DEBUG.
+        with masking_logs(self._known_secrets):
             try:
-                raw = _read_limited(response)
-            finally:
-                response.close()
-        except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
-            message = _scrub(f"cannot send to {self.url}: {_describe(exc, seconds)}", self._secrets)
-            raise TransportError(message) from exc
+                request = self._request(body, protocol, attempt, seconds)
+                response = self._client.send(request, auth=auth, follow_redirects=False, stream=True)
+                try:
+                    raw = _read_limited(response)
+                finally:
+                    response.close()
+            except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+                secrets = self._known_secrets()
+                tls = self._post_url.startswith("https:")
+                message = scrub(f"cannot send to {self.url}: {_describe(exc, seconds, tls=tls)}", secrets)
+                scrub_exception_chain(exc, secrets)  # tracebacks print it under ours
+                raise TransportError(message) from exc
         status = response.status_code
         if 200 <= status < 300:
             return SendResult(
@@ -258,12 +294,47 @@ class Transport:
                 histograms_written=_count(response.headers, _HISTOGRAMS_WRITTEN),
                 exemplars_written=_count(response.headers, _EXEMPLARS_WRITTEN),
             )
-        message = _scrub(_message(raw, response), self._secrets)
+        message = scrub(_message(raw, response), self._known_secrets())
         if status >= 500 or status == 429:
             error = RetryableReceiverError(status, message, self.url)
-            error.retry_after = _retry_after(response.headers)
+            error.retry_after = retry_after_from_headers(response.headers)
             raise error
         raise NonRetryableReceiverError(status, message, self.url)
+
+    def warm_up(self) -> None:
+        """Run now, in the calling thread, the steps of a first ``send()`` that may import modules.
+
+        A thread that imports holds the module's import lock, and a fork at that moment leaves
+        the lock held in the child for ever (docs/architecture.md, "Forks"), so the threads
+        that call ``send()`` must find everything imported.  This builds a request as ``send()``
+        does, runs the auth on it (a SigV4 signature, a token or password file read) and looks
+        up the IDNA codec, with which ``socket.getaddrinfo`` and ``ssl`` encode every host
+        name.  Nothing is sent; an auth that fails here is left for ``send()`` to report.
+        """
+        request = self._request(b"", "1.0", 1, self.timeout)
+        codecs.lookup("idna")
+        auth = self._auth if self._auth is not None else self._client.auth
+        if isinstance(auth, tuple):
+            auth = httpx.BasicAuth(*auth)
+        if auth is not None:
+            # Signing logs what send() would log (botocore's canonical request): mask it the same way.
+            with masking_logs(self._known_secrets):
+                flow = auth.sync_auth_flow(request)
+                try:
+                    next(flow)
+                except Exception:  # an unreadable token file, say: send() reports it
+                    pass
+                finally:
+                    flow.close()
+
+    def _request(self, body: bytes, protocol: str, attempt: int, seconds: float) -> httpx.Request:
+        """Build the POST of one request body (auth is added when it is sent)."""
+        headers = {**self._user_headers, **headers_for(protocol)}
+        if attempt > 0:
+            headers["Retry-Attempt"] = str(attempt)
+        return self._client.build_request(
+            "POST", self._post_url, content=body, headers=headers, timeout=httpx.Timeout(seconds)
+        )
 
 
 def _read_limited(response: httpx.Response) -> bytes:
@@ -301,21 +372,7 @@ def _count(headers: httpx.Headers, name: str) -> int | None:
         return None
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Parse ``Retry-After``, measuring an HTTP date against the response's own ``Date``."""
-    now = time.time()
-    date = headers.get("Date")
-    if date:
-        try:
-            when = email.utils.parsedate_to_datetime(date)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            pass
-        else:
-            now = (when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)).timestamp()
-    return parse_retry_after(headers.get("Retry-After"), now)
-
-
-def _describe(exc: BaseException, timeout: float) -> str:
+def _describe(exc: BaseException, timeout: float, *, tls: bool = False) -> str:
     """Say in a few words why no answer came; never includes request headers."""
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connecting timed out after {timeout:g}s"
@@ -326,6 +383,14 @@ def _describe(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, httpx.PoolTimeout):
         return f"no free connection within {timeout:g}s"
     cause = _root_cause(exc)
+    if tls and ended_without_answer(exc):
+        # A server that requires a client certificate and gets none either sends an alert or,
+        # as often under TLS 1.3 (the client has already sent its request), just closes.
+        return (
+            f"the server ended the TLS connection during or right after the handshake ({cause}); "
+            "a server that requires a client certificate (mutual TLS) does this when it gets none "
+            "it trusts (cert_file, PROMETHEUS_REMOTE_WRITE_CERT_FILE)"
+        )
     if isinstance(cause, ssl.SSLCertVerificationError):
         return f"TLS certificate verification failed: {cause.verify_message or cause.reason or cause}"
     if isinstance(cause, ssl.SSLError):
@@ -352,3 +417,36 @@ def _root_cause(exc: BaseException) -> BaseException:
             break
         exc = inner
     return exc
+
+
+# How a connection ends when the peer closes or resets it instead of answering
+# (http.client.RemoteDisconnected is a ConnectionResetError).
+_ENDED = (
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+)
+
+
+def ended_without_answer(exc: BaseException) -> bool:
+    """Tell whether the server closed or reset the connection without a word (no answer, no TLS alert).
+
+    Over https, on a fresh connection, that is what a server does that drops the handshake, or
+    ends the connection just after it (TLS 1.3 servers check the client certificate only then).
+    """
+    current: BaseException | None = exc
+    for _ in range(20):  # bounded: chains can be cyclic in pathological code
+        if current is None:
+            return False
+        if isinstance(current, _ENDED):
+            return True
+        if isinstance(current, ssl.SSLError):
+            # An alert or another TLS failure says more than "ended"; OpenSSL 3 may report an
+            # early EOF as a plain SSLError.
+            return "unexpected eof" in str(current).lower()
+        if isinstance(current, httpx.RemoteProtocolError) and "without sending a response" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

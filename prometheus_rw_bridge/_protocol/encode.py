@@ -38,7 +38,7 @@ from .families import FamilyEncoder
 from .names import escape_metric_name
 from .registry import collect
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v1, to_millis
-from .template import FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
+from .template import DROP_INVALID_SAMPLE, FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
 
 logger = logging.getLogger(__name__)
 
@@ -105,10 +105,14 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
             pushes that reuse it cost nothing more.  Series that collide afterwards: the first
             is sent, the others dropped and counted (``duplicate``).  With it set, directly read
             families are built from their samples (the per-child plan assumes no relabelling).
+        warned: the set of ``(family, problem)`` already logged; encoders given the same set
+            log each problem once between them.  Default: a set of this encoder's own.
 
-    Every collection reports in ``dropped`` the samples it dropped, by reason (see
-    ``template.DROP_*``; a new reason is a new constant there and a :func:`count_drop` where
-    the template is built), so that delivery can add them to its counters.
+    Every collection reports in ``dropped`` the samples it left out, by reason (see
+    ``template.DROP_*``: an empty name, invalid labels, a duplicate, the relabel callable, a
+    value that cannot be encoded, a whole family that raised), so that delivery can add them to
+    its counters; each problem is logged once.  A new reason is a new constant
+    there and a :meth:`_drop` (or, unlogged, a :func:`count_drop`) where the sample is left out.
     """
 
     _logger = logger
@@ -200,7 +204,8 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
             try:
                 block.add(_wire.sample_entry(blob, float(value), timestamp_ms))
             except (TypeError, ValueError, OverflowError):
-                self._warn(family.name, f"has a sample whose value {value!r} is not a number; dropped")
+                problem = f"has a sample whose value {value!r} is not a number; dropped"
+                self._drop(family.name, problem, DROP_INVALID_SAMPLE)
         return block.block()
 
     def _encode_general(
@@ -235,7 +240,8 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
                         extra = self._exemplar_or_none(exemplar, family.name, timestamp_ms)
                     entry = _wire.sample_entry(blob, float(sample[2]), ts, extra)
             except (TypeError, ValueError, OverflowError, AttributeError) as exc:
-                self._warn(family.name, f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped")
+                problem = f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped"
+                self._drop(family.name, problem, DROP_INVALID_SAMPLE)
                 continue
             block.add(entry)
         return block.block()

@@ -40,7 +40,7 @@ from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_
 from .encoded import BlockBuilder, EncodedCollectionV2, Symbols, packed_refs
 from .families import _SLOW, FamilyEncoder
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v2, start_key, start_times
-from .template import FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
+from .template import DROP_INVALID_SAMPLE, FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
 
 __all__ = ["EncodedCollectionV2", "EncoderV2"]
 
@@ -111,6 +111,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         relabel: as for :class:`~prometheus_rw_bridge._protocol.encode.Encoder`: called once per
             series when its template is built; ``None`` drops it; collisions count as
             ``duplicate`` in the collection's ``dropped``.
+        warned: as for :class:`~prometheus_rw_bridge._protocol.encode.Encoder`.
 
     Raises:
         ValueError: an external label name is invalid.
@@ -214,7 +215,8 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             try:
                 body, top = self._series_body(family, sample, extras[index], head, start, top, timestamp_ms)
             except (TypeError, ValueError, OverflowError, AttributeError) as exc:
-                self._warn(family.name, f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped")
+                problem = f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped"
+                self._drop(family.name, problem, DROP_INVALID_SAMPLE)
                 continue
             block.add(_wire.length_delimited(_tags.V2_REQUEST_TIMESERIES, b"".join(body)), top)
         return block.block_v2()

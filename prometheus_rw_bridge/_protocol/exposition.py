@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from .._exceptions import ConfigurationError
 from . import snappy as _snappy
 from .encode import Encoder
+from .families import ONE_SHOT_WARNINGS
 from .registry import read
 
 __all__ = ["generate_write_request"]
@@ -29,7 +30,9 @@ def generate_write_request(
 
     The body is a snappy (block) compressed ``prometheus.WriteRequest`` holding every sample
     under the name and labels a scrape of ``/metrics`` would give, plus each family's metadata.
-    POST it with the headers of :data:`prometheus_rw_bridge.REMOTE_WRITE_HEADERS`.
+    POST it with the headers of :data:`prometheus_rw_bridge.REMOTE_WRITE_HEADERS`.  Samples
+    that cannot be sent (an empty name, a value that is no number...) are left out, each
+    problem logged once per process.
 
     Args:
         registry: any object with ``collect()``; defaults to prometheus_client's ``REGISTRY``.
@@ -56,10 +59,16 @@ def generate_write_request(
         )
     if timestamp_ms is None:
         timestamp_ms = int(time.time() * 1000)
+    options: dict[str, Any] = {
+        "job": job,
+        "instance": instance,
+        "external_labels": external_labels,
+        "warned": ONE_SHOT_WARNINGS,
+    }
     if protocol == "2.0":
         from .encode_v2 import EncoderV2
 
-        encoder_v2 = EncoderV2(job=job, instance=instance, external_labels=external_labels)
+        encoder_v2 = EncoderV2(**options)
         return _snappy.compress(encoder_v2.encode(read(registry), timestamp_ms).body())
-    encoder = Encoder(job=job, instance=instance, external_labels=external_labels)
+    encoder = Encoder(**options)
     return _snappy.compress(encoder.encode(read(registry), timestamp_ms).body())

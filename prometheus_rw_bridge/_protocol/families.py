@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, ClassVar, Generic, TypeVar
@@ -31,6 +31,9 @@ from .labels import SampleLabels, SeriesLabels
 from .names import default_instance, default_job, escape_label_name, escape_metric_name
 from .template import (
     DROP_DUPLICATE,
+    DROP_EMPTY_NAME,
+    DROP_ENCODING_ERROR,
+    DROP_INVALID_LABELS,
     DROP_RELABEL,
     Admitted,
     FamilyTemplate,
@@ -42,7 +45,12 @@ from .template import (
     release_owners,
 )
 
-__all__ = ["FamilyEncoder", "created_series_enabled"]
+__all__ = ["ONE_SHOT_WARNINGS", "FamilyEncoder", "created_series_enabled"]
+
+ONE_SHOT_WARNINGS: set[tuple[str, str]] = set()
+"""The problems already logged by the encoders of one-shot calls (``generate_write_request``,
+``push_to_remote_write``), so that a process calling them again and again warns once."""
+
 
 def created_series_enabled() -> bool:
     """Mirror prometheus_client's ``PROMETHEUS_DISABLE_CREATED_SERIES`` switch."""
@@ -54,6 +62,9 @@ C = TypeVar("C")  # the encoded collection an encoder returns
 
 _NAME_LABELS = itemgetter(0, 1)
 _SLOW: Any = object()  # a block no family encodes to: "take the collected families' path"
+_EMPTY_NAME = (
+    "yields a sample with an empty name; remote write needs a non-empty __name__, so that series is dropped"
+)
 
 
 class FamilyEncoder(SeriesLabels, Generic[T, C]):
@@ -61,6 +72,10 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
 
     A series' identity (:meth:`_series_id`) is whatever the subclass encodes it from: equal
     identities are the same series on the wire.
+
+    Samples that cannot be sent are left out through :meth:`_drop`: logged once per family and
+    problem (``warned`` holds what was logged; encoders sharing one warn once between them) and
+    counted by reason (``template.DROP_*``) in the collection's ``dropped``.
     """
 
     _logger: ClassVar[logging.Logger]
@@ -74,6 +89,7 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         track_staleness: bool = False,
         metric_filter: Callable[[str], bool] | None = None,
         relabel: Callable[[dict[str, str]], dict[str, str] | None] | None = None,
+        warned: set[tuple[str, str]] | None = None,
     ) -> None:
         target: dict[str, str] = dict(external_labels or {})
         for name in target:
@@ -97,14 +113,16 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         self._label_fields: dict[tuple[bytes, bytes], bytes] = {}
         self._templates: dict[Key, T] = {}
         self._lock = threading.Lock()
-        self._warned: set[tuple[str, str]] = set()
+        self._warned: set[tuple[str, str]] = set() if warned is None else warned
         # Which family sends each series, so that a series two families yield (``a.b`` and
         # ``a_b`` both escape to ``a_b``) is sent once.  Only touched when templates are built.
         self._owners: dict[Hashable, Key] = {}
-        # Per collection: the templates so far, whether any was built, the ones builds replaced.
+        # Per collection: the templates so far, whether any was built, the ones builds replaced,
+        # and the collection being encoded (for what it alone drops).
         self._current: dict[Key, T] = {}
         self._built = False
         self._replaced: list[T] = []
+        self._result: Any = None
         self._setup()
 
     @property
@@ -200,11 +218,13 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         self._built = False
         replaced: list[T] = []
         self._replaced = replaced
+        self._result = result
         owners = self._owners
         blocks = result.blocks
         template_for = self._template_for
         encode_family = self._encode_family
         for family in families:
+            samples: Any = ()
             try:
                 name, mtype = family.name, family.type
                 key = (name, mtype, 0)
@@ -223,7 +243,9 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
                     tmpl = current[key] = template_for(family, samples, tmpl, suffix_size, key)
                     block = encode_family(family, tmpl, samples, suffix, timestamp_ms)
             except Exception as exc:
-                self._warn(getattr(family, "name", repr(family)), f"cannot be encoded ({exc!r})", exc)
+                count = len(samples) if isinstance(samples, Sequence) else 0
+                fname = getattr(family, "name", repr(family))
+                self._drop(fname, f"cannot be encoded ({exc!r})", DROP_ENCODING_ERROR, samples=count, exc=exc)
                 continue
             if block is not None:
                 blocks.append(block)
@@ -242,6 +264,7 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
                 self._stale_since(result, replaced + gone_families, current, timestamp_ms)
         self._current = {}
         self._replaced = []
+        self._result = None
 
     def _direct(
         self, family: DirectFamily, tmpl: T | None, suffix: bytes, suffix_size: int, key: Key, ts: int
@@ -300,10 +323,11 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         series' third item is its sample index, not its labels).
 
         Drops ``_created`` samples when ``drop_created``, series the metric filter refuses,
-        unsendable ones and repeats.  A series an earlier family of this collection already
-        sends is dropped with a warning and noted in ``tmpl.shadowed``; one owned by a family
-        not (yet) seen this collection is taken over, and that family's old template is
-        invalidated so it rebuilds without it.
+        unsendable ones (an empty name, invalid labels) and repeats, counting the last two in
+        ``tmpl.dropped``.  A series an earlier family of this collection already sends is
+        dropped with a warning and noted in ``tmpl.shadowed``; one owned by a family not (yet)
+        seen this collection is taken over, and that family's old template is invalidated so
+        it rebuilds without it.
         """
         fname = family.name
         created_name = fname + "_created"
@@ -317,13 +341,14 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         ids = planned.assemble(self.label_field) if planned is not None else None
         # A family has few sample names: escape (and filter) each once per build.
         sent = {n: escape_metric_name(n) for n in set(names) if not (drop_created and n == created_name)}
-        if self._filter is not None:
-            sent = {n: name for n, name in sent.items() if self._filter(name)}
+        if self._filter is not None:  # an empty name is no name to filter: it is dropped below
+            sent = {n: name for n, name in sent.items() if not name or self._filter(name)}
         for index, sample_name in enumerate(names):
-            escaped = sent.get(sample_name)
-            if escaped is None:
+            name = sent.get(sample_name)
+            if not name:
+                if name == "":  # both specs: label values MUST NOT be empty, and __name__ is a label
+                    self._drop(fname, _EMPTY_NAME, DROP_EMPTY_NAME, tmpl)
                 continue
-            name = escaped
             if planned is not None and ids is not None:
                 series: Hashable | None = ids[index]
                 sample_labels: Any = SampleLabels(planned, index)
@@ -331,26 +356,22 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
                 sample_labels = generic[index][1]
                 self._relabelled_away = 0
                 series = self._series_id(fname, name, sample_labels)
-                if self._relabelled_away:
-                    count_drop(tmpl, DROP_RELABEL)
-            if series is None:
-                continue
+                if series is None:  # logged by label_pairs, unless the relabel callable dropped it
+                    count_drop(tmpl, DROP_RELABEL if self._relabelled_away else DROP_INVALID_LABELS)
+                    continue
             if series in seen:
-                self._warn(
-                    fname, f"yields the series {sample_name}{sample_labels} twice; the repeat is dropped"
-                )
-                count_drop(tmpl, DROP_DUPLICATE)
+                problem = f"yields the series {sample_name}{sample_labels} twice; the repeat is dropped"
+                self._drop(fname, problem, DROP_DUPLICATE, tmpl)
                 continue
             owner = owners.get(series)
             if owner is not None and owner != key:
                 if owner in current:
-                    self._warn(
-                        fname,
+                    problem = (
                         f"yields the series {name}{sample_labels} that family {owner[0]!r} already "
-                        "sends; the repeat is dropped",
+                        "sends; the repeat is dropped"
                     )
+                    self._drop(fname, problem, DROP_DUPLICATE, tmpl)
                     tmpl.shadowed.append(series)
-                    count_drop(tmpl, DROP_DUPLICATE)
                     continue
                 invalidate(self._templates.get(owner))
             owners[series] = key

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from .._version import __version__
+
 __all__ = ["REMOTE_WRITE_HEADERS", "REMOTE_WRITE_V2_HEADERS", "USER_AGENT", "headers_for"]
 
-USER_AGENT = "prometheus-rw-bridge/0.1.0"
+USER_AGENT = f"prometheus-rw-bridge/{__version__}"
 
 REMOTE_WRITE_HEADERS = MappingProxyType(
     {

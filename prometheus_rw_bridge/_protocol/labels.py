@@ -2,18 +2,21 @@
 
 :class:`SeriesLabels` is the part of every encoder that turns a sample's name and labels into
 the pairs a series is sent with (:meth:`~SeriesLabels.label_pairs`) and those into the encoded
-``Label`` fields that identify the series in both protocols (:meth:`~SeriesLabels.label_blob`).
+``Label`` fields that identify the series in both protocols (:meth:`~SeriesLabels.label_blob`);
+and the one way an encoder leaves a sample out (:meth:`~SeriesLabels._drop`: logged once,
+counted by reason in the collection's ``dropped``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from . import wire as _wire
 from .assemble import Plan
 from .names import escape_label_name
+from .template import FamilyTemplate, count_drop
 
 __all__ = ["SampleLabels", "SeriesLabels"]
 
@@ -23,7 +26,10 @@ _LABEL_CACHE_SIZE = 16_384
 
 
 class SeriesLabels:
-    """Label handling shared by the encoders; the encoder's ``__init__`` sets the attributes below."""
+    """Label handling shared by the encoders, and how they log and count what they leave out.
+
+    The encoder's ``__init__`` sets the attributes below.
+    """
 
     _logger: ClassVar[logging.Logger]
     _target: dict[str, str]
@@ -31,6 +37,7 @@ class SeriesLabels:
     _relabelled_away: int
     _label_fields: dict[tuple[bytes, bytes], bytes]
     _warned: set[tuple[str, str]]
+    _result: Any  # the collection being encoded
 
     def label_pairs(
         self, family_name: str, name: str, sample_labels: dict[str, str]
@@ -101,7 +108,7 @@ class SeriesLabels:
         return b"".join([fields[pair] for pair in pairs])
 
     def _warn(self, family: str, problem: str, exc: BaseException | None = None) -> None:
-        """Log a dropped sample or family once per family and problem for this encoder."""
+        """Log a dropped sample or family once per family and problem (per ``warned`` set)."""
         key = (family, problem)
         if key in self._warned:
             return
@@ -109,8 +116,26 @@ class SeriesLabels:
             self._warned.add(key)
         self._logger.warning("Metric family %r %s", family, problem, exc_info=exc)
 
+    def _drop(
+        self,
+        family: str,
+        problem: str,
+        reason: str,
+        tmpl: FamilyTemplate | None = None,
+        *,
+        samples: int = 1,
+        exc: BaseException | None = None,
+    ) -> None:
+        """Leave ``samples`` out: warn once per family and problem, and count them for ``reason``.
 
-
+        With ``tmpl`` (a choice made as it is built) the template counts them, and every
+        collection that uses it reports them; without, only the collection being encoded does.
+        """
+        if tmpl is not None:
+            count_drop(tmpl, reason, samples)
+        else:
+            self._result.add_dropped({reason: samples})
+        self._warn(family, problem, exc)
 
 
 class SampleLabels:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .._exceptions import MissingDependencyError
 
-__all__ = ["available", "compress", "decompress", "is_framed"]
+__all__ = ["available", "compress", "decompress", "is_framed", "missing"]
 
 _cramjam: Any
 try:
@@ -27,9 +27,15 @@ def available() -> bool:
     return _cramjam is not None
 
 
+def missing() -> MissingDependencyError | None:
+    """Return the error compression raises without cramjam (it names the install command), or None."""
+    return None if _cramjam is not None else MissingDependencyError("cramjam", "snappy compression")
+
+
 def _require() -> Any:
-    if _cramjam is None:
-        raise MissingDependencyError("cramjam", "snappy compression of remote-write bodies")
+    error = missing()
+    if error is not None:
+        raise error
     return _cramjam
 
 

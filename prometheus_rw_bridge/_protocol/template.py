@@ -22,6 +22,10 @@ from . import wire as _wire
 
 __all__ = [
     "DROP_DUPLICATE",
+    "DROP_EMPTY_NAME",
+    "DROP_ENCODING_ERROR",
+    "DROP_INVALID_LABELS",
+    "DROP_INVALID_SAMPLE",
     "DROP_RELABEL",
     "Admitted",
     "FamilyTemplate",
@@ -45,10 +49,16 @@ Keys = list[tuple[str, dict[str, str]]]
 # and its identity (see FamilyEncoder).
 Admitted = tuple[int, str, Any, Any]
 
-# Why an encoder drops a series at every collection (``FamilyTemplate.dropped``): the reasons
-# the encoded collections report in ``dropped``, for delivery to add to its counters.
+# Why an encoder leaves a sample out: the reasons the encoded collections report in
+# ``dropped``, which delivery adds to its counters.  The first four are decided when a template
+# is built (``FamilyTemplate.dropped``: every collection that uses it reports them); the last two
+# in the collection being encoded.
 DROP_DUPLICATE = "duplicate"  # another series (in this family or an earlier one) has the same labels
 DROP_RELABEL = "relabel"  # the encoder's relabel callable returned None
+DROP_EMPTY_NAME = "empty_metric_name"  # both specs: __name__, like every label value, MUST NOT be empty
+DROP_INVALID_LABELS = "invalid_labels"  # two labels alike once escaped, a value that is not UTF-8
+DROP_INVALID_SAMPLE = "invalid_sample"  # a value (or timestamp, native histogram) that cannot be encoded
+DROP_ENCODING_ERROR = "encoding_error"  # the whole family: reading or encoding it raised
 
 
 class FamilyTemplate:
@@ -88,11 +98,11 @@ class FamilyTemplate:
         self.pick: Callable[[list[Any]], Any] | None = None  # picks the sent values; None when all are
 
 
-def count_drop(tmpl: FamilyTemplate, reason: str) -> None:
-    """Note that ``tmpl`` drops one more sample for ``reason`` at every collection."""
+def count_drop(tmpl: FamilyTemplate, reason: str, samples: int = 1) -> None:
+    """Note that ``tmpl`` drops ``samples`` more for ``reason`` at every collection."""
     if tmpl.dropped is None:
         tmpl.dropped = {}
-    tmpl.dropped[reason] = tmpl.dropped.get(reason, 0) + 1
+    tmpl.dropped[reason] = tmpl.dropped.get(reason, 0) + samples
 
 
 def invalidate(tmpl: FamilyTemplate | None) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._http.transport import ended_without_answer
+
 __all__ = ["AuthUsed", "Diagnosis", "auth_used", "diagnose_answer", "diagnose_transport_error"]
 
 
@@ -77,27 +79,36 @@ def diagnose_answer(
     lowered = message.lower()
     quoted = f'the receiver said: "{message.strip()}"' if message.strip() else "the receiver sent no message"
     host = urllib.parse.urlsplit(url).netloc
-    if status == 404:
-        if "remote-write-receiver" in lowered or "remote write receiver" in lowered:
-            return Diagnosis(
-                False,
-                f"{url} is a Prometheus whose remote-write receiver is off (404).",
-                [
-                    "start Prometheus with --web.enable-remote-write-receiver "
-                    "(Prometheus 2.25 to 2.32: --enable-feature=remote-write-receiver)",
-                    quoted,
-                ],
+    if status == 404 and ("remote-write-receiver" in lowered or "remote write receiver" in lowered):
+        return Diagnosis(
+            False,
+            f"{url} is a Prometheus whose remote-write receiver is off (404).",
+            [
+                "start Prometheus with --web.enable-remote-write-receiver "
+                "(Prometheus 2.25 to 2.32: --enable-feature=remote-write-receiver)",
+                quoted,
+            ],
+        )
+    # VictoriaMetrics (and vmagent) answer an unknown path with 400 "unsupported path requested".
+    if status == 404 or (status == 400 and "unsupported path" in lowered):
+        hints = [
+            "Prometheus and VictoriaMetrics: /api/v1/write; Mimir and Cortex: /api/v1/push; "
+            "Thanos Receive: /api/v1/receive; Grafana Cloud: the URL ending in /api/prom/push"
+        ]
+        if status == 404:
+            hints.append(
+                "if this is Prometheus, it also answers 404 when started without "
+                "--web.enable-remote-write-receiver"
+            )
+        else:
+            hints.append(
+                "this answer is VictoriaMetrics': single-node and vmagent take /api/v1/write, a "
+                "cluster's vminsert /insert/<accountID>/prometheus/api/v1/write"
             )
         return Diagnosis(
             False,
-            f"nothing at {url} takes remote write (404): the path is probably wrong.",
-            [
-                "Prometheus and VictoriaMetrics: /api/v1/write; Mimir and Cortex: /api/v1/push; "
-                "Thanos Receive: /api/v1/receive; Grafana Cloud: the URL ending in /api/prom/push",
-                "if this is Prometheus, it also answers 404 when started without "
-                "--web.enable-remote-write-receiver",
-                quoted,
-            ],
+            f"nothing at {url} takes remote write ({status}): the path is probably wrong.",
+            [*hints, quoted],
         )
     if (
         status == 415
@@ -251,6 +262,27 @@ def diagnose_transport_error(error: BaseException, *, url: str, used: Any = None
             else:
                 hint = "the server wants a client certificate (mutual TLS): pass --cert-file and --key-file"
             return Diagnosis(False, f"TLS: {host}:{port} refused the handshake.", [hint, said])
+    if parts.scheme == "https" and ended_without_answer(error):
+        # Under TLS 1.3 the server checks the client certificate after the client has finished
+        # its handshake; its alert is then often lost when it closes, so "ended" is all we see.
+        if auth.cert_file:
+            hint = (
+                f"the server may have refused the client certificate --cert-file {auth.cert_file}: "
+                "is it issued by the CA the server trusts for clients, and not expired?"
+            )
+        else:
+            hint = (
+                "no client certificate was sent, and the server may require one (mutual TLS): "
+                "pass --cert-file and --key-file (PROMETHEUS_REMOTE_WRITE_CERT_FILE and "
+                "PROMETHEUS_REMOTE_WRITE_KEY_FILE)"
+            )
+        return Diagnosis(
+            False,
+            f"TLS: {host}:{port} ended the connection during or right after the handshake, "
+            "without an answer.",
+            [hint, "if not, the server's log says why it closed the connection", said],
+        )
+    if tls is not None or "ssl" in text or "tls" in text:
         return Diagnosis(False, f"TLS: the handshake with {host}:{port} failed.", [said])
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text:
         return Diagnosis(

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any
 
 from .._protocol.decode import DecodedRequest, _escape, _format_value
+from .._redact import safe_url
 from .validate import RULES, Checked, Violation, answer_for, same_value, series_text, validate
 
 __all__ = [
@@ -457,7 +458,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s %s", self.address_string(), format % args)
+            text = format % args
+            # The request target may carry the sender's credentials in its query string.
+            for word in getattr(self, "requestline", "").split():
+                if "?" in word or "#" in word:
+                    text = text.replace(word, safe_url(word))
+            logger.debug("%s %s", self.address_string(), text)
 
 
 class _Caseless(dict[str, str]):

@@ -1,0 +1,155 @@
+"""Relabel benchmark: what write_relabel_configs add to building the templates of 100k series.
+
+Run from the repository root (about a minute)::
+
+    .venv/bin/python benchmarks/bench_relabel.py [--samples 100k] [--repeat 7]
+
+Rules run once per series, when its template is built (the encoder keeps the result with the
+encoded series), so this measures that step: for every series of the benchmark registry of
+``bench_encode.py``, build its label dict as the encoder does and turn it into sorted UTF-8
+pairs (the baseline), then the same with ``RelabelRules.apply`` in between, for several rule
+sets. A cold ``Encoder.encode`` of the same registry (every template built from scratch) puts
+the added cost in proportion. Timings are per-thread CPU time, medians of interleaved runs
+that start at a different candidate each time; ratios divide by the baseline of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench_encode import INSTANCE, JOB, TIMESTAMP_MS, build_registry, machine, parse_size
+
+from prometheus_rw_bridge._protocol.encode import Encoder
+from prometheus_rw_bridge._protocol.names import escape_label_name
+from prometheus_rw_bridge._protocol.relabel import RelabelRules, compile_rules
+
+RULE_SETS: dict[str, list[dict[str, Any]]] = {
+    "no rules": [],
+    "drop a noisy label": [{"regex": "route", "action": "labeldrop"}],
+    "keep some metrics": [{"source_labels": ["__name__"], "regex": "svc000[0-4]_http_.*", "action": "keep"}],
+    "rename a metric": [
+        {
+            "source_labels": ["__name__"],
+            "regex": "(svc[0-9]+)_http_requests_total",
+            "target_label": "__name__",
+            "replacement": "${1}_requests_total",
+        }
+    ],
+    "typical (4 rules)": [
+        {"source_labels": ["__name__"], "regex": "python_gc_.*|process_.*", "action": "drop"},
+        {"regex": "route", "action": "labeldrop"},
+        {"target_label": "cluster", "replacement": "eu-west-1"},
+        {"source_labels": ["method"], "target_label": "method", "action": "lowercase"},
+    ],
+    "heavy (10 rules)": [
+        {"source_labels": ["__name__"], "regex": "python_gc_.*|process_.*", "action": "drop"},
+        {"source_labels": ["code"], "regex": "5..", "target_label": "error", "replacement": "true"},
+        {
+            "source_labels": ["route"],
+            "regex": "/api/v1/([a-z]+).*",
+            "target_label": "api",
+            "replacement": "$1",
+        },
+        {"regex": "(method|code)", "replacement": "http_$1", "action": "labelmap"},
+        {"regex": "method|code", "action": "labeldrop"},
+        {
+            "source_labels": ["instance", "job"],
+            "target_label": "__tmp_shard",
+            "modulus": 4,
+            "action": "hashmod",
+        },
+        {"source_labels": ["__tmp_shard"], "regex": "[0-3]", "action": "keep"},
+        {"regex": "__tmp_shard", "action": "labeldrop"},
+        {"source_labels": ["le"], "regex": "\\+Inf", "target_label": "le", "replacement": "inf"},
+        {"target_label": "cluster", "replacement": "eu-west-1"},
+    ],
+}
+
+
+def series_of(registry: Any) -> list[tuple[str, dict[str, str]]]:
+    """Return each sample's name and raw labels, as ``collect()`` yields them."""
+    return [(sample.name, sample.labels) for family in registry.collect() for sample in family.samples]
+
+
+def build(series: list[tuple[str, dict[str, str]]], rules: RelabelRules | None) -> int:
+    """Build every series' label dict as the encoder does, relabel it, and sort it into UTF-8 pairs."""
+    target = {"job": JOB, "instance": INSTANCE}
+    kept = 0
+    for name, raw in series:
+        labels: dict[str, str] = {escape_label_name(k): v for k, v in raw.items() if v != ""}
+        for key, value in target.items():
+            labels.setdefault(key, value)
+        labels["__name__"] = name
+        if rules is not None:
+            relabelled = rules.apply(labels)
+            if relabelled is None:
+                continue
+            labels = relabelled
+        sorted((k.encode("utf-8"), v.encode("utf-8")) for k, v in labels.items())
+        kept += 1
+    return kept
+
+
+def interleaved(funcs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """Median per-thread CPU seconds of each function, run round-robin from a rotating start."""
+    names = list(funcs)
+    for name in names:
+        funcs[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(repeat):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            gc.collect()
+            start = time.thread_time()
+            funcs[name]()
+            times[name].append(time.thread_time() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", default="100k", help="registry size (default 100k)")
+    parser.add_argument("--repeat", type=int, default=7, help="interleaved repetitions (default 7)")
+    args = parser.parse_args(argv)
+    registry = build_registry(parse_size(args.samples))
+    series = series_of(registry)
+    families = list(registry.collect())
+    compiled = {name: compile_rules(rules) for name, rules in RULE_SETS.items()}
+    kept = {name: build(series, rules) for name, rules in compiled.items()}
+    funcs: dict[str, Callable[[], Any]] = {
+        "label dicts, no relabelling (baseline)": lambda: build(series, None)
+    }
+    for name, rules in compiled.items():
+        funcs[f"label dicts + apply: {name}"] = lambda rules=rules: build(series, rules)  # type: ignore[misc]
+    funcs["cold Encoder.encode (every template built)"] = lambda: Encoder(job=JOB, instance=INSTANCE).encode(
+        families, TIMESTAMP_MS
+    )
+    medians = interleaved(funcs, args.repeat)
+    baseline = medians["label dicts, no relabelling (baseline)"]
+    cold = medians["cold Encoder.encode (every template built)"]
+    print(f"## Relabelling {len(series):,} series (medians of {args.repeat}, per-thread CPU time)\n")
+    print(*machine(), sep="\n")
+    print(
+        "\n| candidate | series kept | median | ratio to baseline | added per series | added / cold encode |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, seconds in medians.items():
+        rule_set = name.removeprefix("label dicts + apply: ")
+        extra = seconds - baseline
+        cells = (
+            (f"{kept[rule_set]:,}", f"{extra / len(series) * 1e9:.0f} ns", f"{extra / cold:+.0%}")
+            if rule_set in kept
+            else ("", "", "")
+        )
+        timing = f"{seconds * 1000:.0f} ms | {seconds / baseline:.2f}"
+        print(f"| {name} | {cells[0]} | {timing} | {cells[1]} | {cells[2]} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
