@@ -16,12 +16,12 @@ process (so the receiver takes no GIL from this one):
   still builds, authenticates and hands over every request, so the difference to the others
   is what the wire costs: the most any transport could save.
 
-A push is ``bridge.flush()``: collect, encode, compress and queue on the calling thread, then
+A push is ``bridge.flush()``: read, encode, compress and queue on the calling thread, then
 the sender thread POSTs every request and the flush returns when all are answered.  Its CPU is
-the per-thread CPU time the OS accounts to the calling thread and to every thread of the
-bridge (``pthread_getcpuclockid``), so waiting and other processes count for nothing.  Rounds
-are interleaved, each starting at a different candidate; medians are printed, and ratios to
-the bridge's own client of the same run.
+the per-thread CPU time the OS accounts to the calling thread and to the sender threads
+(``thread_cpu.library_push_cpu``, as ``bench_encode.py --sections cpu`` measures it), so
+waiting and other processes count for nothing.  Rounds are interleaved, each starting at a
+different candidate; medians are printed, and ratios to the bridge's own client of the same run.
 """
 
 from __future__ import annotations
@@ -31,19 +31,15 @@ import gc
 import importlib
 import statistics
 import sys
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-from bench_encode import _Receiver, build_registry, count_samples, machine, parse_size
+from thread_cpu import library_push_cpu
+from workload import INSTANCE, JOB, NoOpReceiver, build_registry, count_samples, machine, parse_size
 
 from prometheus_rw_bridge import enable_remote_write
 from prometheus_rw_bridge._delivery.bridge import RemoteWriteBridge
-
-BRIDGE_THREADS = "prometheus-rw-bridge"
-"""Every thread the library starts has a name that starts with this."""
 
 DEFAULT = "httpx's default transport (httpcore + h11), the bridge's own"
 NO_WIRE = "no wire: `httpx.MockTransport` answering 204"
@@ -66,24 +62,10 @@ def candidates(transports: list[str]) -> Candidates:
     return found
 
 
-def cpu_of_threads(prefix: str) -> float:
-    """The CPU seconds the OS accounts to the calling thread and every thread named ``prefix...``."""
-    total = time.thread_time()
-    for thread in threading.enumerate():
-        if thread.name.startswith(prefix) and thread.ident is not None:
-            try:
-                total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
-            except (OSError, ProcessLookupError):  # it has just ended
-                pass
-    return total
-
-
 def push_cpu(bridge: RemoteWriteBridge) -> float:
-    """The CPU seconds of one whole push through ``bridge``."""
-    before = cpu_of_threads(BRIDGE_THREADS)
-    if not bridge.flush(timeout=60):
-        raise RuntimeError(f"a push through {bridge!r} was not delivered")
-    return cpu_of_threads(BRIDGE_THREADS) - before
+    """The CPU seconds of one whole push through ``bridge``: the pushing thread's and the senders'."""
+    own, senders = library_push_cpu(bridge)
+    return own + senders
 
 
 def measure(samples: int, rounds: int, url: str, made: Candidates) -> tuple[int, int, dict[str, list[float]]]:
@@ -99,7 +81,14 @@ def measure(samples: int, rounds: int, url: str, made: Candidates) -> tuple[int,
                 given.append(client)
             # A URL of its own per candidate: the same registry and URL would share one bridge.
             bridges[label] = enable_remote_write(
-                f"{url}?candidate={index}", registry=registry, interval=3600, self_metrics=False, **options
+                f"{url}?candidate={index}",
+                registry=registry,
+                interval=3600,
+                job=JOB,
+                instance=INSTANCE,
+                self_metrics=False,
+                stale_on_close=False,
+                **options,
             )
         for bridge in bridges.values():  # warm: templates built, connections open
             push_cpu(bridge)
@@ -155,12 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     made = candidates(args.transport)
-    if not hasattr(time, "pthread_getcpuclockid"):
-        print("per-thread CPU clocks of other threads need a POSIX system (Linux, macOS)", file=sys.stderr)
-        return 1
     print("## CPU of a push through the bridge, by HTTP transport\n")
     print("\n".join(machine()) + "\n")
-    with _Receiver() as url:
+    with NoOpReceiver() as url:
         for size in (parse_size(text) for text in args.sizes.split(",")):
             print("\n".join(table(*measure(size, args.rounds, url, made))))
     return 0

@@ -395,8 +395,13 @@ def test_a_given_client_and_our_client_options_are_a_configuration_error(option:
     ],
 )
 def test_a_given_client_must_be_an_httpx_client(make: Callable[[], Any]) -> None:
-    with pytest.raises(ConfigurationError, match=r"http_client must be an httpx\.Client"):
+    with pytest.raises(ConfigurationError, match=r"http_client.*expected an httpx\.Client"):
         make_transport(endpoint_for("http://r.test/w", http_client=make()))
+
+
+def test_the_transport_refuses_what_is_not_an_httpx_client() -> None:
+    with pytest.raises(ConfigurationError, match=r"http_client must be an httpx\.Client"):
+        HttpxTransport("http://r.test/w", client=httpx.AsyncClient())  # type: ignore[arg-type]
 
 
 def test_a_closed_given_client_is_a_transport_error() -> None:
