@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+from clocks import FakeClock
 from faults import CLIENT_CERT_MODES, ClientCertServer, FaultReceiver, Reply, refused_url
 
 from prometheus_rw_bridge import (
@@ -535,16 +536,6 @@ def test_hanging_receiver_times_out_per_attempt(fault_receiver: FaultReceiver) -
     fault_receiver.release()
 
 
-class FakeClock:
-    """A monotonic clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class TimedAttempts:
     """A transport that notes each attempt's timeout and lets the fake clock pass that long."""
 
@@ -564,7 +555,7 @@ class TimedAttempts:
 
 def test_hanging_receiver_cannot_hold_retries_past_the_deadline(fault_receiver: FaultReceiver) -> None:
     fault_receiver.default = Reply(hang=True)
-    clock = FakeClock()
+    clock = FakeClock(now=0.0)
     with HttpxTransport(fault_receiver.url, timeout=30) as inner:
         transport = TimedAttempts(inner, clock)
         with pytest.raises(TransportError, match=r"no response within 0\.4s"):
