@@ -9,7 +9,13 @@ import httpx
 import pytest
 
 from prometheus_rw_bridge import TransportError
-from prometheus_rw_bridge._tools.diagnose import AuthUsed, diagnose_answer, diagnose_transport_error
+from prometheus_rw_bridge._config.settings import resolve_settings
+from prometheus_rw_bridge._tools.diagnose import (
+    AuthUsed,
+    auth_used,
+    diagnose_answer,
+    diagnose_transport_error,
+)
 
 URL = "http://receiver:9090/api/v1/write"
 DISCONNECTED = "Server disconnected without sending a response."  # httpx's (and ours) words
@@ -196,3 +202,24 @@ def test_a_plain_http_reset_says_nothing_of_certificates() -> None:
 
     assert "certificate" not in text
     assert "no answer from host:80" in text
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        pytest.param(
+            {"oauth2_client_id": "writer", "oauth2_token_url": "https://login.example/token?key=k3y"},
+            "an OAuth2 token of client 'writer' from https://login.example/token?key=***",
+            id="oauth2",
+        ),
+        pytest.param(
+            {"sigv4": True, "sigv4_region": "eu-west-1", "sigv4_role_arn": "arn:aws:iam::1:role/w"},
+            "a SigV4 signature for service aps as role arn:aws:iam::1:role/w",
+            id="sigv4-role",
+        ),
+    ],
+)
+def test_a_401_names_the_auth_that_was_used(options: dict[str, object], named: str) -> None:
+    endpoint = resolve_settings(url="https://r.example/api/v1/write", environ={}, **options).endpoints[0]
+    diagnosis = diagnose_answer(401, "", url=endpoint.url, used=auth_used(endpoint))
+    assert f"sent {named}" in diagnosis.render()

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._exceptions import causes
 from .._http.errors import ended_without_answer
+from .._redact import safe_url
 
 __all__ = ["AuthUsed", "Diagnosis", "auth_used", "diagnose_answer", "diagnose_transport_error"]
 
@@ -47,9 +48,12 @@ class AuthUsed:
     cert_file: str | None = None
     key_file: str | None = None
     insecure_skip_verify: bool = False
+    scheme: str | None = None  # OAuth2, SigV4 or an httpx.Auth of the user's, in words
 
     @property
     def credentials(self) -> str | None:
+        if self.scheme:
+            return self.scheme
         if self.bearer_token_file:
             return f"the bearer token in {self.bearer_token_file}"
         if self.bearer_token:
@@ -319,7 +323,21 @@ def auth_used(endpoint: Any) -> AuthUsed:
         cert_file=_str_or_none(endpoint.cert_file),
         key_file=_str_or_none(endpoint.key_file),
         insecure_skip_verify=bool(endpoint.insecure_skip_verify),
+        scheme=_scheme(endpoint),
     )
+
+
+def _scheme(endpoint: Any) -> str | None:
+    """Name the auth of an endpoint that is neither basic auth nor a bearer token, if any."""
+    if getattr(endpoint, "auth", None) is not None:
+        return f"the httpx.Auth {type(endpoint.auth).__name__} given as auth="
+    if getattr(endpoint, "sigv4", False):
+        role = f" as role {endpoint.sigv4_role_arn}" if getattr(endpoint, "sigv4_role_arn", None) else ""
+        return f"a SigV4 signature for service {getattr(endpoint, 'sigv4_service', None) or 'aps'}{role}"
+    if getattr(endpoint, "oauth2_client_id", None):
+        token_url = safe_url(endpoint.oauth2_token_url)
+        return f"an OAuth2 token of client {endpoint.oauth2_client_id!r} from {token_url}"
+    return None
 
 
 def _str_or_none(value: Any) -> str | None:
