@@ -40,7 +40,8 @@ from ._exceptions import (
     RemoteWriteError,
     TransportError,
 )
-from ._tools.diagnose import Diagnosis, auth_used, diagnose_answer, diagnose_transport_error
+from ._tools.diagnose import Diagnosis, diagnose_answer
+from ._tools.no_answer import diagnose_transport_error
 
 __all__ = ["main"]
 
@@ -481,7 +482,7 @@ def _run_check(args: argparse.Namespace, console: _Console) -> int:
     from ._redact import safe_url
 
     endpoint = _endpoint(args, args.url)
-    used = auth_used(endpoint)
+    used = endpoint
     url = safe_url(endpoint.url)
     registry = CollectorRegistry()
     probe = Gauge(
