@@ -316,7 +316,8 @@ def _run_demo(args: argparse.Namespace, console: _Console) -> int:
     import prometheus_rw_bridge
 
     from ._tools.demo import SampleApp
-    from ._tools.receiver import ReceivedRequest, Receiver
+    from ._tools.receiver import Receiver
+    from ._tools.store import ReceivedRequest
 
     registry = CollectorRegistry()
     app = SampleApp(registry)
@@ -374,10 +375,9 @@ def _run_demo(args: argparse.Namespace, console: _Console) -> int:
         f"{stats.errors} errors, {stats.samples_sent} samples sent"
     )
     if receiver is not None:
-        store = receiver.store
         summary += (
-            f"; the receiver got {len(store.requests)} requests, {len(store.series())} series, "
-            f"{len(store.violations)} violations"
+            f"; the receiver got {len(receiver.requests)} requests, {len(receiver.series())} series, "
+            f"{len(receiver.violations)} violations"
         )
     console.say(summary)
     return EXIT_OK if stats.successes > 0 else EXIT_FAILED
@@ -394,7 +394,7 @@ def _print_stats(console: _Console, stats: Any) -> None:
 
 
 def _print_request(console: _Console, received: Any, *, quiet: bool) -> None:
-    agent = received.headers.get("User-Agent") or received.headers.get("user-agent") or "unknown sender"
+    agent = received.header("User-Agent") or "unknown sender"
     protocol = received.protocol or "?"
     head = (
         f"# request {received.number} from {agent}: protocol {protocol}, {received.samples} samples"
@@ -418,8 +418,8 @@ def _run_receive(args: argparse.Namespace, console: _Console) -> int:
 
     try:
         receiver = Receiver(
-            args.host,
-            args.port,
+            host=args.host,
+            port=args.port,
             strict=args.strict,
             on_request=lambda received: _print_request(console, received, quiet=args.quiet),
         )
@@ -430,11 +430,10 @@ def _run_receive(args: argparse.Namespace, console: _Console) -> int:
         mode = "strict: requests breaking a rule are answered 400" if args.strict else "lenient"
         console.say(f"# receiving remote write at {receiver.write_url} ({mode}); Ctrl-C to stop")
         stop.wait(args.duration)
-    store = receiver.store
-    violations = store.violations
+    violations = receiver.violations
     console.say(
-        f"# received {len(store.requests)} requests, {store.samples_received} samples accepted, "
-        f"{len(store.series())} series, {len(violations)} violations"
+        f"# received {len(receiver.requests)} requests, {receiver.samples_received} samples accepted, "
+        f"{len(receiver.series())} series, {len(violations)} violations"
     )
     return EXIT_FAILED if args.fail_on_violation and violations else EXIT_OK
 

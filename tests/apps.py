@@ -1,7 +1,7 @@
 """Helpers for the framework tests: real servers in subprocesses, load, and reading the pushes.
 
 The servers (uvicorn, werkzeug, gunicorn) run as real processes with the app written to a
-temporary directory; they push to an in-process :class:`faults.FaultReceiver`.  Waiting on them
+temporary directory; they push to an in-process :class:`faults.Receiver`.  Waiting on them
 polls with a deadline (they are external processes); nothing sleeps to synchronise.
 """
 
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from faults import FaultReceiver
 from servers import free_port, wait_until
 
 from prometheus_rw_bridge import is_stale_nan
+from prometheus_rw_bridge.testing import Receiver
 
 __all__ = ["AppProcess", "Point", "assert_one_clean_series", "free_port", "load", "points", "start_app"]
 
@@ -135,7 +135,7 @@ class Point:
         return is_stale_nan(self.value)
 
 
-def points(receiver: FaultReceiver, name: str) -> list[Point]:
+def points(receiver: Receiver, name: str) -> list[Point]:
     """Every sample of series ``name`` in the order the receiver got them."""
     found: list[Point] = []
     for request in receiver.requests:

@@ -17,7 +17,6 @@ import httpx
 import pytest
 import trustme
 from botocore.awsrequest import AWSRequest
-from faults import FaultReceiver, Reply, refused_url
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from prometheus_rw_bridge import (
@@ -31,6 +30,7 @@ from prometheus_rw_bridge._config.settings import EndpointSettings, resolve_sett
 from prometheus_rw_bridge._http.auth import BearerTokenAuth, FileBasicAuth, SigV4Auth, make_client
 from prometheus_rw_bridge._http.http11 import Http11Transport
 from prometheus_rw_bridge._http.transport import HttpxTransport
+from prometheus_rw_bridge.testing import Receiver, Reply, refused_url
 
 SECRET = "s3cr3t-v4lue-never-shown"
 BODY = b"\x00payload"
@@ -85,13 +85,13 @@ def pki(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     }
 
 
-def tls_receiver(pki: dict[str, Any], ca: trustme.CA, *, require_client_cert: bool = False) -> FaultReceiver:
+def tls_receiver(pki: dict[str, Any], ca: trustme.CA, *, require_client_cert: bool = False) -> Receiver:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     pki["server_cert"].configure_cert(context)
     if require_client_cert:
         context.verify_mode = ssl.CERT_REQUIRED
         ca.configure_trust(context)
-    return FaultReceiver(ssl_context=context)
+    return Receiver(ssl_context=context, default=Reply())
 
 
 def test_tls_with_ca_file(pki: dict[str, Any], ca: trustme.CA, no_secret_in_logs: None) -> None:
@@ -176,14 +176,14 @@ def test_mismatched_key_names_both_files(pki: dict[str, Any], tmp_path: Path) ->
 
 
 def test_basic_auth(no_secret_in_logs: None) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         post(endpoint_for(receiver.url, username="alice", password=SECRET))
         (request,) = receiver.wait_for_requests(1)
     assert request.header("Authorization") == "Basic " + base64.b64encode(f"alice:{SECRET}".encode()).decode()
 
 
 def test_basic_auth_from_url_credentials() -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         url = receiver.url.replace("http://", "http://bob:p%40ss@")
         endpoint = endpoint_for(url)
         assert "p@ss" not in repr(endpoint)
@@ -195,7 +195,7 @@ def test_basic_auth_from_url_credentials() -> None:
 def test_password_file_is_reread_when_it_changes(tmp_path: Path) -> None:
     password_file = tmp_path / "password"
     password_file.write_text("first\n")
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, username="alice", password_file=str(password_file))
         with make_client(endpoint) as client:
             client.post(endpoint.url, content=BODY)
@@ -207,7 +207,7 @@ def test_password_file_is_reread_when_it_changes(tmp_path: Path) -> None:
 
 
 def test_bearer_token(no_secret_in_logs: None) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         post(endpoint_for(receiver.url, bearer_token=SECRET))
         (request,) = receiver.wait_for_requests(1)
     assert request.header("Authorization") == f"Bearer {SECRET}"
@@ -216,7 +216,7 @@ def test_bearer_token(no_secret_in_logs: None) -> None:
 def test_bearer_token_file_rotation(tmp_path: Path, no_secret_in_logs: None) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("token-one\n")
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, bearer_token_file=str(token_file))
         with make_client(endpoint) as client:
             client.post(endpoint.url, content=BODY)
@@ -243,7 +243,7 @@ def test_bearer_token_file_never_readable_fails_the_send_naming_the_file(
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(SECRET)
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, bearer_token_file=str(token_file))
         token_file.unlink()
         transport = HttpxTransport(endpoint.url, client=make_client(endpoint), owns_client=True)
@@ -272,7 +272,7 @@ def test_auth_reprs_mask_secrets(tmp_path: Path) -> None:
 
 
 def test_tenant_and_custom_headers_arrive() -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, tenant="team-a", headers="X-Extra=one\\,two, X-Other=3")
         post(endpoint)
         (request,) = receiver.wait_for_requests(1)
@@ -282,7 +282,7 @@ def test_tenant_and_custom_headers_arrive() -> None:
 
 
 def test_headers_pass_through_the_transport_with_protocol_headers() -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, tenant="team-b", bearer_token=SECRET)
         with HttpxTransport(endpoint.url, client=make_client(endpoint), owns_client=True) as transport:
             transport.send(b"")
@@ -294,7 +294,7 @@ def test_headers_pass_through_the_transport_with_protocol_headers() -> None:
 
 def test_proxy_is_used() -> None:
     # A plain HTTP proxy receives the request in absolute form; the receiver plays the proxy.
-    with FaultReceiver() as proxy:
+    with Receiver(default=Reply()) as proxy:
         endpoint = endpoint_for("http://receiver.invalid:9090/api/v1/write", proxy=proxy.base_url)
         assert post(endpoint).status_code == 204
         (request,) = proxy.wait_for_requests(1)
@@ -347,7 +347,7 @@ def verify_sigv4(request: Any, url: str, credentials: Any, region: str) -> None:
 
 def test_sigv4_signature_verifies(aws_env: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="eu-west-1", tenant="t1")
         with HttpxTransport(endpoint.url, client=make_client(endpoint), owns_client=True) as transport:
             transport.send(BODY)
@@ -363,7 +363,7 @@ def test_sigv4_signature_verifies(aws_env: Any, caplog: pytest.LogCaptureFixture
 
 
 def test_sigv4_tampered_body_does_not_verify(aws_env: Any) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="us-east-1")
         post(endpoint)
         (request,) = receiver.wait_for_requests(1)
@@ -429,7 +429,7 @@ def test_an_error_body_echoing_a_secret_is_masked(options: dict[str, Any], tmp_p
     options = {k: str(secret_file) if v == "FILE" else v for k, v in options.items()}
     basic = base64.b64encode(f"alice:{SECRET}".encode()).decode()
     echo = f"denied: {SECRET} / Basic {basic}"
-    with FaultReceiver([Reply(401, echo), Reply(401, echo)]) as receiver:
+    with Receiver([Reply(401, echo), Reply(401, echo)], default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, **options)
         with make_client(endpoint) as client:
             response = client.post(endpoint.url, content=BODY)
@@ -444,7 +444,7 @@ def test_an_error_body_echoing_a_secret_is_masked(options: dict[str, Any], tmp_p
 
 
 def test_a_success_body_is_left_alone() -> None:
-    with FaultReceiver([Reply(200, f"ok {SECRET}")]) as receiver:
+    with Receiver([Reply(200, f"ok {SECRET}")], default=Reply()) as receiver:
         response = post(endpoint_for(receiver.url, bearer_token=SECRET))
     assert response.text == f"ok {SECRET}"
 
@@ -454,7 +454,7 @@ def test_bridge_never_logs_or_reports_a_secret(caplog: pytest.LogCaptureFixture)
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
     echo = Reply(403, f"token {SECRET} is not allowed")
-    with FaultReceiver([echo, echo, echo]) as receiver:
+    with Receiver([echo, echo, echo], default=Reply()) as receiver:
         bridge = enable_remote_write(
             receiver.url, registry=registry, bearer_token=SECRET, debug=True, interval=3600, self_metrics=True
         )
@@ -480,7 +480,7 @@ def test_named_endpoints_each_get_their_own_client(monkeypatch: pytest.MonkeyPat
     token.write_text("backup-token\n")
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
-    with FaultReceiver() as primary, FaultReceiver() as backup:
+    with Receiver(default=Reply()) as primary, Receiver(default=Reply()) as backup:
         variables = {
             "ENDPOINTS": "primary, backup, dead",
             "PRIMARY_URL": primary.url,
@@ -515,7 +515,7 @@ def test_url_credentials_never_reach_labels_or_endpoints(caplog: pytest.LogCaptu
     caplog.set_level(logging.DEBUG)
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         url = receiver.url.replace("http://", f"http://alice:{SECRET}@")
         bridge = enable_remote_write(url, registry=registry, interval=3600, debug=True)
         try:
@@ -539,7 +539,7 @@ def test_an_environment_proxy_is_used(variable: str, monkeypatch: pytest.MonkeyP
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
-    with FaultReceiver() as proxy:
+    with Receiver(default=Reply()) as proxy:
         monkeypatch.setenv(variable, proxy.base_url)
         assert post(endpoint_for("http://receiver.invalid:9090/api/v1/write")).status_code == 204
         with HttpxTransport("http://receiver.invalid:9090/api/v1/write") as transport:

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 from apps import AppProcess, assert_one_clean_series, free_port, load, points, start_app
-from faults import FaultReceiver
 from servers import Server, wait_until
 
 from prometheus_rw_bridge import gunicorn as hooks
+from prometheus_rw_bridge.testing import Receiver
 
 WSGI_APP = """
 import os
@@ -117,8 +117,8 @@ ANSWER_WITHIN = 3.0
 
 
 @pytest.fixture
-def receiver() -> Iterator[FaultReceiver]:
-    with FaultReceiver(strict=True) as running:
+def receiver() -> Iterator[Receiver]:
+    with Receiver(strict=True) as running:
         yield running
 
 
@@ -165,7 +165,7 @@ def serve_load_on_every_worker(server: AppProcess) -> int:
     return total
 
 
-def test_three_workers_arrive_as_one_correct_sum(receiver: FaultReceiver, tmp_path: Path) -> None:
+def test_three_workers_arrive_as_one_correct_sum(receiver: Receiver, tmp_path: Path) -> None:
     total = serve_load_on_every_worker(start_gunicorn(tmp_path, receiver.url))
 
     requests = points(receiver, "app_requests_total")
@@ -199,7 +199,7 @@ def test_hooks_without_multiprocess_dir_do_nothing(
     hooks.on_exit(server)
 
 
-def test_hooks_in_process(receiver: FaultReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hooks_in_process(receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The same hooks, called directly, with one counter file written as a worker would.
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     from prometheus_client import values

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 import trustme
-from faults import FaultReceiver
 
 from prometheus_rw_bridge._http import http11 as _http11
 from prometheus_rw_bridge._http.http11 import Http11Transport
+from prometheus_rw_bridge.testing import Receiver, Reply
 
 OK = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
 
@@ -226,7 +226,7 @@ def test_https_verifies_against_the_given_context() -> None:
     ca.issue_cert("127.0.0.1").configure_cert(server_context)
     trusting = ssl.create_default_context()
     ca.configure_trust(trusting)
-    with FaultReceiver(ssl_context=server_context) as receiver:
+    with Receiver(ssl_context=server_context, default=Reply()) as receiver:
         with httpx.Client(transport=Http11Transport(trusting)) as client:
             assert client.post(receiver.url, content=b"a").status_code == 204
         stranger = ssl.create_default_context()

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from prometheus_rw_bridge import REMOTE_WRITE_HEADERS, REMOTE_WRITE_V2_HEADERS, generate_write_request
 from prometheus_rw_bridge._protocol.schema import V2Request, WriteRequest
-from prometheus_rw_bridge._tools.receiver import RULES, ReceivedRequest, Receiver
+from prometheus_rw_bridge.testing import RULES, ReceivedRequest, Receiver, Reply
 
 HEADERS = dict(REMOTE_WRITE_HEADERS)
 
@@ -65,7 +65,7 @@ def post(receiver: Receiver, body: bytes, headers: Mapping[str, str] = HEADERS) 
 
 
 def rules(receiver: Receiver) -> set[str]:
-    return {violation.rule for violation in receiver.store.violations}
+    return {violation.rule for violation in receiver.violations}
 
 
 def test_accepts_generate_write_request_and_stores_latest_values(receiver: Receiver) -> None:
@@ -78,10 +78,10 @@ def test_accepts_generate_write_request_and_stores_latest_values(receiver: Recei
 
     assert response.status_code == 204
     assert rules(receiver) == set()
-    stored = receiver.store.get("jobs_total", queue="fast", job="app", instance="i1")
+    stored = receiver.get("jobs_total", queue="fast", job="app", instance="i1")
     assert stored is not None
     assert (stored.value, stored.timestamp_ms, stored.metric_type) == (3.0, 1000, "counter")
-    text = receiver.store.to_text()
+    text = receiver.to_text()
     assert "# TYPE temperature gauge\n" in text
     assert 'temperature{instance="i1",job="app"} 21.5 1000\n' in text
 
@@ -90,10 +90,10 @@ def test_keeps_the_latest_value_per_series(receiver: Receiver) -> None:
     post(receiver, body_v1([(UP, 1.0, 1000)]))
     post(receiver, body_v1([(UP, 0.0, 2000)]))
 
-    stored = receiver.store.get("up", job="a")
+    stored = receiver.get("up", job="a")
     assert stored is not None
     assert (stored.value, stored.timestamp_ms) == (0.0, 2000)
-    assert receiver.store.samples_received == 2
+    assert receiver.samples_received == 2
 
 
 def test_protocol_2_is_decoded_and_answered_with_written_headers(receiver: Receiver) -> None:
@@ -103,8 +103,8 @@ def test_protocol_2_is_decoded_and_answered_with_written_headers(receiver: Recei
     assert response.headers["X-Prometheus-Remote-Write-Samples-Written"] == "1"
     assert response.headers["X-Prometheus-Remote-Write-Histograms-Written"] == "0"
     assert response.headers["X-Prometheus-Remote-Write-Exemplars-Written"] == "0"
-    assert receiver.store.requests[-1].protocol == "2.0"
-    assert receiver.store.get("up", job="a") is not None
+    assert receiver.requests[-1].protocol == "2.0"
+    assert receiver.get("up", job="a") is not None
 
 
 def test_symbols_table_must_start_with_the_empty_string(receiver: Receiver) -> None:
@@ -118,7 +118,7 @@ def test_a_2_0_body_sent_as_1_0_is_recognised(receiver: Receiver) -> None:
 
     assert response.status_code == 204
     assert rules(receiver) == {"content-type"}
-    assert "remote-write 2.0 message" in receiver.store.violations[0].detail
+    assert "remote-write 2.0 message" in receiver.violations[0].detail
 
 
 def test_text_format_is_answered_415_with_the_classic_mistake_explained(receiver: Receiver) -> None:
@@ -193,7 +193,7 @@ def test_label_rules_are_flagged_and_answered_400_in_strict_mode(
     assert rule in RULES
     assert strict.status_code == 400
     assert strict.text.startswith(rule + ":")
-    assert strict_receiver.store.series() == []
+    assert strict_receiver.series() == []
 
 
 def test_out_of_order_and_duplicate_timestamps_across_requests(receiver: Receiver) -> None:
@@ -202,9 +202,9 @@ def test_out_of_order_and_duplicate_timestamps_across_requests(receiver: Receive
     post(receiver, body_v1([(UP, 5.0, 2000)]))
     post(receiver, body_v1([(UP, 1.0, 2000)]))
 
-    flagged = [(r.number, [v.rule for v in r.violations]) for r in receiver.store.requests]
+    flagged = [(r.number, [v.rule for v in r.violations]) for r in receiver.requests]
     assert flagged == [(1, []), (2, ["out-of-order"]), (3, ["duplicate-timestamp"]), (4, [])]
-    stored = receiver.store.get("up")
+    stored = receiver.get("up")
     assert stored is not None and stored.timestamp_ms == 2000
 
 
@@ -232,6 +232,15 @@ def test_missing_headers_are_flagged(receiver: Receiver, drop: str, rule: str) -
     assert rules(receiver) == {rule}
 
 
+def test_strict_mode_refuses_header_violations(strict_receiver: Receiver) -> None:
+    headers = dict(HEADERS, **{"User-Agent": ""})  # httpx would add its own
+
+    response = post(strict_receiver, body_v1([(UP, 1.0, 1000)]), headers)
+
+    assert (response.status_code, response.text) == (400, "user-agent: no User-Agent header\n")
+    assert strict_receiver.series() == []
+
+
 def test_wrong_version_header_for_protocol_2(receiver: Receiver) -> None:
     headers = dict(REMOTE_WRITE_V2_HEADERS, **{"X-Prometheus-Remote-Write-Version": "0.1.0"})
 
@@ -256,13 +265,13 @@ def test_unsupported_content_encoding_is_answered_415(receiver: Receiver) -> Non
     assert response.text.startswith("content-encoding: unsupported Content-Encoding 'gzip'")
 
 
-def test_responder_scripts_the_answer(receiver: Receiver) -> None:
-    receiver.responder = lambda headers, body: (401, "invalid credentials")
+def test_a_scripted_reply_is_the_answer(receiver: Receiver) -> None:
+    receiver.script(Reply(401, "invalid credentials"))
 
     response = post(receiver, body_v1([(UP, 1.0, 1000)]))
 
     assert (response.status_code, response.text) == (401, "invalid credentials")
-    assert receiver.store.series() == []
+    assert receiver.series() == []
 
 
 def test_on_request_is_called_and_waiters_are_woken() -> None:
@@ -270,7 +279,7 @@ def test_on_request_is_called_and_waiters_are_woken() -> None:
     with Receiver(on_request=seen.append) as receiver:
         waiter_result: list[bool] = []
         waiter = threading.Thread(
-            target=lambda: waiter_result.append(receiver.store.wait_for_requests(2, 30))
+            target=lambda: waiter_result.append(len(receiver.wait_for_requests(2, 30)) == 2)
         )
         waiter.start()
         post(receiver, body_v1([(UP, 1.0, 1000)]))
@@ -279,16 +288,17 @@ def test_on_request_is_called_and_waiters_are_woken() -> None:
 
     assert waiter_result == [True]
     assert [(r.number, r.status) for r in seen] == [(1, 204), (2, 400)]
-    assert receiver.store.wait_for_requests(1, 0, accepted=True)
-    assert not receiver.store.wait_for_requests(2, 0, accepted=True)
+    assert [r.number for r in receiver.wait_for_requests(1, 0, accepted=True)] == [1]
+    with pytest.raises(AssertionError, match=r"expected 2 accepted requests at http://127\.0\.0\.1:.* got 1"):
+        receiver.wait_for_requests(2, 0, accepted=True)
 
 
 def test_other_paths_and_methods(receiver: Receiver) -> None:
     post(receiver, body_v1([(UP, 1.0, 1000)]))
 
-    assert httpx.post(receiver.url + "/write", content=b"x").status_code == 404
+    assert httpx.post(receiver.base_url + "/write", content=b"x").status_code == 404
     assert httpx.get(receiver.write_url).status_code == 405
-    page = httpx.get(receiver.url + "/")
+    page = httpx.get(receiver.base_url + "/")
     assert page.status_code == 200
     assert 'up{job="a"} 1.0 1000' in page.text
 
@@ -301,7 +311,7 @@ def test_stop_hangs_up_on_keep_alive_connections() -> None:
 
         with pytest.raises(httpx.TransportError):
             client.post(receiver.write_url, content=body_v1([(UP, 1.0, 2000)]), headers=HEADERS)
-    assert receiver.store.samples_received == 1
+    assert receiver.samples_received == 1
 
 
 def test_stop_is_idempotent_and_frees_the_port() -> None:
