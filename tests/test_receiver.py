@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 
 import cramjam
 import httpx
 import pytest
+import trustme
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from prometheus_rw_bridge import REMOTE_WRITE_HEADERS, REMOTE_WRITE_V2_HEADERS, generate_write_request
 from prometheus_rw_bridge._protocol.schema import V2Request, WriteRequest
-from prometheus_rw_bridge.testing import RULES, ReceivedRequest, Receiver, Reply
+from prometheus_rw_bridge.testing import HANG, RULES, ReceivedRequest, Receiver, Reply
 
 HEADERS = dict(REMOTE_WRITE_HEADERS)
 
@@ -322,3 +325,191 @@ def test_stop_is_idempotent_and_frees_the_port() -> None:
 
     with pytest.raises(httpx.ConnectError):
         httpx.post(url, content=b"")
+
+
+# --------------------------------------------------------------------------- scripted faults
+
+
+def send_in_thread(url: str, body: bytes) -> tuple[threading.Thread, list[BaseException | httpx.Response]]:
+    """POST from a thread of its own (for replies that keep the client waiting)."""
+    outcome: list[BaseException | httpx.Response] = []
+
+    def send() -> None:
+        try:
+            outcome.append(httpx.post(url, content=body, headers=HEADERS, timeout=60))
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_the_script_is_used_in_order_then_real_answers() -> None:
+    with Receiver([503, Reply(429, "slow down", {"Retry-After": "7"})]) as receiver:
+        answers = [post(receiver, body_v1([(UP, 1.0, ts)])) for ts in (1000, 2000, 3000)]
+
+    assert [a.status_code for a in answers] == [503, 429, 204]
+    assert answers[1].headers["Retry-After"] == "7" and answers[1].text == "slow down"
+    assert [r.status for r in receiver.requests] == [503, 429, 204]
+    stored = receiver.get("up")  # only the accepted request is stored
+    assert stored is not None and stored.timestamp_ms == 3000
+
+
+def test_the_default_reply_answers_anything_anywhere() -> None:
+    with Receiver(default=Reply(202, "taken")) as receiver:
+        junk = httpx.post(receiver.base_url + "/anywhere", content=b"junk")
+        real = post(receiver, body_v1([(UP, 1.0, 1000)]))
+
+    assert (junk.status_code, junk.text, real.status_code) == (202, "taken", 202)
+    assert receiver.requests[0].decoded is None and receiver.requests[0].path == "/anywhere"
+    assert receiver.get("up") is not None
+
+
+def test_a_hang_answers_nothing_until_released(receiver: Receiver) -> None:
+    receiver.script(HANG)
+    thread, outcome = send_in_thread(receiver.write_url, body_v1([(UP, 1.0, 1000)]))
+
+    (hanging,) = receiver.wait_for_requests(1)  # recorded while it hangs
+    assert hanging.status is None and not hanging.accepted
+    assert thread.is_alive()
+    receiver.release()
+    thread.join()
+
+    assert isinstance(outcome[0], httpx.RemoteProtocolError)
+    assert receiver.series() == []
+
+
+def test_a_delay_released_early_answers_nothing(receiver: Receiver) -> None:
+    receiver.script(Reply(delay=600))
+    thread, outcome = send_in_thread(receiver.write_url, body_v1([(UP, 1.0, 1000)]))
+    receiver.wait_for_requests(1)
+
+    receiver.release()
+    thread.join()
+
+    assert isinstance(outcome[0], httpx.RemoteProtocolError)
+
+
+def test_a_drop_closes_the_connection_without_an_answer(receiver: Receiver) -> None:
+    receiver.script(Reply(drop=True))
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        post(receiver, body_v1([(UP, 1.0, 1000)]))
+    assert post(receiver, body_v1([(UP, 1.0, 2000)])).status_code == 204
+    assert [r.status for r in receiver.requests] == [None, 204]
+
+
+def test_an_echo_quotes_the_target_and_headers(receiver: Receiver) -> None:
+    receiver.script(Reply(401, "who are you?", echo=True))
+
+    response = httpx.post(
+        receiver.write_url + "?tenant=a", content=b"x", headers={**HEADERS, "Authorization": "Bearer t0ken"}
+    )
+
+    assert response.status_code == 401
+    lines = response.text.splitlines()
+    assert lines[:2] == ["who are you?", "/api/v1/write?tenant=a"]
+    assert "Authorization: Bearer t0ken" in lines
+
+
+def test_stop_refuses_connections_and_restart_listens_on_the_same_port() -> None:
+    with Receiver() as receiver:
+        port = receiver.port
+        assert post(receiver, body_v1([(UP, 1.0, 1000)])).status_code == 204
+        receiver.stop()
+        with pytest.raises(httpx.ConnectError):
+            post(receiver, body_v1([(UP, 1.0, 2000)]))
+
+        receiver.restart()
+
+        assert receiver.port == port
+        assert post(receiver, body_v1([(UP, 1.0, 3000)])).status_code == 204
+    assert [r.number for r in receiver.requests] == [1, 2]
+    assert receiver.value("up") == 1.0
+
+
+def test_strict_refusals_come_before_the_script_and_do_not_use_it(strict_receiver: Receiver) -> None:
+    strict_receiver.script(Reply(500))
+
+    refused = post(strict_receiver, body_v1([((("__name__", "up"), ("job", "")), 1.0, 1000)]))
+    scripted = post(strict_receiver, body_v1([(UP, 1.0, 1000)]))
+
+    assert (refused.status_code, scripted.status_code) == (400, 500)
+
+
+def test_off_the_write_path_is_404_and_recorded(receiver: Receiver) -> None:
+    response = httpx.post(
+        receiver.base_url + "/api/v1/push", content=body_v1([(UP, 1.0, 1000)]), headers=HEADERS
+    )
+
+    assert response.status_code == 404
+    (request,) = receiver.requests
+    assert (request.path, request.status, request.violations) == ("/api/v1/push", 404, [])
+
+
+def test_a_request_in_absolute_form_is_on_the_write_path(receiver: Receiver) -> None:
+    with httpx.Client(proxy=receiver.base_url) as client:  # the receiver plays the proxy
+        response = client.post(
+            "http://elsewhere.invalid/api/v1/write", content=body_v1([(UP, 1.0, 1000)]), headers=HEADERS
+        )
+
+    assert response.status_code == 204
+    assert receiver.requests[0].path == "http://elsewhere.invalid/api/v1/write"
+    assert receiver.get("up") is not None
+
+
+def test_written_headers_can_be_left_out_like_a_1_0_only_receiver() -> None:
+    with Receiver(written_headers=False) as receiver:
+        response = post(receiver, body_v2(UP, 1.0, 5000), REMOTE_WRITE_V2_HEADERS)
+
+    assert response.status_code == 200
+    assert not [name for name in response.headers if name.lower().endswith("-written")]
+
+
+def test_keep_requests_bounds_the_requests_kept_not_the_series() -> None:
+    with Receiver(keep_requests=1) as receiver:
+        post(receiver, body_v1([(UP, 1.0, 1000)]))
+        post(receiver, body_v1([((("__name__", "down"),), 0.0, 1000)]))
+
+    assert [r.number for r in receiver.requests] == [2]
+    assert [s.name for s in receiver.series()] == ["down", "up"]
+    assert receiver.samples_received == 2
+
+
+def test_a_failing_on_request_callback_is_logged_and_the_request_answered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(received: ReceivedRequest) -> None:
+        raise RuntimeError("callback bug")
+
+    with Receiver(on_request=broken) as receiver:
+        assert post(receiver, body_v1([(UP, 1.0, 1000)])).status_code == 204
+
+    assert "on_request callback failed" in caplog.text and "callback bug" in caplog.text
+
+
+def test_clear_forgets_series_requests_and_order(receiver: Receiver) -> None:
+    post(receiver, body_v1([(UP, 1.0, 2000)]))
+
+    receiver.clear()
+    post(receiver, body_v1([(UP, 1.0, 1000)]))  # older than the forgotten sample: no violation
+
+    assert [r.number for r in receiver.requests] == [2]
+    assert receiver.violations == []
+
+
+def test_a_tls_client_stalled_in_its_handshake_holds_up_no_other() -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    with Receiver(ssl_context=context) as receiver:
+        assert receiver.write_url.startswith("https://127.0.0.1:")
+        with socket.create_connection(("127.0.0.1", receiver.port)):  # connects, never says hello
+            response = httpx.post(
+                receiver.write_url, content=body_v1([(UP, 1.0, 1000)]), headers=HEADERS, verify=client_context
+            )
+
+    assert response.status_code == 204

@@ -214,12 +214,18 @@ class Receiver:
         """Return the latest value of the one series named ``name`` with all of ``labels``.
 
         Raises:
-            AssertionError: no series, or more than one, matches (the message lists what arrived).
+            AssertionError: no series, or more than one, matches (the message lists what arrived),
+                or the series has ended with a stale marker.
         """
         found = self.series(name, **labels)
+        wanted = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+        if len(found) == 1 and found[0].stale:
+            raise AssertionError(
+                f"{found[0].to_text()}: the series ended with a stale marker (the bridge was closed): "
+                "read values before close(), or pass stale_on_close=False"
+            )
         if len(found) == 1:
             return found[0].value
-        wanted = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
         if found:
             matches = "\n".join(one.to_text() for one in found)
             raise AssertionError(f"{len(found)} series match {wanted}; add labels to pick one:\n{matches}")

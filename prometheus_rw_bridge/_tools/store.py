@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .._protocol.decode import DecodedRequest, _escape, _format_value
+from .._protocol.wire import is_stale_nan
 from .validate import Checked, Violation, same_value, series_text
 
 __all__ = ["ReceivedRequest", "SeriesStore", "StoredSeries", "render"]
@@ -43,6 +44,11 @@ class StoredSeries:
     timestamp_ms: int
     metric_type: str = ""
     family: str = ""
+
+    @property
+    def stale(self) -> bool:
+        """Tell whether the latest sample is a stale marker: the sender ended the series."""
+        return is_stale_nan(self.value)
 
     def matches(self, name: str | None = None, **labels: str) -> bool:
         """Tell whether the series is named ``name`` (if given) and has all of ``labels``."""
