@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from apps import AppProcess, assert_one_clean_series, free_port, load, points, start_app
+from apps import IMPORT_TRAP, AppProcess, assert_one_clean_series, free_port, load, points, start_app
 from servers import Server, wait_until
 
 from prometheus_rw_bridge import gunicorn as hooks
