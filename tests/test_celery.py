@@ -16,11 +16,13 @@ import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apps import IMPORT_TRAP, AppProcess, Point, assert_one_clean_series, points
 from celery import Celery, signals
 from celery.exceptions import WorkerLostError
+from celery.result import AsyncResult
 
 from prometheus_rw_bridge import celery as hooks
 from prometheus_rw_bridge.testing import Receiver, Reply
@@ -81,19 +83,25 @@ class Worker:
     client: Celery
     root: Path
 
+    def send(self, task: str, *args: object, **options: Any) -> AsyncResult:
+        """Send ``task`` to the worker and return its pending result."""
+        result = self.client.send_task(f"tasks.{task}", args=args, **options)
+        # kombu's filesystem transport writes a message into a file it has already created,
+        # and a consumer may read it empty meanwhile; so the client writes elsewhere, and the
+        # whole file is moved into the worker's folder in one rename.
+        for name in os.listdir(self.root / "outbox"):
+            os.rename(self.root / "outbox" / name, self.root / "broker" / name)
+        return result
+
     def run(self, task: str, *args: object) -> int:
         """Run ``task`` on the worker and return its result (a pool process's pid)."""
-        return int(
-            self.client.send_task(f"tasks.{task}", args=args).get(timeout=RESULT_WITHIN, interval=0.05)
-        )
+        return int(self.send(task, *args).get(timeout=RESULT_WITHIN, interval=0.05))
 
     def meet(self) -> set[int]:
         """Run the two halves of a rendezvous; return the two pool processes' pids."""
         fifo = self.root / "meeting"
         os.mkfifo(fifo)
-        halves = [
-            self.client.send_task("tasks.meet", args=(str(fifo), role)) for role in ("reader", "writer")
-        ]
+        halves = [self.send("meet", str(fifo), role) for role in ("reader", "writer")]
         pids = {int(half.get(timeout=RESULT_WITHIN, interval=0.05)) for half in halves}
         fifo.unlink()
         return pids
@@ -106,13 +114,13 @@ class Worker:
         return log
 
 
-def celery_config(root: Path) -> dict[str, object]:
-    folder = str(root / "broker")
+def celery_config(root: Path, *, out: str = "broker") -> dict[str, object]:
+    """The worker's (or, with ``out="outbox"``, the client's) configuration: folders, no server."""
     return {
         "broker_url": "filesystem://",
         "broker_transport_options": {
-            "data_folder_in": folder,
-            "data_folder_out": folder,
+            "data_folder_in": str(root / "broker"),
+            "data_folder_out": str(root / out),
             "control_folder": str(root / "control"),  # else ./control, wherever the test runs
             "polling_interval": 0.05,
         },
@@ -127,7 +135,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
     def start(url: str, *options: str, interval: str = "1h") -> Worker:
-        for folder in ("broker", "control", "results", "multiproc"):
+        for folder in ("broker", "outbox", "control", "results", "multiproc"):
             (tmp_path / folder).mkdir()
         config = celery_config(tmp_path)
         (tmp_path / "tasks.py").write_text(
@@ -168,7 +176,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
                 start_new_session=True,  # its own process group, so no pool process outlives the test
             )
         client = Celery("client")
-        client.conf.update(config)
+        client.conf.update(celery_config(tmp_path, out="outbox"))
         worker = Worker(AppProcess(process, "", log), client, tmp_path)
         started.append(worker)
         return worker
@@ -247,7 +255,7 @@ def test_a_pool_process_killed_outright_loses_its_live_gauges(start_worker: Call
     with Receiver(strict=True) as receiver:
         worker = start_worker(receiver.write_url)
         with pytest.raises(WorkerLostError):
-            worker.client.send_task("tasks.die").get(timeout=RESULT_WITHIN, interval=0.05)
+            worker.send("die").get(timeout=RESULT_WITHIN, interval=0.05)
         worker.run("work", "after")
 
         log = worker.shut_down()
@@ -273,22 +281,24 @@ def connected() -> Iterator[None]:
 def test_the_signals_drive_the_hooks(
     receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, connected: None
 ) -> None:
-    # A pool process's counter file written as one would, then the worker's signals sent by hand.
+    # A pool process's files written as one would (a running one: this process, so the main
+    # process's collections keep its live gauge), then the worker's signals sent by hand.
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    pid = os.getpid()
     from prometheus_client import values
     from prometheus_client.metrics import Counter, Gauge
     from prometheus_client.registry import CollectorRegistry
 
-    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda: 4242))  # type: ignore[no-untyped-call]
+    monkeypatch.setattr(values, "ValueClass", values.MultiProcessValue(lambda: pid))  # type: ignore[no-untyped-call]
     Counter("jobs", "Jobs.", registry=CollectorRegistry()).inc(5)
     Gauge("busy", "Busy.", multiprocess_mode="livesum", registry=CollectorRegistry()).set(1)
     hooks.connect(url=receiver.write_url, interval=3600, job="hooks", self_metrics=False)
     hooks.connect(url=receiver.write_url, interval=3600, job="hooks", self_metrics=False)  # once is enough
 
     signals.worker_init.send(sender=None)
-    assert (tmp_path / "gauge_livesum_4242.db").exists()
-    signals.worker_process_shutdown.send(sender=None, pid=4242, exitcode=0)
-    assert not (tmp_path / "gauge_livesum_4242.db").exists()  # the pool process's live gauge is gone
+    assert (tmp_path / f"gauge_livesum_{pid}.db").exists()
+    signals.worker_process_shutdown.send(sender=None, pid=pid, exitcode=0)
+    assert not (tmp_path / f"gauge_livesum_{pid}.db").exists()  # the pool process's live gauge is gone
     signals.worker_shutdown.send(sender=None)
 
     live = assert_one_clean_series(points(receiver, "jobs_total"))
