@@ -208,7 +208,7 @@ class RemoteWriteBridge:
         )
 
     def endpoint_stats(self) -> list[Any]:
-        """Per-endpoint counters (``_sender.EndpointStats``)."""
+        """Per-endpoint counters (``_delivery.ledger.EndpointStats``)."""
         return [sender.stats() for sender in self._senders]
 
     def flush(self, timeout: float | None = None) -> bool:
