@@ -1,9 +1,10 @@
-"""One endpoint's counters and log lines: what every delivery outcome costs, counted once.
+"""The counters and log lines of delivery: what every outcome costs, counted once.
 
-The sender and the retry loop report here (:class:`Ledger` is the loop's
+The sender and the retry loop report to one :class:`Ledger` per endpoint (it is the loop's
 :class:`~prometheus_rw_bridge._delivery.retry.RetryHooks`); :meth:`Ledger.snapshot` gives the
-self-metrics and ``BridgeStats`` a consistent copy.  Log lines are written after the lock is
-released (a handler is user code) and rate-limited where a broken receiver would repeat them.
+self-metrics a consistent copy, and :meth:`BridgeStats.summed` adds the endpoints up.  Log
+lines are written after the lock is released (a handler is user code) and rate-limited where
+a broken receiver would repeat them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from .retry import RetryHooks
 if TYPE_CHECKING:
     from .retry import Delivery
 
-__all__ = ["EndpointStats", "Ledger"]
+__all__ = ["BridgeStats", "EndpointStats", "Ledger"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,60 @@ class EndpointStats:
     last_error: str | None = None
     protocol: str = "1.0"
     batch_durations: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BridgeStats:
+    """What a bridge has done so far, summed over its endpoints.
+
+    ``samples_dropped`` counts samples given up for good (queue full, rejected with a 4xx,
+    shutdown deadline, or unsendable: an empty name, a value that is no number...; each
+    endpoint counts those of every collection); ``samples_failed`` the subset that a receiver
+    refused or that failed at shutdown.  ``success_rate`` is successes / attempts (1.0 before
+    the first attempt).
+    """
+
+    attempts: int
+    successes: int
+    errors: int
+    samples_sent: int
+    samples_failed: int
+    samples_retried: int
+    samples_dropped: int
+    samples_pending: int
+    bytes_sent: int
+    collections: int
+    collection_errors: int
+    last_error: str | None
+    dropped_by_reason: Mapping[str, int]
+
+    @property
+    def success_rate(self) -> float:
+        return 1.0 if self.attempts == 0 else self.successes / self.attempts
+
+    @classmethod
+    def summed(cls, per: Sequence[EndpointStats], *, collections: int, collection_errors: int) -> BridgeStats:
+        """Sum the counters of every endpoint."""
+        dropped: dict[str, int] = {}
+        for s in per:
+            for reason, count in s.samples_dropped.items():
+                dropped[reason] = dropped.get(reason, 0) + count
+        last_errors = [s.last_error for s in per if s.last_error]
+        return cls(
+            attempts=sum(s.attempts for s in per),
+            successes=sum(s.successes for s in per),
+            errors=sum(s.errors for s in per),
+            samples_sent=sum(s.samples_sent for s in per),
+            samples_failed=sum(s.samples_failed for s in per),
+            samples_retried=sum(s.samples_retried for s in per),
+            samples_dropped=sum(dropped.values()),
+            samples_pending=sum(s.pending_samples for s in per),
+            bytes_sent=sum(s.bytes_sent for s in per),
+            collections=collections,
+            collection_errors=collection_errors,
+            last_error=last_errors[-1] if last_errors else None,
+            dropped_by_reason=dropped,
+        )
 
 
 class Ledger(RetryHooks):
