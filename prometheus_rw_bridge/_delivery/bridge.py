@@ -2,7 +2,7 @@
 
 One collector thread wakes every ``interval`` seconds (on a fixed grid, so it never drifts),
 collects the registry once, encodes it with one timestamp, and hands the compressed requests
-to one :class:`~prometheus_rw_bridge._sender.EndpointSender` per endpoint.  Application
+to one :class:`~prometheus_rw_bridge._delivery.sender.EndpointSender` per endpoint.  Application
 threads never wait on the network: ``enable_remote_write()`` returns at once, and only
 ``flush()`` and ``close()`` wait, each with a timeout.
 

@@ -121,8 +121,6 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_FSYNC_INTERVAL = 1.0
 """Default least number of seconds between two fsyncs of :meth:`Spool.sync`."""
 
-_MIN_SEGMENT, _MAX_SEGMENT = 64 * 1024, 16 * 1024 * 1024
-
 
 def endpoint_directory(root: str | os.PathLike[str], url: str, tenant: str | None = None) -> Path:
     """The spool directory of one endpoint under ``spool_dir``.
@@ -170,7 +168,7 @@ class Spool:
         self._files = SpoolFiles(
             self.directory,
             max_bytes=max_bytes,
-            segment_bytes=segment_bytes or min(_MAX_SEGMENT, max(_MIN_SEGMENT, max_bytes // 16)),
+            segment_bytes=segment_bytes,
             fsync_interval=fsync_interval,
             clock=clock,
         )

@@ -39,6 +39,7 @@ __all__ = ["ACK_FILE", "O_CLOEXEC", "Log", "SpoolFiles"]
 ACK_FILE = "acks"
 O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _LOG_INTERVAL = 60.0  # seconds between two log lines of one kind
+_MIN_SEGMENT, _MAX_SEGMENT = 64 * 1024, 16 * 1024 * 1024
 
 Log = tuple[int, str, tuple[Any, ...]]
 
@@ -49,7 +50,8 @@ class SpoolFiles:
     Args:
         directory: the spool directory (it exists).
         max_bytes: bound of the segment files together.
-        segment_bytes: size at which the active segment is rotated.
+        segment_bytes: size at which the active segment is rotated; default ``max_bytes / 16``
+            within 64 KiB and 16 MiB.
         fsync_interval: ``None`` never fsyncs; otherwise rotation and ack-log rewrites do.
         clock: monotonic clock for the log rate limits.
     """
@@ -59,13 +61,13 @@ class SpoolFiles:
         directory: str,
         *,
         max_bytes: int,
-        segment_bytes: int,
+        segment_bytes: int | None,
         fsync_interval: float | None,
         clock: Callable[[], float],
     ) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        self.segment_bytes = segment_bytes
+        self.segment_bytes = segment_bytes or min(_MAX_SEGMENT, max(_MIN_SEGMENT, max_bytes // 16))
         self.fsync_interval = fsync_interval
         self.clock = clock
         self.closed = False
