@@ -25,7 +25,7 @@ from array import array
 from collections import deque
 
 import cramjam
-from bench_encode import INSTANCE, JOB, TIMESTAMP_MS, build_registry, count_samples, parse_size
+from workload import INSTANCE, JOB, TIMESTAMP_MS, build_registry, count_samples, parse_size
 
 from prometheus_rw_bridge._protocol.encode import Encoder, collect
 

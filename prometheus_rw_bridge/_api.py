@@ -18,8 +18,9 @@ from ._delivery.retry import Outcome, send_with_retries
 from ._delivery.sender import compress_requests
 from ._exceptions import ConfigurationError, MissingDependencyError, SendError
 from ._protocol import snappy as _snappy
-from ._protocol.encode import Encoder, collect
+from ._protocol.encode import Encoder
 from ._protocol.families import ONE_SHOT_WARNINGS
+from ._protocol.registry import read
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def push_to_remote_write(
 
 def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
     """Collect once and return the compressed requests for each protocol the settings may use."""
-    families = list(collect(registry))
+    families = list(read(registry))
     timestamp_ms = int(time.time() * 1000)
     options = {
         "job": settings.job,

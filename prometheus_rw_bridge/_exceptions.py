@@ -6,7 +6,7 @@
      +-- RemoteWriteError                 base of everything raised here
           +-- ConfigurationError          a bad argument or environment variable (also a ValueError)
           +-- MissingDependencyError      protobuf or cramjam cannot be imported (also an ImportError)
-          +-- EncodeError                 a collection could not be encoded (names the family)
+          +-- EncodeError                 never raised (kept importable; see its docstring)
           +-- SpoolLockedError            another process owns the spool directory (names it)
           +-- SendError                   a push finally failed
                +-- ReceiverError          the receiver answered with an error status
@@ -54,7 +54,13 @@ class MissingDependencyError(RemoteWriteError, ImportError):
 
 
 class EncodeError(RemoteWriteError):
-    """A collection could not be turned into a request body."""
+    """Reserved; nothing raises it.
+
+    Encoding never fails as a whole: a sample, series or family that cannot be encoded is
+    dropped and logged (once per family and problem), and the rest is sent, so that one bad
+    metric never costs an application its push.  The name stays importable so that code
+    written against earlier versions (``except EncodeError``) keeps working.
+    """
 
 
 class SpoolLockedError(RemoteWriteError):

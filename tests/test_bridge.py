@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import Metric
 
 from prometheus_rw_bridge import STALE_NAN_BITS, decode_write_request
 from prometheus_rw_bridge._delivery.bridge import RemoteWriteBridge
@@ -209,6 +210,33 @@ def test_400_is_dropped_and_never_resent(
     # The next collection goes out normally.
     assert bridge.flush(timeout=10)
     assert transport.attempts == 2
+
+
+class TwiceYielded:
+    """A custom collector whose family yields one series twice, beside one sent as it is."""
+
+    def collect(self) -> Iterator[Any]:
+        family = Metric("twice", "Twice.", "gauge")
+        family.add_sample("twice", {"k": "a"}, 1.0)
+        family.add_sample("twice", {"k": "a"}, 2.0)
+        family.add_sample("twice", {"k": "b"}, 3.0)
+        yield family
+
+
+def test_what_the_encoder_leaves_out_is_counted_at_every_collection(
+    registry: CollectorRegistry, closing: list[RemoteWriteBridge]
+) -> None:
+    registry.register(TwiceYielded())
+    transport = ScriptedTransport()
+    bridge = make_bridge(registry, transport)
+    closing.append(bridge)
+    for _ in range(2):
+        assert bridge.flush(timeout=10)  # never queued, so not undelivered
+    sent = [(labels["k"], value) for labels, value, _ in transport.series()]
+    assert sent == [("a", 1.0), ("b", 3.0)] * 2  # the first of the two is sent
+    stats = bridge.stats
+    assert stats.dropped_by_reason == {"duplicate": 2}  # the template's drop, at each collection
+    assert stats.samples_dropped == 2 and stats.samples_failed == 0
 
 
 def test_outage_backlog_arrives_once_and_in_order(

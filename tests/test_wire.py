@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from scrape import bits
 
 from prometheus_rw_bridge._protocol import schema as _schema
+from prometheus_rw_bridge._protocol import tags as _tags
 from prometheus_rw_bridge._protocol import wire as _wire
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -96,7 +97,7 @@ def test_sample_entry_negative_timestamp_round_trips() -> None:
 
 
 def test_exemplar_fields() -> None:
-    labels = _wire.labels([(b"trace_id", b"abc")], _wire.TAG_EXEMPLAR_LABEL)
+    labels = _wire.labels([(b"trace_id", b"abc")], _tags.EXEMPLAR_LABEL)
     ts = _schema.TimeSeries.FromString(_wire.exemplar(labels, 0.25, 1_700_000_000_001))
     (ex,) = ts.exemplars
     assert [(lab.name, lab.value) for lab in ex.labels] == [("trace_id", "abc")]
@@ -114,48 +115,8 @@ def test_exemplar_fields() -> None:
 )
 def test_metadata_entry_matches_protobuf(mtype: str, name: str, help_text: str, unit: str) -> None:
     msg = _schema.WriteRequest()
-    msg.metadata.add(type=_wire.METRIC_TYPES[mtype], metric_family_name=name, help=help_text, unit=unit)
-    assert _wire.metadata_entry(_wire.METRIC_TYPES[mtype], name, help_text, unit) == msg.SerializeToString()
-
-
-def test_metric_types_match_the_schema_enum() -> None:
-    enum = _schema.MetricMetadata.DESCRIPTOR.enum_types_by_name["MetricType"]
-    for word, number in _wire.METRIC_TYPES.items():
-        expected = "UNKNOWN" if word == "untyped" else word.upper()
-        assert enum.values_by_number[number].name == expected
-
-
-@pytest.mark.parametrize(
-    ("tag", "message", "field"),
-    [
-        pytest.param(_wire.TAG_WRITE_TIMESERIES, "WriteRequest", "timeseries", id="WriteRequest.timeseries"),
-        pytest.param(_wire.TAG_WRITE_METADATA, "WriteRequest", "metadata", id="WriteRequest.metadata"),
-        pytest.param(_wire.TAG_TS_LABEL, "TimeSeries", "labels", id="TimeSeries.labels"),
-        pytest.param(_wire.TAG_TS_SAMPLE, "TimeSeries", "samples", id="TimeSeries.samples"),
-        pytest.param(_wire.TAG_TS_EXEMPLAR, "TimeSeries", "exemplars", id="TimeSeries.exemplars"),
-        pytest.param(_wire.TAG_TS_HISTOGRAM, "TimeSeries", "histograms", id="TimeSeries.histograms"),
-        pytest.param(_wire.TAG_LABEL_NAME, "Label", "name", id="Label.name"),
-        pytest.param(_wire.TAG_LABEL_VALUE, "Label", "value", id="Label.value"),
-        pytest.param(_wire.TAG_SAMPLE_VALUE, "Sample", "value", id="Sample.value"),
-        pytest.param(_wire.TAG_SAMPLE_TIMESTAMP, "Sample", "timestamp", id="Sample.timestamp"),
-        pytest.param(_wire.TAG_EXEMPLAR_LABEL, "Exemplar", "labels", id="Exemplar.labels"),
-        pytest.param(_wire.TAG_EXEMPLAR_VALUE, "Exemplar", "value", id="Exemplar.value"),
-        pytest.param(_wire.TAG_EXEMPLAR_TIMESTAMP, "Exemplar", "timestamp", id="Exemplar.timestamp"),
-    ],
-)
-def test_tags_agree_with_the_schema(tag: int, message: str, field: str) -> None:
-    descriptor = getattr(_schema, message).DESCRIPTOR.fields_by_name[field]
-    wire_type = {"double": 1, "int64": 0}.get(_type_name(descriptor), 2)
-    assert tag == (descriptor.number << 3) | wire_type
-
-
-def _type_name(descriptor: object) -> str:
-    from google.protobuf.descriptor import FieldDescriptor
-
-    return {FieldDescriptor.TYPE_DOUBLE: "double", FieldDescriptor.TYPE_INT64: "int64"}.get(
-        descriptor.type,  # type: ignore[attr-defined]
-        "other",
-    )
+    msg.metadata.add(type=_tags.METRIC_TYPES[mtype], metric_family_name=name, help=help_text, unit=unit)
+    assert _wire.metadata_entry(_tags.METRIC_TYPES[mtype], name, help_text, unit) == msg.SerializeToString()
 
 
 def test_stale_nan_bits() -> None:

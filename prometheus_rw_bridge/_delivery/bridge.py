@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._config.settings import DEFAULT_INTERVAL, DEFAULT_MAX_SAMPLES_PER_SEND
-from .._protocol.encode import EncodedCollection, Encoder, collect
+from .._protocol.encode import EncodedCollection, Encoder
+from .._protocol.registry import read
 from . import forks
 from .ledger import BridgeStats
 from .sender import Collection, EndpointSender, Request, compress_requests
@@ -266,9 +267,9 @@ class RemoteWriteBridge:
                 return self._seq
             timestamp_ms = self._next_timestamp()
             try:
-                families: Iterable[Any] = collect(self._registry)
-                if self._encoder_v2 is not None:  # two encoders may read them
-                    families = list(families)
+                families: Iterable[Any] = read(self._registry)
+                if self._encoder_v2 is not None and len(self._protocols_wanted()) > 1:
+                    families = list(families)  # two encoders read them; else each goes once encoded
                 self._encode_and_submit(families, timestamp_ms, stale_all=False)
                 self._collections += 1
             except Exception:
@@ -292,17 +293,20 @@ class RemoteWriteBridge:
                 )
             return encoded[protocol]
 
-        # Feed the 1.0 encoder every time: its memory of the last series drives staleness.
-        v1 = encoded_as("1.0")
+        wanted = {"1.0"} if self._encoder_v2 is None else self._protocols_wanted()
+        for protocol, encoder in (("1.0", self._encoder), ("2.0", self._encoder_v2)):
+            if encoder is not None and protocol not in wanted:
+                encoder.reset()  # auto mode has settled on the other protocol: keep one encoder's state
+        v1 = encoded_as("1.0") if "1.0" in wanted else None
         now = self._clock()
-        send_metadata = not stale_all and (
+        send_metadata = (v1 is not None and not stale_all) and (
             v1.metadata_changed or now - self._last_metadata_at >= METADATA_RESEND_INTERVAL
         )
         if send_metadata:
             self._last_metadata_at = now
         self._seq += 1
         if self._debug:
-            self._log_debug(v1, self._seq)
+            self._log_debug(encoded_as("1.0" if v1 is not None else "2.0"), self._seq)
         requests_by_protocol: dict[str, list[Request]] = {}
         for sender in self._senders:
             protocol = sender.protocol()
@@ -314,7 +318,7 @@ class RemoteWriteBridge:
             if protocol == "2.0" and sender.needs_fallback():
                 if "1.0" not in requests_by_protocol:
                     requests_by_protocol["1.0"] = compress_requests(
-                        v1, "1.0", self._max_samples, metadata=send_metadata
+                        encoded_as("1.0"), "1.0", self._max_samples, metadata=send_metadata
                     )
                 fallback = requests_by_protocol["1.0"]
             requests = requests_by_protocol[protocol]
@@ -329,8 +333,19 @@ class RemoteWriteBridge:
                 )
             )
 
-    def _log_debug(self, collection: EncodedCollection, seq: int) -> None:
-        text = _debug_text(collection.body(metadata=False))
+    def _protocols_wanted(self) -> set[str]:
+        """The protocols this push is encoded in: each sender's, and 1.0 beside an unconfirmed 2.0."""
+        wanted = set()
+        for sender in self._senders:
+            protocol = sender.protocol()
+            wanted.add(protocol)
+            if protocol == "2.0" and sender.needs_fallback():
+                wanted.add("1.0")
+        return wanted
+
+    def _log_debug(self, collection: Any, seq: int) -> None:
+        protocol = "1.0" if isinstance(collection, EncodedCollection) else "2.0"
+        text = _debug_text(collection.body(metadata=False), protocol)
         logger.info(
             "Remote-write push #%d at %d ms, %d samples:\n%s",
             seq,
@@ -365,12 +380,12 @@ class RemoteWriteBridge:
             self.disabled_reason = "inherited across fork"
 
 
-def _debug_text(body: bytes) -> str:
-    """Render an uncompressed 1.0 request as text for ``debug``."""
+def _debug_text(body: bytes, protocol: str = "1.0") -> str:
+    """Render an uncompressed request of ``protocol`` as text for ``debug``."""
     try:
         from .._protocol.decode import decode_write_request
 
-        return decode_write_request(body, compressed=False).to_text()
+        return decode_write_request(body, compressed=False, protocol=protocol).to_text()
     except Exception as exc:  # protobuf missing, say
         return f"(cannot render: {exc})\n"
 

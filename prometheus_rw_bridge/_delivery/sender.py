@@ -17,10 +17,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._exceptions import ReceiverError
 from .._protocol import snappy as _snappy
+from .._protocol.batching import Request, compress_requests, split_body
 from .ledger import EndpointStats, Ledger
 from .retry import Delivery, Outcome, RetryPolicy, send_with_retries
 
@@ -30,33 +31,14 @@ if TYPE_CHECKING:  # importing httpx is for when the first transport is built, n
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Collection", "EndpointSender", "EndpointStats", "Request", "compress_requests", "split_body"]
-
-
-@dataclass(frozen=True)
-class Request:
-    """One compressed request body and what it carries; shared by every endpoint that sends it."""
-
-    body: bytes
-    samples: int
-    protocol: str = "1.0"
-
-
-def compress_requests(collection: Any, protocol: str, max_samples: int, *, metadata: bool) -> list[Request]:
-    """Cut an encoded collection into compressed requests of at most ``max_samples`` series.
-
-    Each request is compressed as soon as it is cut, so no two uncompressed bodies exist at
-    once.  With ``metadata`` (1.0 only: 2.0 series carry their own), the collection's
-    metadata rides with the first request, or alone when there are no series.
-    """
-    requests: list[Request] = []
-    extra = collection.metadata if metadata and protocol == "1.0" else b""
-    for body, count in collection.iter_split(max_samples):
-        requests.append(Request(_snappy.compress(body + extra), count, protocol))
-        extra = b""
-    if extra:
-        requests.append(Request(_snappy.compress(extra), 0, protocol))
-    return requests
+__all__ = [
+    "Collection",
+    "EndpointSender",
+    "EndpointStats",
+    "Request",
+    "compress_requests",  # re-exported from _protocol.batching, their home
+    "split_body",
+]
 
 
 @dataclass
@@ -81,53 +63,6 @@ class Collection:
     @property
     def samples(self) -> int:
         return sum(r.samples for r in self.requests)
-
-
-_SERIES_TAGS = {"1.0": 0x0A, "2.0": 0x2A}  # WriteRequest.timeseries = 1, v2 Request.timeseries = 5
-_SHARED_TAGS = {"1.0": (), "2.0": (0x22,)}  # v2 Request.symbols = 4: every series refers to it
-
-
-def split_body(raw: bytes, protocol: str = "1.0") -> tuple[tuple[bytes, int], tuple[bytes, int]] | None:
-    """Cut an uncompressed request into two valid requests of about half the series each.
-
-    Returns ``((body, series), (body, series))``, or ``None`` when there are fewer than two
-    series.  In 2.0 the symbols table is shared by every series, so both halves carry all of it.
-    """
-    series_tag = _SERIES_TAGS[protocol]
-    shared_tags = _SHARED_TAGS[protocol]
-    shared: list[bytes] = []
-    movable: list[tuple[bytes, bool]] = []  # (field bytes, is a series)
-    pos, size = 0, len(raw)
-    while pos < size:
-        start = pos
-        tag = raw[pos]
-        pos += 1  # one-byte tags: every top-level field number here is < 16
-        length = shift = 0
-        while True:
-            byte = raw[pos]
-            pos += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
-        pos += length
-        if tag in shared_tags:
-            shared.append(raw[start:pos])
-        else:
-            movable.append((raw[start:pos], tag == series_tag))
-    total = sum(is_series for _, is_series in movable)
-    if total < 2:
-        return None
-    head = b"".join(shared)
-    left: list[bytes] = []
-    taken = 0
-    for index, (data, is_series) in enumerate(movable):
-        if is_series and taken == total // 2:
-            right = [data for data, _ in movable[index:]]
-            return (head + b"".join(left), taken), (head + b"".join(right), total - taken)
-        left.append(data)
-        taken += is_series
-    raise AssertionError("unreachable: the series were counted above")
 
 
 class EndpointSender:

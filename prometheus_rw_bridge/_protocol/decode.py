@@ -12,6 +12,7 @@ from typing import Any
 
 from .._exceptions import MissingDependencyError
 from . import snappy as _snappy
+from .tags import METRIC_TYPE_NAMES
 
 __all__ = [
     "DecodedExemplar",
@@ -21,18 +22,6 @@ __all__ = [
     "DecodedSeries",
     "decode_write_request",
 ]
-
-METRIC_TYPE_NAMES = [
-    "unknown",
-    "counter",
-    "gauge",
-    "histogram",
-    "gaugehistogram",
-    "summary",
-    "info",
-    "stateset",
-]
-
 
 @dataclass(frozen=True)
 class DecodedSample:

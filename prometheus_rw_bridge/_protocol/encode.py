@@ -7,11 +7,11 @@ names outside the legacy character set escaped to underscores.
 
 Speed comes from one observation: label sets rarely change between collections.  An
 :class:`Encoder` keeps, per metric family, a *template*: the encoded bytes of every series up
-to its value, compiled into one :class:`struct.Struct`.  While a family yields the same
-``(name, labels)`` sequence as last time, encoding it is a list comparison, two slice
-assignments and one ``Struct.pack`` call, all in C, with no per-sample Python code.  A changed
-family, or one with per-sample timestamps, exemplars or native histograms, takes the general
-path, which builds the template anew.
+to its value (see ``template``).  A family read directly (``registry.read()``: the standard
+prometheus_client types) is filled from its values alone while its children's label values
+hold, all in C; a collected family while it yields the same ``(name, labels)`` sequence as last
+time.  A changed family is built anew; one with per-sample timestamps, exemplars or native
+histograms is encoded sample by sample around its template.
 
 Keeping templates from one collection to the next also tells the encoder which series went
 away, so it can emit stale markers for them (``track_staleness=True``).
@@ -21,26 +21,24 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 from prometheus_client.samples import Sample
 
 from . import native as _native
+from . import tags as _tags
 from . import wire as _wire
-from .families import (
-    FamilyEncoder,
-    FamilyTemplate,
-    Key,
-    Keys,
-    compile_packer,
-    pack_values,
-    picker,
-)
+from .assemble import Plan
+from .direct import DirectFamily
+from .encoded import BlockBuilder, EncodedCollection
+from .families import FamilyEncoder
 from .names import escape_metric_name
+from .registry import collect
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v1, to_millis
+from .template import DROP_INVALID_SAMPLE, FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +51,7 @@ __all__ = [
 ]
 
 _NAME_LABELS = itemgetter(0, 1)
+_VALUE = itemgetter(2)
 _SAMPLE_FIELDS = len(Sample._fields)
 # Timestamp, exemplar and (prometheus_client >= 0.20) native histogram: any of them set sends
 # the family down the general path.
@@ -65,94 +64,7 @@ _SIGNATURE_EXTRAS = itemgetter(2, 3, 4) if _SAMPLE_FIELDS > 5 else itemgetter(2,
 
 # The samples ``generate_latest`` moves out of their family into a gauge family of their own.
 _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
-# Encoded Label fields kept by an encoder for building templates; emptied when this full, so
-# label churn cannot grow it without bound.
-_LABEL_CACHE_SIZE = 16_384
 _CREATED_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
-
-
-def collect(registry: Any) -> Iterator[Any]:
-    """Yield the metric families of ``registry``, isolating collectors that raise.
-
-    For a ``CollectorRegistry`` each collector is called on its own, so one broken collector
-    costs only its own families (logged) rather than the whole collection.  Any other object
-    with ``collect()`` is called as it is.
-    """
-    lock = getattr(registry, "_lock", None)
-    names = getattr(registry, "_collector_to_names", None)
-    if lock is None or not isinstance(names, dict):
-        yield from registry.collect()
-        return
-    with lock:
-        collectors = list(names)
-        target_info = registry._target_info_metric() if getattr(registry, "_target_info", None) else None
-    if target_info is not None:
-        yield target_info
-    for collector in collectors:
-        try:
-            families = list(collector.collect())
-        except Exception:
-            logger.warning(
-                "Dropping collector %r for this collection: collect() raised", collector, exc_info=True
-            )
-            continue
-        yield from families
-
-
-@dataclass
-class EncodedCollection:
-    """One collection, encoded as remote-write 1.0 but not yet compressed.
-
-    ``blocks`` hold ``WriteRequest.timeseries`` entries; each block's ``offsets`` list the start
-    of every entry plus the end, so a block can be cut between any two series.  ``dropped``
-    counts the samples left out because they cannot be sent, by reason (see ``FamilyEncoder``).
-    """
-
-    timestamp_ms: int
-    blocks: list[tuple[bytes, Sequence[int]]] = field(default_factory=list)
-    metadata: bytes = b""
-    samples: int = 0
-    stale_markers: int = 0
-    metadata_changed: bool = False
-    dropped: dict[str, int] = field(default_factory=dict)
-
-    def body(self, *, metadata: bool = True) -> bytes:
-        """Return the whole collection as one uncompressed ``WriteRequest``."""
-        parts = [data for data, _ in self.blocks]
-        if metadata:
-            parts.append(self.metadata)
-        return b"".join(parts)
-
-    def iter_split(self, max_samples: int) -> Iterator[tuple[bytes, int]]:
-        """Cut the collection into uncompressed requests of at most ``max_samples`` series each.
-
-        Yields ``(body, sample_count)`` pairs in order, each built only when asked for, so a
-        caller that compresses as it goes never holds every uncompressed request at once.
-        Metadata travels with none of them; callers that want it append :attr:`metadata` to
-        a request of their choice.
-        """
-        if max_samples < 1:
-            raise ValueError("max_samples must be at least 1")
-        parts: list[bytes] = []
-        room = max_samples
-        for data, offsets in self.blocks:
-            count = len(offsets) - 1
-            start = 0
-            while start < count:
-                take = min(room, count - start)
-                end = start + take
-                parts.append(data if take == count else data[offsets[start] : offsets[end]])
-                room -= take
-                start = end
-                if room == 0:
-                    yield (b"".join(parts), max_samples)
-                    parts, room = [], max_samples
-        if parts:
-            yield (b"".join(parts), max_samples - room)
-
-    def split(self, max_samples: int) -> list[tuple[bytes, int]]:
-        """Return :meth:`iter_split`'s requests as a list."""
-        return list(self.iter_split(max_samples))
 
 
 class _Template(FamilyTemplate):
@@ -172,10 +84,10 @@ class _Template(FamilyTemplate):
         self.metadata = b""
 
 
-class Encoder(FamilyEncoder[_Template]):
+class Encoder(FamilyEncoder[_Template, EncodedCollection]):
     """Encode collections into remote-write 1.0 bodies, reusing work across collections.
 
-    Not thread-safe on its own; :meth:`encode` takes an internal lock so sharing one is safe.
+    :meth:`encode` takes an internal lock, so sharing one is safe.
 
     Args:
         job: value of the ``job`` label added to every series that lacks one. ``None`` means the
@@ -185,8 +97,22 @@ class Encoder(FamilyEncoder[_Template]):
             ``instance`` among them is used when the ``job``/``instance`` argument is ``None``.
         track_staleness: remember the series of each collection and emit a stale marker for
             every series that has gone since the previous one.
-        metric_filter: called with each escaped series name; series for which it returns
-            false are not sent.
+        metric_filter: called with each escaped series name (once per name and family while
+            its template is built); series for which it returns false are not sent.
+        relabel: called once per series, when its template is built, with the series'
+            final labels (escaped, target labels added, ``__name__`` set); returns the labels
+            to send or ``None`` to drop the series.  The result is kept in the template, so
+            pushes that reuse it cost nothing more.  Series that collide afterwards: the first
+            is sent, the others dropped and counted (``duplicate``).  With it set, directly read
+            families are built from their samples (the per-child plan assumes no relabelling).
+        warned: the set of ``(family, problem)`` already logged; encoders given the same set
+            log each problem once between them.  Default: a set of this encoder's own.
+
+    Every collection reports in ``dropped`` the samples it left out, by reason (see
+    ``template.DROP_*``: an empty name, invalid labels, a duplicate, the relabel callable, a
+    value that cannot be encoded, a whole family that raised), so that delivery can add them to
+    its counters; each problem is logged once.  A new reason is a new constant
+    there and a :meth:`_drop` (or, unlogged, a :func:`count_drop`) where the sample is left out.
     """
 
     _logger = logger
@@ -194,36 +120,19 @@ class Encoder(FamilyEncoder[_Template]):
     def _setup(self) -> None:
         self._metadata_fingerprint = b""
         self._metadata: list[bytes] = []  # the metadata of each family of the collection being encoded
-        self._label_fields: dict[tuple[bytes, bytes], bytes] = {}
 
-    def encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollection:
-        """Encode ``families`` (as yielded by ``Collector.collect()``) at ``timestamp_ms``.
-
-        Samples with a timestamp of their own keep it; all others get ``timestamp_ms``.
-        """
-        with self._lock:
-            return self._encode(families, timestamp_ms)
-
-    def stale_all(self, timestamp_ms: int) -> EncodedCollection:
-        """Return a stale marker at ``timestamp_ms`` for every series last sent, and forget them all."""
-        with self._lock:
-            result = EncodedCollection(timestamp_ms)
-            gone = [blob for tmpl in self._templates.values() for blob in tmpl.series]
-            self._templates = {}
-            self._owners = {}
-            self._add_stale(result, gone, timestamp_ms)
-            return result
-
-    def _encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollection:
-        result = EncodedCollection(timestamp_ms)
+    def _collection(self, timestamp_ms: int) -> EncodedCollection:
         self._metadata = []
-        self._encode_families(families, timestamp_ms, _wire.timestamp_suffix(timestamp_ms), result)
+        return EncodedCollection(timestamp_ms)
+
+    def _finish(self, result: EncodedCollection, *, stale_only: bool) -> None:
+        if stale_only:
+            return
         result.metadata = b"".join(self._metadata)
         self._metadata = []
         if result.metadata != self._metadata_fingerprint:
             result.metadata_changed = True
             self._metadata_fingerprint = result.metadata
-        return result
 
     def _template_for(
         self, family: Any, samples: list[Any], tmpl: _Template | None, suffix_size: int, key: Key
@@ -260,45 +169,50 @@ class Encoder(FamilyEncoder[_Template]):
         if not tmpl.series:
             return None
         if tmpl.plain:
-            return self._pack(family, tmpl, samples, suffix)
+            return self._pack(family, tmpl, list(map(_VALUE, samples)), suffix)
         return self._encode_general(family, tmpl, samples, list(map(_EXTRAS, samples)), timestamp_ms)
 
+    def _fill(
+        self, family: DirectFamily, tmpl: _Template, values: list[Any], suffix: bytes, timestamp_ms: int
+    ) -> tuple[bytes, Sequence[int]] | None:
+        self._metadata.append(tmpl.metadata)
+        return self._pack(family, tmpl, values, suffix) if tmpl.series else None
+
+    def _fill_general(
+        self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], ts: int
+    ) -> tuple[bytes, Sequence[int]] | None:
+        self._metadata.append(tmpl.metadata)
+        return self._encode_general(family, tmpl, samples, extras, ts) if tmpl.series else None
+
     def _pack(
-        self, family: Any, tmpl: _Template, samples: list[Any], suffix: bytes
+        self, family: Any, tmpl: _Template, values: list[Any], suffix: bytes
     ) -> tuple[bytes, Sequence[int]] | None:
         """Encode a family whose samples carry nothing but values: all in C."""
         try:
-            return pack_values(tmpl, samples, suffix), tmpl.offsets
+            return pack(tmpl, values, suffix), tmpl.offsets
         except (struct.error, TypeError, OverflowError):
-            return self._encode_values_one_by_one(family, tmpl, tmpl.args[1::3], suffix)
+            sent = values if tmpl.pick is None else tmpl.pick(values)
+            return self._encode_values_one_by_one(family, tmpl, sent, suffix)
 
     def _encode_values_one_by_one(
         self, family: Any, tmpl: _Template, values: list[Any], suffix: bytes
     ) -> tuple[bytes, Sequence[int]] | None:
         """Find and drop the values ``struct`` refused, encoding the rest."""
-        parts: list[bytes] = []
-        offsets = [0]
-        size = 0
+        block = BlockBuilder()
         timestamp_ms = _decode_suffix(suffix)
         for blob, value in zip(tmpl.series, values, strict=True):
             try:
-                entry = _wire.sample_entry(blob, float(value), timestamp_ms)
+                block.add(_wire.sample_entry(blob, float(value), timestamp_ms))
             except (TypeError, ValueError, OverflowError):
                 problem = f"has a sample whose value {value!r} is not a number; dropped"
-                self._drop(family.name, problem, "invalid_sample")
-                continue
-            parts.append(entry)
-            size += len(entry)
-            offsets.append(size)
-        return (b"".join(parts), offsets) if parts else None
+                self._drop(family.name, problem, DROP_INVALID_SAMPLE)
+        return block.block()
 
     def _encode_general(
         self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], timestamp_ms: int
     ) -> tuple[bytes, Sequence[int]] | None:
         """Encode a family with per-sample timestamps, exemplars or native histograms."""
-        parts: list[bytes] = []
-        offsets = [0]
-        size = 0
+        block = BlockBuilder()
         indices = tmpl.keep if tmpl.keep is not None else range(len(samples))
         for blob, index in zip(tmpl.series, indices, strict=True):
             sample = samples[index]
@@ -327,12 +241,10 @@ class Encoder(FamilyEncoder[_Template]):
                     entry = _wire.sample_entry(blob, float(sample[2]), ts, extra)
             except (TypeError, ValueError, OverflowError, AttributeError) as exc:
                 problem = f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped"
-                self._drop(family.name, problem, "invalid_sample")
+                self._drop(family.name, problem, DROP_INVALID_SAMPLE)
                 continue
-            parts.append(entry)
-            size += len(entry)
-            offsets.append(size)
-        return (b"".join(parts), offsets) if parts else None
+            block.add(entry)
+        return block.block()
 
     def _exemplar_or_none(self, exemplar: Any, family_name: str, timestamp_ms: int) -> bytes:
         """Encode one exemplar, or log and return ``b""`` when it cannot be (the sample is kept)."""
@@ -344,7 +256,7 @@ class Encoder(FamilyEncoder[_Template]):
             )
             return b""
 
-    def _build(self, family: Any, keys: Keys, suffix_size: int, key: Key) -> _Template:
+    def _build(self, family: Any, keys: Keys | Plan, suffix_size: int, key: Key) -> _Template:
         """Build a family's template: validate, escape and encode each series' labels once.
 
         A series an earlier family of this collection (in ``current``) already sends is
@@ -358,8 +270,8 @@ class Encoder(FamilyEncoder[_Template]):
         skip_created = not self._created and family.type in _CREATED_TYPES
         created_name = family.name + "_created"
         # Like a scrape with PROMETHEUS_DISABLE_CREATED_SERIES set: no _created series, no _created metadata.
-        sent_keys = [k for k in keys if k[0] != created_name] if skip_created else keys
-        tmpl.metadata = _family_metadata(family, sent_keys)
+        names = sample_names(keys)
+        tmpl.metadata = _family_metadata(family, names - {created_name} if skip_created else names)
         admitted = self._admit(family, keys, key, tmpl, skip_created)
         keep = [index for index, _, _, _ in admitted]
         blobs: list[bytes] = [blob for _, _, _, blob in admitted]
@@ -368,34 +280,15 @@ class Encoder(FamilyEncoder[_Template]):
             tmpl.keep = keep
             if keep:
                 tmpl.pick = picker(keep)
-        sample_size = 1 + 8 + suffix_size  # value tag, double, then timestamp tag and varint
-        sample_field = b"\x12" + _wire.varint(sample_size) + b"\x09"
-        body_size = 1 + len(_wire.varint(sample_size)) + sample_size
-        prefixes = [b"\x0a" + _wire.varint(len(blob) + body_size) + blob + sample_field for blob in blobs]
-        tmpl.packer, tmpl.args, tmpl.offsets = compile_packer(prefixes, suffix_size)
+        # The sample field's head: value tag, double, then timestamp tag and varint follow.
+        sample_head = field_head(_tags.TS_SAMPLE, 1 + 8 + suffix_size) + bytes([_tags.SAMPLE_VALUE])
+        lay_out(tmpl, _tags.WRITE_TIMESERIES, zip(blobs, repeat(sample_head)), suffix_size)
         return tmpl
 
     def _series_id(self, family_name: str, name: str, sample_labels: dict[str, str]) -> bytes | None:
-        """Identify a series by its encoded labels (see :meth:`_label_blob`)."""
-        return self._label_blob(family_name, name, sample_labels)
-
-    def _label_blob(self, family_name: str, name: str, sample_labels: dict[str, str]) -> bytes | None:
-        """Encode a series' sorted labels, or return ``None`` (and log) if it cannot be sent."""
+        """Identify a series by its encoded labels (see :meth:`label_blob`)."""
         pairs = self.label_pairs(family_name, name, sample_labels)
-        if pairs is None:
-            return None
-        # Most label pairs (job, instance, le, method, ...) recur across series: encode each once.
-        fields = self._label_fields
-        try:
-            return b"".join([fields[pair] for pair in pairs])
-        except KeyError:
-            pass
-        if len(fields) + len(pairs) > _LABEL_CACHE_SIZE:
-            fields.clear()
-        for pair in pairs:
-            if pair not in fields:
-                fields[pair] = _wire.labels([pair])
-        return b"".join([fields[pair] for pair in pairs])
+        return None if pairs is None else self.label_blob(pairs)
 
     def _stale_since(
         self,
@@ -414,41 +307,34 @@ class Encoder(FamilyEncoder[_Template]):
                 return
         self._add_stale(result, sorted(candidates), timestamp_ms)
 
-    @staticmethod
-    def _add_stale(result: EncodedCollection, blobs: Iterable[bytes], timestamp_ms: int) -> None:
-        parts: list[bytes] = []
-        offsets = [0]
-        size = 0
+    def _add_stale(self, result: EncodedCollection, blobs: Iterable[bytes], timestamp_ms: int) -> None:
+        markers = BlockBuilder()
         for blob in blobs:
-            entry = _wire.sample_entry(blob, _wire.STALE_NAN, timestamp_ms)
-            parts.append(entry)
-            size += len(entry)
-            offsets.append(size)
-        if parts:
-            result.blocks.append((b"".join(parts), offsets))
-            result.stale_markers += len(parts)
-            result.samples += len(parts)
+            markers.add(_wire.sample_entry(blob, _wire.STALE_NAN, timestamp_ms))
+        self._append_stale(result, markers, markers.block())
 
 
 def _decode_suffix(suffix: bytes) -> int:
-    """Return the timestamp encoded in a ``timestamp_suffix``."""
-    value = shift = 0
-    for byte in suffix[1:]:
-        value |= (byte & 0x7F) << shift
-        shift += 7
+    """Return the (int64) timestamp encoded in a ``timestamp_suffix``."""
+    value, _ = _wire.read_varint(suffix, 1)
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _family_metadata(family: Any, keys: list[tuple[str, dict[str, str]]]) -> bytes:
+def sample_names(keys: Keys | Plan) -> set[str]:
+    """The distinct sample names of a family being built."""
+    return set(keys.names) if isinstance(keys, Plan) else {name for name, _ in keys}
+
+
+def _family_metadata(family: Any, names: set[str]) -> bytes:
     """Return the ``MetricMetadata`` entries a scrape of this family's text would give."""
     help_text, unit = family.documentation, family.unit
     return b"".join(
-        _wire.metadata_entry(_wire.METRIC_TYPES.get(mtype, 0), name, help_text, unit)
-        for name, mtype in metadata_types(family, keys)
+        _wire.metadata_entry(_tags.METRIC_TYPES.get(mtype, 0), name, help_text, unit)
+        for name, mtype in metadata_types(family, names)
     )
 
 
-def metadata_types(family: Any, keys: list[tuple[str, dict[str, str]]]) -> list[tuple[str, str]]:
+def metadata_types(family: Any, sample_names: set[str]) -> list[tuple[str, str]]:
     """Return ``(escaped metric name, type word)`` for each metadata entry a scrape of the family gives.
 
     The first entry is the family's own (``foo_total`` for a counter ``foo``); then one
@@ -467,7 +353,6 @@ def metadata_types(family: Any, keys: list[tuple[str, dict[str, str]]]) -> list[
     else:
         main_name, main_type = name, mtype
     entries = [(escape_metric_name(main_name), main_type)]
-    sample_names = {sample_name for sample_name, _ in keys}
     for suffix in sorted(_OM_SUFFIXES):
         if name + suffix in sample_names:
             entries.append((escape_metric_name(name + suffix), "gauge"))

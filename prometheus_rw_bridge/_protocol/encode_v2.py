@@ -1,9 +1,8 @@
 """Collector -> remote-write 2.0 ``io.prometheus.write.v2.Request`` bytes.  Pure: no I/O, no threads.
 
 Series names, labels, validation, target labels, the metric filter, duplicate series and the
-metadata types are exactly those of the 1.0 :class:`~prometheus_rw_bridge._encode.Encoder`:
-both build on :class:`~prometheus_rw_bridge._families.FamilyEncoder` and share
-:func:`~prometheus_rw_bridge._encode.metadata_types`.  What 2.0 changes:
+metadata types are exactly those of the 1.0 :class:`~.encode.Encoder`: both build on
+:class:`~.families.FamilyEncoder` and share :func:`~.encode.metadata_types`.  What 2.0 changes:
 
 * every string travels once, in ``Request.symbols``; series and exemplars carry pairs of
   references (``labels_refs``) into that table, whose entry 0 is ``""``;
@@ -13,8 +12,10 @@ both build on :class:`~prometheus_rw_bridge._families.FamilyEncoder` and share
   ``quantile`` aside) and is not sent as a series of its own;
 * native histograms go into ``TimeSeries.histograms`` (field 3).
 
-Speed comes from the same trick as in 1.0: a per-family template of encoded series,
-filled with values by one ``struct.Struct.pack`` call.  For the references inside a
+Speed comes from the same trick as in 1.0: a per-family template of encoded series, filled
+with values in C (see ``template``), and direct reads of the standard metric types.  Symbols
+are numbered series by series, pair by pair, in label order, however a template is built, so
+the bytes do not depend on the path.  For the references inside a
 template to stay valid from one collection to the next, the symbol table outlives a
 collection: symbols are only ever appended.  Series that go away leave their symbols
 behind, so once the table holds more than twice what was live after the last rebuild, it
@@ -24,30 +25,28 @@ is replaced and every template is rebuilt at the next collection.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
 from . import encode as _encode
 from . import native as _native
+from . import tags as _tags
 from . import wire as _wire
-from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, to_millis
-from .families import FamilyEncoder, FamilyTemplate, Key, Keys, compile_packer, pack_values, picker
-from .samples import EXEMPLAR_ERRORS, exemplar_label_pairs
+from .assemble import Plan
+from .direct import DirectFamily
+from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, sample_names, to_millis
+from .encoded import BlockBuilder, EncodedCollectionV2, Symbols, packed_refs
+from .families import _SLOW, FamilyEncoder
+from .samples import EXEMPLAR_ERRORS, exemplar_entry_v2, start_key, start_times
+from .template import DROP_INVALID_SAMPLE, FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
 
 __all__ = ["EncodedCollectionV2", "EncoderV2"]
 
-# Tags: (field number << 3) | wire type, as in prompb/io/prometheus/write/v2/types.proto.
-TAG_REQUEST_SYMBOL = 0x22  # Request.symbols = 4
-TAG_REQUEST_TIMESERIES = 0x2A  # Request.timeseries = 5
-TAG_TS_LABELS_REFS = 0x0A  # TimeSeries.labels_refs = 1 (packed uint32)
-TAG_TS_SAMPLE = 0x12  # TimeSeries.samples = 2
-TAG_TS_HISTOGRAM = 0x1A  # TimeSeries.histograms = 3
-TAG_TS_EXEMPLAR = 0x22  # TimeSeries.exemplars = 4
-TAG_TS_METADATA = 0x2A  # TimeSeries.metadata = 5
-_SAMPLE_START = b"\x18"  # Sample.start_timestamp = 3 (int64)
-_HISTOGRAM_START = b"\x88\x01"  # Histogram.start_timestamp = 17 (int64)
+_SAMPLE_START = bytes([_tags.V2_SAMPLE_START])
+_HISTOGRAM_START = _tags.V2_HISTOGRAM_START
+_VALUE_TAG = bytes([_tags.SAMPLE_VALUE])
 
 # Families whose ``_created`` sample becomes the start timestamp of their other samples, and
 # the label that tells their per-bucket/per-quantile series apart from the created one.
@@ -55,125 +54,21 @@ _START_TYPES = {"counter": None, "histogram": "le", "summary": "quantile"}
 
 _COMPACT_FLOOR = 256
 """Never replace a symbol table smaller than this: rebuilding would cost more than it saves."""
-
-_DOUBLE = struct.Struct("<d")
-_first = itemgetter(0)
-
-# A series' identity: its sorted, encoded label pairs.
-_Ident = tuple[tuple[bytes, bytes], ...]
-
-
-class _Symbols:
-    """An append-only, deduplicated symbol table, kept encoded as ``Request.symbols`` fields."""
-
-    __slots__ = ("blob", "ends", "refs")
-
-    def __init__(self) -> None:
-        self.refs: dict[bytes, int] = {b"": 0}
-        self.blob = bytearray(b"\x22\x00")  # entry 0: the empty string
-        self.ends: list[int] = [2]
-
-    def __len__(self) -> int:
-        return len(self.ends)
-
-    def ref(self, symbol: bytes) -> int:
-        """Return the index of ``symbol``, appending it if new."""
-        index = self.refs.get(symbol)
-        if index is None:
-            index = self.refs[symbol] = len(self.ends)
-            self.blob += _wire.length_delimited(TAG_REQUEST_SYMBOL, symbol)
-            self.ends.append(len(self.blob))
-        return index
-
-
-def _packed(tag: int, refs: Sequence[int]) -> bytes:
-    """Encode ``refs`` as a packed ``repeated uint32`` field (nothing when empty)."""
-    if not refs:
-        return b""
-    return _wire.length_delimited(tag, b"".join([_wire.varint(r) for r in refs]))
-
-
-@dataclass
-class EncodedCollectionV2:
-    """One collection, encoded as remote-write 2.0 but not yet compressed.
-
-    ``blocks`` hold ``Request.timeseries`` entries: ``(data, offsets, max_refs)`` where
-    ``offsets`` list the start of every entry plus the end and ``max_refs`` the highest
-    symbol reference of each entry, so a block can be cut between any two series and each
-    piece given just the symbols it needs.  Metadata travels inside every series, so
-    :attr:`metadata` is always empty; it and :attr:`metadata_changed` exist so that code
-    handling 1.0 collections handles these unchanged.  ``dropped`` counts the samples left
-    out because they cannot be sent, by reason, as in 1.0.
-    """
-
-    timestamp_ms: int
-    blocks: list[tuple[bytes, Sequence[int], Sequence[int]]] = field(default_factory=list)
-    samples: int = 0
-    stale_markers: int = 0
-    metadata: bytes = b""
-    metadata_changed: bool = False
-    symbols_blob: bytes = b"\x22\x00"
-    symbol_ends: Sequence[int] = (2,)
-    dropped: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def symbol_count(self) -> int:
-        """How many entries the full symbol table of this collection has."""
-        return len(self.symbol_ends)
-
-    def body(self, *, metadata: bool = True) -> bytes:
-        """Return the whole collection as one uncompressed ``io.prometheus.write.v2.Request``.
-
-        ``metadata`` is accepted for symmetry with 1.0 and ignored: 2.0 series carry theirs.
-        """
-        return b"".join([self.symbols_blob, *(data for data, _, _ in self.blocks)])
-
-    def iter_split(self, max_samples: int) -> Iterator[tuple[bytes, int]]:
-        """Cut the collection into uncompressed requests of at most ``max_samples`` series each.
-
-        Every request is complete on its own: it starts with the symbol table up to the
-        highest reference its series use.  Yields ``(body, sample_count)`` pairs in order,
-        each built only when asked for, so a caller that compresses as it goes never holds
-        every uncompressed request at once.
-        """
-        if max_samples < 1:
-            raise ValueError("max_samples must be at least 1")
-        parts: list[bytes] = []
-        top = 0
-        room = max_samples
-        for data, offsets, max_refs in self.blocks:
-            count = len(offsets) - 1
-            start = 0
-            while start < count:
-                take = min(room, count - start)
-                end = start + take
-                parts.append(data if take == count else data[offsets[start] : offsets[end]])
-                top = max(top, max(max_refs[start:end]))
-                room -= take
-                start = end
-                if room == 0:
-                    yield (self._request(parts, top), max_samples)
-                    parts, room, top = [], max_samples, 0
-        if parts:
-            yield (self._request(parts, top), max_samples - room)
-
-    def split(self, max_samples: int) -> list[tuple[bytes, int]]:
-        """Return :meth:`iter_split`'s requests as a list."""
-        return list(self.iter_split(max_samples))
-
-    def _request(self, parts: list[bytes], top_ref: int) -> bytes:
-        return b"".join([self.symbols_blob[: self.symbol_ends[top_ref]], *parts])
+_VALUE = itemgetter(2)
+_Ident = bytes  # a series' identity: its sorted labels, encoded as 1.0 ``Label`` fields
 
 
 class _Template(FamilyTemplate):
     """One family's encoded series, reusable while its samples' names, labels and start times hold.
 
-    ``series`` holds each series' label pairs: its identity for ownership and staleness.
+    ``series`` holds each series' labels, encoded as 1.0 ``Label`` fields: its identity for
+    ownership and staleness (decoded again only for stale markers).
     """
 
     __slots__ = (
         "created",
         "created_pick",
+        "created_values",
         "heads",
         "keep",
         "keys",
@@ -183,21 +78,22 @@ class _Template(FamilyTemplate):
         "types",
     )
 
-    def __init__(self, symbols: _Symbols) -> None:
+    def __init__(self, symbols: Symbols) -> None:
         super().__init__()
         self.symbols = symbols  # the table the references below point into
         self.keys: list[tuple[str, dict[str, str]]] = []
         # Picks the consumed ``_created`` samples; ``created`` is what it picked at build time.
         self.created_pick: Callable[[list[Any]], Any] | None = None
+        self.created_values: Callable[[list[Any]], Any] | None = None  # the same, from a list of values
         self.created: Any = None
-        self.keep: list[int] = []  # sample index of each series
+        self.keep = array("q")  # sample index of each series
         self.heads: list[bytes] = []  # labels_refs and metadata fields of each series
-        self.starts: list[int] = []  # start timestamp (ms) of each series, 0 for none
-        self.max_refs: list[int] = []
-        self.types: list[int] = []  # metadata type of each series, for stale markers
+        self.starts = array("q")  # start timestamp (ms) of each series, 0 for none
+        self.max_refs = array("q")
+        self.types = array("B")  # metadata type of each series, for stale markers
 
 
-class EncoderV2(FamilyEncoder[_Template]):
+class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
     """Encode collections into remote-write 2.0 bodies, reusing work across collections.
 
     Same arguments and behaviour as :class:`~prometheus_rw_bridge._encode.Encoder`; only the
@@ -212,6 +108,10 @@ class EncoderV2(FamilyEncoder[_Template]):
             every series that has gone since the previous one.
         metric_filter: called with each escaped series name; series for which it returns
             false are not sent.
+        relabel: as for :class:`~prometheus_rw_bridge._protocol.encode.Encoder`: called once per
+            series when its template is built; ``None`` drops it; collisions count as
+            ``duplicate`` in the collection's ``dropped``.
+        warned: as for :class:`~prometheus_rw_bridge._protocol.encode.Encoder`.
 
     Raises:
         ValueError: an external label name is invalid.
@@ -220,33 +120,17 @@ class EncoderV2(FamilyEncoder[_Template]):
     _logger = _encode.logger  # warnings keep the logger they always had
 
     def _setup(self) -> None:
-        self._symbols = _Symbols()
+        self._symbols = Symbols()
+        self._pairs: dict[bytes, list[tuple[bytes, bytes]]] = {}  # from _series_id to _build
         self._compact_at = 0  # 0: set from the table's size after the next collection
 
-    def encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollectionV2:
-        """Encode ``families`` (as yielded by ``Collector.collect()``) at ``timestamp_ms``.
+    def _collection(self, timestamp_ms: int) -> EncodedCollectionV2:
+        return EncodedCollectionV2(timestamp_ms)
 
-        Samples with a timestamp of their own keep it; all others get ``timestamp_ms``.
-        """
-        with self._lock:
-            result = self._encode(families, timestamp_ms)
+    def _finish(self, result: EncodedCollectionV2, *, stale_only: bool) -> None:
+        self._snapshot(result)
+        if not stale_only:
             self._maybe_compact()
-            return result
-
-    def stale_all(self, timestamp_ms: int) -> EncodedCollectionV2:
-        """Return a stale marker at ``timestamp_ms`` for every series of the last collection; forget them."""
-        with self._lock:
-            result = EncodedCollectionV2(timestamp_ms)
-            gone = [
-                (ident, mtype, tmpl)
-                for tmpl in self._templates.values()
-                for ident, mtype in zip(tmpl.series, tmpl.types, strict=True)
-            ]
-            self._templates = {}
-            self._owners = {}
-            self._add_stale(result, gone, timestamp_ms)
-            self._snapshot(result)
-            return result
 
     def _snapshot(self, result: EncodedCollectionV2) -> None:
         """Give ``result`` the symbol table as it stands (entries are only ever appended)."""
@@ -259,14 +143,8 @@ class EncoderV2(FamilyEncoder[_Template]):
         if self._compact_at == 0:  # the first collection on a fresh table has just rebuilt it
             self._compact_at = max(_COMPACT_FLOOR, 2 * size)
         elif size > self._compact_at:
-            self._symbols = _Symbols()
+            self._symbols = Symbols()
             self._compact_at = 0
-
-    def _encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollectionV2:
-        result = EncodedCollectionV2(timestamp_ms)
-        self._encode_families(families, timestamp_ms, _wire.timestamp_suffix(timestamp_ms), result)
-        self._snapshot(result)
-        return result
 
     def _template_for(
         self, family: Any, samples: list[Any], tmpl: _Template | None, suffix_size: int, key: Key
@@ -281,7 +159,10 @@ class EncoderV2(FamilyEncoder[_Template]):
             or family.unit != tmpl.unit
             or (tmpl.created_pick is not None and tmpl.created_pick(samples) != tmpl.created)
         ):
-            return self._rebuild(family, keys, suffix_size, key, tmpl)
+            tmpl = self._rebuild(family, keys, suffix_size, key, tmpl)
+            # Copies: a collector may mutate and re-yield the same labels dict, and a kept
+            # reference would then always compare equal to it.
+            tmpl.keys = [(k[0], dict(k[1])) for k in keys]
         return tmpl
 
     def _encode_family(
@@ -292,17 +173,35 @@ class EncoderV2(FamilyEncoder[_Template]):
         extras = list(map(_EXTRAS, samples))
         block = None
         if tmpl.packer is not None and extras.count(_NO_EXTRAS) == len(extras):
-            block = self._pack(tmpl, samples, suffix)
+            block = self._pack(tmpl, list(map(_VALUE, samples)), suffix)
         if block is None:
             block = self._encode_general(family, tmpl, samples, extras, timestamp_ms)
         return block
 
+    def _fits(self, tmpl: _Template, values: list[Any]) -> bool:
+        return tmpl.symbols is self._symbols and (
+            tmpl.created_values is None or tmpl.created_values(values) == tmpl.created
+        )
+
+    def _fill(
+        self, family: DirectFamily, tmpl: _Template, values: list[Any], suffix: bytes, timestamp_ms: int
+    ) -> Any:
+        if not tmpl.heads:
+            return None
+        block = None if tmpl.packer is None else self._pack(tmpl, values, suffix)
+        return _SLOW if block is None else block
+
+    def _fill_general(
+        self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], ts: int
+    ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:
+        return self._encode_general(family, tmpl, samples, extras, ts) if tmpl.heads else None
+
     def _pack(
-        self, tmpl: _Template, samples: list[Any], suffix: bytes
+        self, tmpl: _Template, values: list[Any], suffix: bytes
     ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:
         """Encode a family whose samples carry nothing but values: all in C.  ``None`` if a value is bad."""
         try:
-            return pack_values(tmpl, samples, suffix), tmpl.offsets, tmpl.max_refs
+            return pack(tmpl, values, suffix), tmpl.offsets, tmpl.max_refs
         except (struct.error, TypeError, OverflowError):
             return None  # the general path finds and drops the values struct refused
 
@@ -310,149 +209,155 @@ class EncoderV2(FamilyEncoder[_Template]):
         self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], timestamp_ms: int
     ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:
         """Encode a family sample by sample: own timestamps, exemplars, native histograms, bad values."""
-        parts: list[bytes] = []
-        offsets = [0]
-        max_refs: list[int] = []
-        size = 0
-        gauge = family.type == "gaugehistogram"
+        block = BlockBuilder()
         for head, start, top, index in zip(tmpl.heads, tmpl.starts, tmpl.max_refs, tmpl.keep, strict=True):
             sample = samples[index]
-            own_ts, exemplar = extras[index][0], extras[index][1]
-            native = extras[index][2] if len(extras[index]) > 2 else None
             try:
-                ts = timestamp_ms if own_ts is None else to_millis(own_ts)
-                body = [head]
-                if native is not None:
-                    hist = _native.histogram_body(native, ts, gauge=gauge)
-                    if start:
-                        hist += _HISTOGRAM_START + _wire.varint(start)
-                    body.append(_wire.length_delimited(TAG_TS_HISTOGRAM, hist))
-                    if exemplar is not None:
-                        self._warn(
-                            family.name,
-                            "has an exemplar on a native histogram sample; only nh_exemplars are sent, "
-                            "that exemplar is dropped",
-                        )
-                    exemplars = getattr(native, "nh_exemplars", None) or ()
-                else:
-                    body.append(_sample_field(float(sample[2]), ts, start))
-                    exemplars = () if exemplar is None else (exemplar,)
-                for ex in exemplars:
-                    try:
-                        entry, ex_top = self._exemplar(ex, timestamp_ms)
-                    except EXEMPLAR_ERRORS as exc:
-                        self._warn(
-                            family.name,
-                            f"has an exemplar that cannot be encoded ({exc}); the exemplar is dropped",
-                        )
-                        continue
-                    body.append(entry)
-                    top = max(top, ex_top)
+                body, top = self._series_body(family, sample, extras[index], head, start, top, timestamp_ms)
             except (TypeError, ValueError, OverflowError, AttributeError) as exc:
                 problem = f"has a sample {sample[0]!r} that cannot be encoded ({exc}); dropped"
-                self._drop(family.name, problem, "invalid_sample")
+                self._drop(family.name, problem, DROP_INVALID_SAMPLE)
                 continue
-            entry = _wire.length_delimited(TAG_REQUEST_TIMESERIES, b"".join(body))
-            parts.append(entry)
-            size += len(entry)
-            offsets.append(size)
-            max_refs.append(top)
-        return (b"".join(parts), offsets, max_refs) if parts else None
+            block.add(_wire.length_delimited(_tags.V2_REQUEST_TIMESERIES, b"".join(body)), top)
+        return block.block_v2()
 
-    def _exemplar(self, exemplar: Any, timestamp_ms: int) -> tuple[bytes, int]:
-        """Encode one ``TimeSeries.exemplars`` entry and return it with its highest reference.
+    def _series_body(
+        self, family: Any, sample: Any, extras: Any, head: bytes, start: int, top: int, timestamp_ms: int
+    ) -> tuple[list[bytes], int]:
+        """Return one series' fields (sample or native histogram, exemplars) and its highest reference."""
+        own_ts, exemplar = extras[0], extras[1]
+        native = extras[2] if len(extras) > 2 else None
+        ts = timestamp_ms if own_ts is None else to_millis(own_ts)
+        body = [head]
+        if native is not None:
+            hist = _native.histogram_body(native, ts, gauge=family.type == "gaugehistogram")
+            if start:
+                hist += _HISTOGRAM_START + _wire.varint(start)
+            body.append(_wire.length_delimited(_tags.V2_TS_HISTOGRAM, hist))
+            if exemplar is not None:
+                self._warn(
+                    family.name,
+                    "has an exemplar on a native histogram sample; only nh_exemplars are sent, "
+                    "that exemplar is dropped",
+                )
+            exemplars = getattr(native, "nh_exemplars", None) or ()
+        else:
+            body.append(_wire.v2_sample_field(float(sample[2]), ts, start))
+            exemplars = () if exemplar is None else (exemplar,)
+        for ex in exemplars:
+            try:
+                entry, ex_top = exemplar_entry_v2(ex, timestamp_ms, self._symbols.ref)
+            except EXEMPLAR_ERRORS as exc:
+                self._warn(
+                    family.name, f"has an exemplar that cannot be encoded ({exc}); the exemplar is dropped"
+                )
+                continue
+            body.append(entry)
+            top = max(top, ex_top)
+        return body, top
 
-        2.0 requires a timestamp on every exemplar; one without takes the collection's.
-        """
-        pairs = [(k.encode(), v.encode("utf-8")) for k, v in exemplar_label_pairs(exemplar)]
-        ts = timestamp_ms if exemplar.timestamp is None else to_millis(exemplar.timestamp)
-        value = _DOUBLE.pack(float(exemplar.value))
-        # Symbols only once nothing can fail any more: a dropped exemplar leaves none behind.
-        ref = self._symbols.ref
-        refs = [ref(s) for pair in pairs for s in pair]
-        body = _packed(TAG_TS_LABELS_REFS, refs) + b"\x11" + value
-        body += b"\x18" + _wire.varint(ts)
-        return _wire.length_delimited(TAG_TS_EXEMPLAR, body), max(refs, default=0)
-
-    def _build(self, family: Any, keys: Keys, suffix_size: int, key: Key) -> _Template:
+    def _build(self, family: Any, keys: Keys | Plan, suffix_size: int, key: Key) -> _Template:
         """Build a family's template: symbolise each series :meth:`_admit` lets through once."""
         symbols = self._symbols
         tmpl = _Template(symbols)
-        # Copies: a collector may mutate and re-yield the same labels dict, and a kept
-        # reference would then always compare equal to it.
-        tmpl.keys = [(k[0], dict(k[1])) for k in keys]
         tmpl.suffix_size = suffix_size
         tmpl.documentation = family.documentation
         tmpl.unit = family.unit
         ftype = family.type
-        samples = family.samples
-        types = metadata_types(family, keys)
-        type_of = {name: _wire.METRIC_TYPES.get(word, 0) for name, word in types}
+        planned = isinstance(keys, Plan)
+        values = family.values() if planned else list(map(_VALUE, family.samples))
+        types = metadata_types(family, sample_names(keys))
+        type_of = {name: _tags.METRIC_TYPES.get(word, 0) for name, word in types}
         main_type = type_of[types[0][0]]
         help_ref = symbols.ref(family.documentation.encode("utf-8"))
         unit_ref = symbols.ref(family.unit.encode("utf-8"))
         metadata_fields: dict[int, bytes] = {}
         drop_created = ftype in _CREATED_TYPES and (not self._created or ftype in _START_TYPES)
-        starts = self._start_times(family, keys, tmpl) if self._created and ftype in _START_TYPES else {}
-        per_series = _START_TYPES.get(ftype)
-        for index, name, sample_labels, ident in self._admit(family, keys, key, tmpl, drop_created):
-            mtype = type_of.get(name, main_type)
-            meta = metadata_fields.get(mtype)
-            if meta is None:
-                meta = metadata_fields[mtype] = _metadata_field(mtype, help_ref, unit_ref)
-            refs = [symbols.ref(s) for pair in ident for s in pair]
-            tmpl.keep.append(index)
-            tmpl.heads.append(_packed(TAG_TS_LABELS_REFS, refs) + meta)
-            tmpl.starts.append(starts.get(_start_key(sample_labels, per_series), 0) if starts else 0)
-            tmpl.max_refs.append(max(max(refs), help_ref, unit_ref))
-            tmpl.series.append(ident)
-            tmpl.types.append(mtype)
-        if not tmpl.keep or any(_EXTRAS(s) != _NO_EXTRAS for s in samples):
-            # Nothing to send, or the general path encodes this family: no packer needed.
-            return tmpl
-        if len(tmpl.keep) != len(keys):
-            tmpl.pick = picker(tmpl.keep)
-        prefixes = []
-        for head, start in zip(tmpl.heads, tmpl.starts, strict=True):
-            start_field = _SAMPLE_START + _wire.varint(start) if start else b""
-            sample_size = len(start_field) + 1 + 8 + suffix_size
-            body_size = len(head) + 1 + len(_wire.varint(sample_size)) + sample_size
-            sample_head = b"\x12" + _wire.varint(sample_size) + start_field + b"\x09"
-            prefixes.append(b"\x2a" + _wire.varint(body_size) + head + sample_head)
-        tmpl.packer, tmpl.args, tmpl.offsets = compile_packer(prefixes, suffix_size)
+        with_starts = self._created and ftype in _START_TYPES
+        starts = self._start_times(family, keys, values, tmpl) if with_starts else {}
+        admitted = self._admit(family, keys, key, tmpl, drop_created)
+        heads, tops, start_keys = self._labels_refs(keys, admitted, _START_TYPES.get(ftype))
+        mtypes = [type_of.get(name, main_type) for _, name, _, _ in admitted]
+        for mtype in set(mtypes):
+            metadata_fields[mtype] = _wire.v2_metadata_field(mtype, help_ref, unit_ref)
+        tmpl.keep = array("q", [index for index, _, _, _ in admitted])
+        tmpl.heads = [head + metadata_fields[mtype] for head, mtype in zip(heads, mtypes, strict=True)]
+        tmpl.starts = array("q", [starts.get(k, 0) for k in start_keys] if starts else [0] * len(admitted))
+        floor = max(help_ref, unit_ref)
+        tmpl.max_refs = array("q", [top if top > floor else floor for top in tops])
+        tmpl.series = [ident for _, _, _, ident in admitted]
+        tmpl.types = array("B", mtypes)
+        self._pairs = {}
+        if tmpl.keep and (planned or all(_EXTRAS(s) == _NO_EXTRAS for s in family.samples)):
+            self._lay_out(tmpl, len(keys), suffix_size)  # else the general path encodes it
         return tmpl
 
+    def _labels_refs(
+        self, keys: Keys | Plan, admitted: list[Any], per_series: str | None
+    ) -> tuple[list[bytes], list[int], list[Any]]:
+        """Each admitted series' ``labels_refs`` field, highest reference and key to its start time.
+
+        Symbols are numbered series by series, pair by pair, in label order, both ways.
+        """
+        if isinstance(keys, Plan):  # assembled per child; the key to the start time is the child
+            indices = [index for index, _, _, _ in admitted]
+            field_heads: dict[int, bytes] = {}
+            heads = []
+            for payload in keys.assemble(self._symbols.pair_refs, indices):
+                head = field_heads.get(len(payload))
+                if head is None:
+                    head = field_heads[len(payload)] = field_head(_tags.V2_TS_LABELS_REFS, len(payload))
+                heads.append(head + payload)
+            tops = keys.largest(self._symbols.pair_top, indices)
+            return heads, tops, [keys.samples[index][0] for index in indices]
+        heads, tops, start_keys = [], [], []
+        for _, _, sample_labels, ident in admitted:
+            refs = [self._symbols.ref(s) for pair in self._pairs.pop(ident) for s in pair]
+            heads.append(packed_refs(_tags.V2_TS_LABELS_REFS, refs))
+            tops.append(max(refs))
+            start_keys.append(start_key(sample_labels, per_series))
+        return heads, tops, start_keys
+
+    def _lay_out(self, tmpl: _Template, samples: int, suffix_size: int) -> None:
+        """Give ``tmpl`` the parts that :func:`pack` fills with a collection's values."""
+        if len(tmpl.keep) != samples:
+            tmpl.pick = picker(list(tmpl.keep))
+        sample_heads: dict[int, bytes] = {}  # by start timestamp: a child's series share theirs
+        for start in tmpl.starts:
+            if start not in sample_heads:
+                start_field = _SAMPLE_START + _wire.varint(start) if start else b""
+                size = len(start_field) + 1 + 8 + suffix_size
+                sample_heads[start] = field_head(_tags.V2_TS_SAMPLE, size) + start_field + _VALUE_TAG
+        entries = zip(tmpl.heads, map(sample_heads.__getitem__, tmpl.starts), strict=True)
+        lay_out(tmpl, _tags.V2_REQUEST_TIMESERIES, entries, suffix_size)
+
     def _series_id(self, family_name: str, name: str, sample_labels: dict[str, str]) -> _Ident | None:
-        """Identify a series by its sorted, encoded label pairs (see :meth:`label_pairs`)."""
+        """Identify a series by its encoded labels; keep its pairs for the build that asked."""
         pairs = self.label_pairs(family_name, name, sample_labels)
-        return None if pairs is None else tuple(pairs)
+        if pairs is None:
+            return None
+        ident = self.label_blob(pairs)
+        self._pairs[ident] = pairs
+        return ident
 
     def _start_times(
-        self, family: Any, keys: list[tuple[str, dict[str, str]]], tmpl: _Template
-    ) -> dict[tuple[tuple[str, str], ...], int]:
-        """Map the labels of each ``_created`` sample to its value in ms; note those samples in ``tmpl``."""
-        created_name = family.name + "_created"
-        samples = family.samples
-        starts: dict[tuple[tuple[str, str], ...], int] = {}
-        indices = [index for index, (sample_name, _) in enumerate(keys) if sample_name == created_name]
+        self, family: Any, keys: Keys | Plan, values: list[Any], tmpl: _Template
+    ) -> dict[Any, int]:
+        """Map each ``_created`` sample's labels (its child, when planned) to its value in ms.
+
+        Notes those samples in ``tmpl``, so a changed start time rebuilds the template.
+        """
+        names = keys.names if isinstance(keys, Plan) else [k[0] for k in keys]
+        indices = [i for i, sample_name in enumerate(names) if sample_name == family.name + "_created"]
         if indices:
             tmpl.created_pick = picker(indices, itemgetter(2))
-            tmpl.created = tmpl.created_pick(samples)
-        for index in indices:
-            sample_labels = keys[index][1]
-            value = samples[index][2]
-            try:
-                start = to_millis(value)
-            except (TypeError, ValueError, OverflowError) as exc:
-                self._warn(
-                    family.name,
-                    f"has a _created value {value!r} that is no start timestamp ({exc}); "
-                    "its series are sent without one",
-                )
-                continue
-            # 0 means "unset" on the wire; the spec asks for 1 ms instead of a real epoch start.
-            starts[_start_key(sample_labels, None)] = start or 1
-        return starts
+            tmpl.created_values = picker(indices)
+            tmpl.created = tmpl.created_values(values)
+
+        def where(index: int) -> Any:
+            return keys.samples[index][0] if isinstance(keys, Plan) else start_key(keys[index][1], None)
+
+        return start_times(family.name, indices, values, where, self._warn)
 
     def _stale_since(
         self,
@@ -472,7 +377,8 @@ class EncoderV2(FamilyEncoder[_Template]):
                 candidates.pop(ident, None)
             if not candidates:
                 return
-        gone = [(ident, mtype, tmpl) for ident, (mtype, tmpl) in sorted(candidates.items(), key=_first)]
+        in_label_order = sorted(candidates.items(), key=lambda item: _wire.label_pairs(item[0]))
+        gone = [(ident, mtype, tmpl) for ident, (mtype, tmpl) in in_label_order]
         self._add_stale(result, gone, timestamp_ms)
 
     def _add_stale(
@@ -480,47 +386,14 @@ class EncoderV2(FamilyEncoder[_Template]):
     ) -> None:
         """Encode a stale marker for each gone series, symbolised against the current table."""
         symbols = self._symbols
-        parts: list[bytes] = []
-        offsets = [0]
-        max_refs: list[int] = []
-        size = 0
-        stale = _sample_field(_wire.STALE_NAN, timestamp_ms, 0)
+        markers = BlockBuilder()
+        stale = _wire.v2_sample_field(_wire.STALE_NAN, timestamp_ms, 0)
         for ident, mtype, tmpl in gone:
-            refs = [symbols.ref(s) for pair in ident for s in pair]
+            refs = [symbols.ref(s) for pair in _wire.label_pairs(ident) for s in pair]
             help_ref = symbols.ref(tmpl.documentation.encode("utf-8"))
             unit_ref = symbols.ref(tmpl.unit.encode("utf-8"))
-            body = _packed(TAG_TS_LABELS_REFS, refs) + _metadata_field(mtype, help_ref, unit_ref) + stale
-            entry = _wire.length_delimited(TAG_REQUEST_TIMESERIES, body)
-            parts.append(entry)
-            size += len(entry)
-            offsets.append(size)
-            max_refs.append(max(max(refs), help_ref, unit_ref))
-        if parts:
-            result.blocks.append((b"".join(parts), offsets, max_refs))
-            result.stale_markers += len(parts)
-            result.samples += len(parts)
-
-
-def _start_key(labels: dict[str, str], per_series_label: str | None) -> tuple[tuple[str, str], ...]:
-    """Return the key matching a sample to its ``_created`` sample: its labels less ``le``/``quantile``."""
-    return tuple(sorted((k, str(v)) for k, v in labels.items() if k != per_series_label))
-
-
-def _metadata_field(mtype: int, help_ref: int, unit_ref: int) -> bytes:
-    """Encode ``TimeSeries.metadata``; zero fields are left out, as proto3 does."""
-    body = b""
-    if mtype:
-        body += b"\x08" + _wire.varint(mtype)
-    if help_ref:
-        body += b"\x18" + _wire.varint(help_ref)
-    if unit_ref:
-        body += b"\x20" + _wire.varint(unit_ref)
-    return _wire.length_delimited(TAG_TS_METADATA, body)
-
-
-def _sample_field(value: float, timestamp_ms: int, start_ms: int) -> bytes:
-    """Encode one ``TimeSeries.samples`` entry."""
-    body = b"\x09" + _DOUBLE.pack(value) + b"\x10" + _wire.varint(timestamp_ms)
-    if start_ms:
-        body += _SAMPLE_START + _wire.varint(start_ms)
-    return _wire.length_delimited(TAG_TS_SAMPLE, body)
+            metadata = _wire.v2_metadata_field(mtype, help_ref, unit_ref)
+            body = packed_refs(_tags.V2_TS_LABELS_REFS, refs) + metadata + stale
+            top = max(max(refs), help_ref, unit_ref)
+            markers.add(_wire.length_delimited(_tags.V2_REQUEST_TIMESERIES, body), top)
+        self._append_stale(result, markers, markers.block_v2())

@@ -10,8 +10,9 @@ from prometheus_client import REGISTRY
 
 from .._exceptions import ConfigurationError
 from . import snappy as _snappy
-from .encode import Encoder, collect
+from .encode import Encoder
 from .families import ONE_SHOT_WARNINGS
+from .registry import read
 
 __all__ = ["generate_write_request"]
 
@@ -68,6 +69,6 @@ def generate_write_request(
         from .encode_v2 import EncoderV2
 
         encoder_v2 = EncoderV2(**options)
-        return _snappy.compress(encoder_v2.encode(collect(registry), timestamp_ms).body())
+        return _snappy.compress(encoder_v2.encode(read(registry), timestamp_ms).body())
     encoder = Encoder(**options)
-    return _snappy.compress(encoder.encode(collect(registry), timestamp_ms).body())
+    return _snappy.compress(encoder.encode(read(registry), timestamp_ms).body())

@@ -6,42 +6,46 @@ depend on the wire format: the family key (with a counter for families a collect
 twice), which family sends a series two of them yield, rebuilding a template that lost or
 gained series, forgetting families that went away and handing the templates they replaced to
 staleness.  A subclass says only how a template is checked, built and filled with values.
+
+Families come in two kinds: collected ones (``Metric`` objects, from ``collect()``), whose
+templates are checked against their samples, and directly read ones
+(:class:`~.direct.DirectFamily`), whose templates are checked against the snapshot's shape and
+built per child (:mod:`.assemble`); both give the same bytes for the same registry state.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import struct
 import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
+from . import wire as _wire
+from .assemble import Plan
+from .direct import DirectFamily
+from .encoded import BlockBuilder
+from .labels import SampleLabels, SeriesLabels
 from .names import default_instance, default_job, escape_label_name, escape_metric_name
+from .template import (
+    DROP_DUPLICATE,
+    DROP_EMPTY_NAME,
+    DROP_ENCODING_ERROR,
+    DROP_INVALID_LABELS,
+    DROP_RELABEL,
+    Admitted,
+    FamilyTemplate,
+    Key,
+    Keys,
+    count_drop,
+    invalidate,
+    lost_owner,
+    release_owners,
+)
 
-__all__ = [
-    "ONE_SHOT_WARNINGS",
-    "FamilyEncoder",
-    "FamilyTemplate",
-    "Key",
-    "Keys",
-    "compile_packer",
-    "created_series_enabled",
-    "invalidate",
-    "lost_owner",
-    "pack_values",
-    "picker",
-    "release_owners",
-]
-
-# A family's template key: name, type and which of the same-named families a collection yields.
-Key = tuple[str, str, int]
-_VALUE = itemgetter(2)
-# The ``(name, labels)`` of a family's samples, in order.
-Keys = list[tuple[str, dict[str, str]]]
-# One admitted series: sample index, escaped name, raw labels and its identity (see FamilyEncoder).
-Admitted = tuple[int, str, dict[str, str], Any]
+__all__ = ["ONE_SHOT_WARNINGS", "FamilyEncoder", "created_series_enabled"]
 
 ONE_SHOT_WARNINGS: set[tuple[str, str]] = set()
 """The problems already logged by the encoders of one-shot calls (``generate_write_request``,
@@ -53,49 +57,25 @@ def created_series_enabled() -> bool:
     return os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in ("true", "1", "t")
 
 
-class FamilyTemplate:
-    """What every encoder's template holds: its series, what must match for it to be reused, its packer."""
-
-    __slots__ = (
-        "args",
-        "documentation",
-        "dropped",
-        "offsets",
-        "packer",
-        "pick",
-        "series",
-        "shadowed",
-        "suffix_size",
-        "unit",
-    )
-
-    def __init__(self) -> None:
-        self.series: list[Any] = []  # identity of each series sent, for ownership and staleness
-        self.shadowed: list[Any] = []  # series dropped because another family sends them
-        self.dropped: dict[str, int] = {}  # series it cannot send, by reason: dropped every collection
-        self.suffix_size = 0
-        self.documentation = ""
-        self.unit = ""
-        # From compile_packer: entries of the sent series, filled in by pack_values.
-        self.packer: struct.Struct | None = None
-        self.args: list[Any] = []
-        self.offsets: list[int] = []
-        self.pick: Callable[[list[Any]], Any] | None = None  # picks the sent values; None when all are
-
-
 T = TypeVar("T", bound=FamilyTemplate)
+C = TypeVar("C")  # the encoded collection an encoder returns
+
+_NAME_LABELS = itemgetter(0, 1)
+_SLOW: Any = object()  # a block no family encodes to: "take the collected families' path"
+_EMPTY_NAME = (
+    "yields a sample with an empty name; remote write needs a non-empty __name__, so that series is dropped"
+)
 
 
-class FamilyEncoder(Generic[T]):
+class FamilyEncoder(SeriesLabels, Generic[T, C]):
     """Base of the 1.0 and 2.0 encoders; see :class:`~prometheus_rw_bridge._encode.Encoder` for the arguments.
 
     A series' identity (:meth:`_series_id`) is whatever the subclass encodes it from: equal
     identities are the same series on the wire.
 
-    Samples that cannot be sent are left out, logged once per family and problem (``warned``
-    holds what was logged; encoders sharing one warn once between them), and counted by
-    reason in the collection's ``dropped``: ``empty_metric_name``, ``invalid_labels``,
-    ``invalid_sample`` and ``encoding_error`` (a whole family).
+    Samples that cannot be sent are left out through :meth:`_drop`: logged once per family and
+    problem (``warned`` holds what was logged; encoders sharing one warn once between them) and
+    counted by reason (``template.DROP_*``) in the collection's ``dropped``.
     """
 
     _logger: ClassVar[logging.Logger]
@@ -108,6 +88,7 @@ class FamilyEncoder(Generic[T]):
         external_labels: Mapping[str, str] | None = None,
         track_staleness: bool = False,
         metric_filter: Callable[[str], bool] | None = None,
+        relabel: Callable[[dict[str, str]], dict[str, str] | None] | None = None,
         warned: set[tuple[str, str]] | None = None,
     ) -> None:
         target: dict[str, str] = dict(external_labels or {})
@@ -126,18 +107,22 @@ class FamilyEncoder(Generic[T]):
         self._target = {k: v for k, v in target.items() if v != ""}
         self._track_staleness = track_staleness
         self._filter = metric_filter
+        self._relabel = relabel
+        self._relabelled_away = 0  # series the relabel callable dropped in the build under way
         self._created = created_series_enabled()
+        self._label_fields: dict[tuple[bytes, bytes], bytes] = {}
         self._templates: dict[Key, T] = {}
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set() if warned is None else warned
         # Which family sends each series, so that a series two families yield (``a.b`` and
         # ``a_b`` both escape to ``a_b``) is sent once.  Only touched when templates are built.
         self._owners: dict[Hashable, Key] = {}
-        # Per collection: the templates so far, whether any was built, the ones builds replaced.
+        # Per collection: the templates so far, whether any was built, the ones builds replaced,
+        # and the collection being encoded (for what it alone drops).
         self._current: dict[Key, T] = {}
         self._built = False
         self._replaced: list[T] = []
-        self._dropped: dict[str, int] = {}
+        self._result: Any = None
         self._setup()
 
     @property
@@ -145,16 +130,64 @@ class FamilyEncoder(Generic[T]):
         """The labels (``job``, ``instance``, external labels) added to series that lack them."""
         return dict(self._target)
 
+    def encode(self, families: Iterable[Any], timestamp_ms: int) -> C:
+        """Encode ``families`` (from ``Collector.collect()`` or ``registry.read()``) at ``timestamp_ms``.
+
+        Samples with a timestamp of their own keep it; all others get ``timestamp_ms``.
+        Takes an internal lock, so sharing one encoder between threads is safe.
+        """
+        with self._lock:
+            result = self._collection(timestamp_ms)
+            self._encode_families(families, timestamp_ms, _wire.timestamp_suffix(timestamp_ms), result)
+            self._finish(result, stale_only=False)
+            return result
+
+    def stale_all(self, timestamp_ms: int) -> C:
+        """Return a stale marker at ``timestamp_ms`` for every series last sent, and forget them all."""
+        with self._lock:
+            result = self._collection(timestamp_ms)
+            old = list(self._templates.values())
+            self._templates = {}
+            self._owners = {}
+            self._stale_since(result, old, {}, timestamp_ms)
+            self._finish(result, stale_only=True)
+            return result
+
+    @property
+    def series_kept(self) -> int:
+        """How many series this encoder keeps encoded between collections."""
+        with self._lock:
+            return sum(len(tmpl.series) for tmpl in self._templates.values())
+
+    def reset(self) -> None:
+        """Forget every series and template, releasing their memory; the next encode starts afresh.
+
+        For a bridge that no longer needs this encoder's protocol (``auto`` settled on the other
+        one).  No stale markers are sent for what this encoder had sent before.
+        """
+        with self._lock:
+            if self._templates or self._owners:
+                self._templates = {}
+                self._owners = {}
+                self._setup()
+
     # --- what a subclass provides ---------------------------------------------------------
 
     def _setup(self) -> None:
         """Set up the subclass's own state; called at the end of ``__init__``."""
 
+    def _collection(self, timestamp_ms: int) -> C:
+        """Return a new, empty encoded collection."""
+        raise NotImplementedError
+
+    def _finish(self, result: C, *, stale_only: bool) -> None:
+        """Complete ``result`` once every family (or, for ``stale_all``, every marker) is in."""
+
     def _template_for(self, family: Any, samples: list[Any], tmpl: T | None, suffix_size: int, key: Key) -> T:
         """Return ``tmpl`` if it still fits ``family``, else a new one from :meth:`_rebuild`."""
         raise NotImplementedError
 
-    def _build(self, family: Any, keys: Keys, suffix_size: int, key: Key) -> T:
+    def _build(self, family: Any, keys: Keys | Plan, suffix_size: int, key: Key) -> T:
         """Build a family's template from its samples' ``(name, labels)``; see :meth:`_admit`."""
         raise NotImplementedError
 
@@ -185,7 +218,7 @@ class FamilyEncoder(Generic[T]):
         self._built = False
         replaced: list[T] = []
         self._replaced = replaced
-        dropped = self._dropped = result.dropped
+        self._result = result
         owners = self._owners
         blocks = result.blocks
         template_for = self._template_for
@@ -194,26 +227,31 @@ class FamilyEncoder(Generic[T]):
             samples: Any = ()
             try:
                 name, mtype = family.name, family.type
-                samples = family.samples
                 key = (name, mtype, 0)
                 while key in current:  # a collector yielded the same family twice
                     key = (name, mtype, key[2] + 1)
                 tmpl = previous.get(key)
                 if tmpl is not None and tmpl.shadowed and lost_owner(tmpl.shadowed, owners, current):
                     invalidate(tmpl)  # a series it left to another family is that family's no more
-                tmpl = current[key] = template_for(family, samples, tmpl, suffix_size, key)
-                block = encode_family(family, tmpl, samples, suffix, timestamp_ms)
+                block = _SLOW
+                if type(family) is DirectFamily:
+                    tmpl, block = self._direct(family, tmpl, suffix, suffix_size, key, timestamp_ms)
+                if tmpl is not None and block is not _SLOW:
+                    current[key] = tmpl
+                else:
+                    samples = family.samples
+                    tmpl = current[key] = template_for(family, samples, tmpl, suffix_size, key)
+                    block = encode_family(family, tmpl, samples, suffix, timestamp_ms)
             except Exception as exc:
                 count = len(samples) if isinstance(samples, Sequence) else 0
                 fname = getattr(family, "name", repr(family))
-                self._drop(fname, f"cannot be encoded ({exc!r})", "encoding_error", count, exc)
+                self._drop(fname, f"cannot be encoded ({exc!r})", DROP_ENCODING_ERROR, samples=count, exc=exc)
                 continue
-            if tmpl.dropped:
-                for reason, count in tmpl.dropped.items():
-                    dropped[reason] = dropped.get(reason, 0) + count
             if block is not None:
                 blocks.append(block)
                 result.samples += len(block[1]) - 1
+            if tmpl.dropped:  # what the template drops, it drops at every collection
+                result.add_dropped(tmpl.dropped)
         self._templates = current
         if self._built or len(current) != len(previous):
             # Without a build every current key was a previous one: equal sizes, same keys.
@@ -226,9 +264,50 @@ class FamilyEncoder(Generic[T]):
                 self._stale_since(result, replaced + gone_families, current, timestamp_ms)
         self._current = {}
         self._replaced = []
-        self._dropped = {}
+        self._result = None
 
-    def _rebuild(self, family: Any, keys: Keys, suffix_size: int, key: Key, old: T | None) -> T:
+    def _direct(
+        self, family: DirectFamily, tmpl: T | None, suffix: bytes, suffix_size: int, key: Key, ts: int
+    ) -> tuple[T | None, Any]:
+        """Encode a directly read family: fill its template while the shape holds, else rebuild it.
+
+        Returns the template and the block, or ``_SLOW`` for the block when the family must take
+        the path of collected families (2.0: a value ``struct`` refused).  Families with
+        exemplars are encoded sample by sample, as collected ones are, but from the read values.
+        """
+        exemplars = family.exemplars()
+        if (
+            tmpl is None
+            or tmpl.suffix_size != suffix_size
+            or not family.same_shape(tmpl.shape)
+            or not self._fits(tmpl, family.values())
+        ):
+            # Build from this very snapshot, so template and shape agree: per child where a
+            # plan can say every series' labels, else from the samples collect() would give.
+            source: Keys | Plan | None = None if self._relabel else family.plan(self._target)
+            if source is None:
+                source = list(map(_NAME_LABELS, family.samples))
+            tmpl = self._rebuild(family, source, suffix_size, key, tmpl)
+            tmpl.shape = family.shape
+        if exemplars is None:
+            return tmpl, self._fill(family, tmpl, family.values(), suffix, ts)
+        # Sample by sample, as a collected family with exemplars goes, without collect()'s objects.
+        samples = list(zip(repeat(family.name), repeat(None), family.values()))
+        return tmpl, self._fill_general(family, tmpl, samples, [(None, ex) for ex in exemplars], ts)
+
+    def _fill_general(self, family: Any, tmpl: T, samples: list[Any], extras: list[Any], ts: int) -> Any:
+        """Encode a directly read family sample by sample (exemplars): ``(name, _, value)`` samples."""
+        raise NotImplementedError
+
+    def _fits(self, tmpl: T, values: list[Any]) -> bool:
+        """Tell whether a template of the same shape still fits these values (2.0: start times)."""
+        return True
+
+    def _fill(self, family: DirectFamily, tmpl: T, values: list[Any], suffix: bytes, ts: int) -> Any:
+        """Encode a directly read family whose template fits, from its values alone; or ``_SLOW``."""
+        raise NotImplementedError
+
+    def _rebuild(self, family: Any, keys: Keys | Plan, suffix_size: int, key: Key, old: T | None) -> T:
         """Build a new template for a family, releasing the series its old one no longer sends."""
         tmpl = self._build(family, keys, suffix_size, key)
         self._built = True
@@ -237,14 +316,18 @@ class FamilyEncoder(Generic[T]):
             release_owners(self._owners, key, old.series, tmpl.series)
         return tmpl
 
-    def _admit(self, family: Any, keys: Keys, key: Key, tmpl: T, drop_created: bool) -> list[Admitted]:
+    def _admit(self, family: Any, keys: Keys | Plan, key: Key, tmpl: T, drop_created: bool) -> list[Admitted]:
         """Return the series of a family being built that it sends, and record it as their owner.
 
+        From a :class:`Plan` the series' identities are assembled per child (and an admitted
+        series' third item is its sample index, not its labels).
+
         Drops ``_created`` samples when ``drop_created``, series the metric filter refuses,
-        unsendable ones (counted in ``tmpl.dropped``) and repeats.  A series an earlier family
-        of this collection already sends is dropped with a warning and noted in
-        ``tmpl.shadowed``; one owned by a family not (yet) seen this collection is taken over,
-        and that family's old template is invalidated so it rebuilds without it.
+        unsendable ones (an empty name, invalid labels) and repeats, counting the last two in
+        ``tmpl.dropped``.  A series an earlier family of this collection already sends is
+        dropped with a warning and noted in ``tmpl.shadowed``; one owned by a family not (yet)
+        seen this collection is taken over, and that family's old template is invalidated so
+        it rebuilds without it.
         """
         fname = family.name
         created_name = fname + "_created"
@@ -252,162 +335,54 @@ class FamilyEncoder(Generic[T]):
         seen: set[Hashable] = set()
         owners = self._owners
         current = self._current
-        for index, (sample_name, sample_labels) in enumerate(keys):
-            if drop_created and sample_name == created_name:
-                continue
-            name = escape_metric_name(sample_name)
+        planned = keys if isinstance(keys, Plan) else None
+        generic: Keys = [] if isinstance(keys, Plan) else keys
+        names = planned.names if planned is not None else [k[0] for k in generic]
+        ids = planned.assemble(self.label_field) if planned is not None else None
+        # A family has few sample names: escape (and filter) each once per build.
+        sent = {n: escape_metric_name(n) for n in set(names) if not (drop_created and n == created_name)}
+        if self._filter is not None:  # an empty name is no name to filter: it is dropped below
+            sent = {n: name for n, name in sent.items() if not name or self._filter(name)}
+        for index, sample_name in enumerate(names):
+            name = sent.get(sample_name)
             if not name:
-                # Both specs: label values MUST NOT be empty, and __name__ is a label.
-                self._warn(
-                    fname,
-                    "yields a sample with an empty name; remote write needs a non-empty __name__, "
-                    "so that series is dropped",
-                )
-                tmpl.dropped["empty_metric_name"] = tmpl.dropped.get("empty_metric_name", 0) + 1
+                if name == "":  # both specs: label values MUST NOT be empty, and __name__ is a label
+                    self._drop(fname, _EMPTY_NAME, DROP_EMPTY_NAME, tmpl)
                 continue
-            if self._filter is not None and not self._filter(name):
-                continue
-            series = self._series_id(fname, name, sample_labels)
-            if series is None:  # logged by label_pairs
-                tmpl.dropped["invalid_labels"] = tmpl.dropped.get("invalid_labels", 0) + 1
-                continue
+            if planned is not None and ids is not None:
+                series: Hashable | None = ids[index]
+                sample_labels: Any = SampleLabels(planned, index)
+            else:
+                sample_labels = generic[index][1]
+                self._relabelled_away = 0
+                series = self._series_id(fname, name, sample_labels)
+                if series is None:  # logged by label_pairs, unless the relabel callable dropped it
+                    count_drop(tmpl, DROP_RELABEL if self._relabelled_away else DROP_INVALID_LABELS)
+                    continue
             if series in seen:
-                self._warn(
-                    fname, f"yields the series {sample_name}{sample_labels} twice; the repeat is dropped"
-                )
+                problem = f"yields the series {sample_name}{sample_labels} twice; the repeat is dropped"
+                self._drop(fname, problem, DROP_DUPLICATE, tmpl)
                 continue
             owner = owners.get(series)
             if owner is not None and owner != key:
                 if owner in current:
-                    self._warn(
-                        fname,
+                    problem = (
                         f"yields the series {name}{sample_labels} that family {owner[0]!r} already "
-                        "sends; the repeat is dropped",
+                        "sends; the repeat is dropped"
                     )
+                    self._drop(fname, problem, DROP_DUPLICATE, tmpl)
                     tmpl.shadowed.append(series)
                     continue
                 invalidate(self._templates.get(owner))
             owners[series] = key
             seen.add(series)
-            admitted.append((index, name, sample_labels, series))
+            admitted.append((index, name, index if planned is not None else sample_labels, series))
         return admitted
 
-    def label_pairs(
-        self, family_name: str, name: str, sample_labels: dict[str, str]
-    ) -> list[tuple[bytes, bytes]] | None:
-        """Return a series' labels as sorted UTF-8 ``(name, value)`` pairs; ``None`` (logged) if unsendable.
-
-        Escapes label names, drops empty values, adds the target labels the series lacks and
-        sets ``__name__`` to ``name``.  Shared by the 1.0 and 2.0 encoders.
-        """
-        labels: dict[str, str] = {}
-        for raw_name, raw_value in sample_labels.items():
-            if not isinstance(raw_name, str) or not raw_name:
-                self._warn(family_name, "has a label with an empty name; that label is dropped")
-                continue
-            if raw_name == "__name__":
-                self._warn(family_name, "sets __name__ as a label; the sample name is used instead")
-                continue
-            value = raw_value if isinstance(raw_value, str) else str(raw_value)
-            if value == "":
-                continue
-            label_name = escape_label_name(raw_name)
-            if label_name in labels:
-                self._warn(
-                    family_name,
-                    f"has two labels that are both {label_name!r} once escaped; the series {name} is dropped",
-                )
-                return None
-            labels[label_name] = value
-        for label_name, value in self._target.items():
-            labels.setdefault(label_name, value)
-        labels["__name__"] = name
-        try:
-            return sorted((k.encode("utf-8"), v.encode("utf-8")) for k, v in labels.items())
-        except UnicodeEncodeError:
-            self._warn(
-                family_name, f"has a label value that is not valid UTF-8; the series {name} is dropped"
-            )
-            return None
-
-    def _drop(
-        self, family: str, problem: str, reason: str, samples: int = 1, exc: BaseException | None = None
-    ) -> None:
-        """Count ``samples`` of the collection being encoded as dropped for ``reason``, and warn once."""
-        self._dropped[reason] = self._dropped.get(reason, 0) + samples
-        self._warn(family, problem, exc)
-
-    def _warn(self, family: str, problem: str, exc: BaseException | None = None) -> None:
-        """Log a dropped sample or family once per family and problem for this encoder."""
-        key = (family, problem)
-        if key in self._warned:
-            return
-        if len(self._warned) < 10_000:
-            self._warned.add(key)
-        self._logger.warning("Metric family %r %s", family, problem, exc_info=exc)
-
-
-def invalidate(tmpl: FamilyTemplate | None) -> None:
-    """Make ``tmpl`` rebuild at its family's next encoding (its series' owners changed)."""
-    if tmpl is not None:
-        tmpl.suffix_size = -1  # matches no collection
-
-
-def release_owners(owners: dict[Any, Key], key: Key, old: Iterable[Any], kept: Iterable[Any]) -> None:
-    """Forget ``key`` as the owner of the series in ``old`` that it no longer sends (not in ``kept``)."""
-    still = set(kept)
-    for series in old:
-        if series not in still and owners.get(series) == key:
-            del owners[series]
-
-
-def lost_owner(shadowed: list[Any], owners: dict[Any, Key], current: Mapping[Key, Any]) -> bool:
-    """Tell whether a series a family left to another is no longer sent by an earlier family."""
-    return any(owners.get(series) not in current for series in shadowed)
-
-
-def picker(indices: list[int], then: Callable[[Any], Any] | None = None) -> Callable[[list[Any]], Any]:
-    """Return a C-speed function picking ``indices`` (at least one) from a list, mapped through ``then``."""
-    get = itemgetter(*indices)
-    if then is None:
-        if len(indices) == 1:
-            return lambda items: [get(items)]
-        return get
-    if len(indices) == 1:
-        return lambda items: [then(get(items))]
-    return lambda items: list(map(then, get(items)))
-
-
-def pack_values(tmpl: FamilyTemplate, samples: list[Any], suffix: bytes) -> bytes:
-    """Pack the values of ``samples`` that ``tmpl`` sends, each followed by ``suffix``: all in C.
-
-    Raises:
-        struct.error, TypeError, OverflowError: a value is no number; the values are left in
-            ``tmpl.args[1::3]``.
-    """
-    values: Any = list(map(_VALUE, samples))
-    if tmpl.pick is not None:
-        values = tmpl.pick(values)
-    args = tmpl.args
-    args[1::3] = values
-    args[2::3] = [suffix] * len(tmpl.series)
-    assert tmpl.packer is not None
-    return tmpl.packer.pack(*args)
-
-
-def compile_packer(prefixes: Sequence[bytes], suffix_size: int) -> tuple[struct.Struct, list[Any], list[int]]:
-    """Compile entries of ``prefix``, a double and a ``suffix_size``-byte suffix into one ``Struct``.
-
-    Returns the packer, its argument list (values and suffixes go at ``[1::3]`` and
-    ``[2::3]``) and the offset of every entry plus the end.
-    """
-    formats = ["<"]
-    args: list[Any] = []
-    offsets = [0]
-    size = 0
-    for prefix in prefixes:
-        formats.append(f"{len(prefix)}sd{suffix_size}s")
-        args += (prefix, 0.0, b"")
-        size += len(prefix) + 8 + suffix_size
-        offsets.append(size)
-    return struct.Struct("".join(formats)), args, offsets
+    @staticmethod
+    def _append_stale(result: Any, markers: BlockBuilder, block: Any) -> None:
+        """Add a block of stale markers to ``result`` and count them."""
+        if block is not None:
+            result.blocks.append(block)
+            result.stale_markers += len(markers)
+            result.samples += len(markers)

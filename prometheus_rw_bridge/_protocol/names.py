@@ -3,6 +3,12 @@
 Names are made valid exactly as ``prometheus_client.generate_latest`` does for the text
 format (its default ``underscores`` escaping): every character outside the legacy set
 becomes ``_``, so a series arrives under the name a scrape of ``/metrics`` would give.
+prometheus_client 0.23 and later have that escaping (``openmetrics.exposition.escape_metric_name``
+with ``UNDERSCORES``) and we call theirs; before 0.23 names outside the set could not be made
+by the standard metric types and the text format wrote them raw, so we apply the same rule
+ourselves (the tests check both against each other where both exist).  One exception: their
+validity check is ``re.match`` with ``$``, which lets a name ending in a newline through
+unescaped; such a name would make the request invalid, so it gets our escaping instead.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import os
 import re
 import socket
 import sys
+from collections.abc import Callable
 
 __all__ = [
     "default_instance",
@@ -21,32 +28,60 @@ __all__ = [
     "is_valid_label_name",
 ]
 
-_METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_METRIC_INVALID_RE = re.compile(r"[^a-zA-Z0-9_:]")
-_LABEL_INVALID_RE = re.compile(r"[^a-zA-Z0-9_]")
+
+
+_METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def _underscores(valid: re.Pattern[str], invalid: str) -> Callable[[str], str]:
+    """Return an escaper: characters matching ``invalid`` (and a leading digit) become ``_``."""
+    invalid_re = re.compile(invalid)
+
+    def escape(name: str) -> str:
+        if valid.fullmatch(name):
+            return name
+        escaped = invalid_re.sub("_", name)
+        return "_" + escaped[1:] if escaped[:1].isdigit() else escaped
+
+    return escape
+
+
+_own_metric = _underscores(_METRIC_NAME_RE, r"[^a-zA-Z0-9_:]")
+_own_label = _underscores(_LABEL_NAME_RE, r"[^a-zA-Z0-9_]")
+
+
+def _prometheus_client_escapers() -> tuple[Callable[[str], str], Callable[[str], str]] | None:
+    """prometheus_client's own underscore escaping (0.23 and later), or ``None``."""
+    try:
+        from prometheus_client.openmetrics import exposition as om
+    except ImportError:  # pragma: no cover - every supported version has the module
+        return None
+    scheme = getattr(om, "UNDERSCORES", None)
+    if scheme is None:  # before 0.23: escape_metric_name(s) quoted names instead
+        return None
+    return (
+        functools.partial(om.escape_metric_name, escaping=scheme),
+        functools.partial(om.escape_label_name, escaping=scheme),
+    )
+
+
+_theirs = _prometheus_client_escapers()
+_metric, _label = _theirs if _theirs is not None else (_own_metric, _own_label)
 
 
 @functools.lru_cache(maxsize=4096)
 def escape_metric_name(name: str) -> str:
     """Return ``name`` with every character outside ``[a-zA-Z0-9_:]`` (or a leading digit) as ``_``."""
-    if _METRIC_NAME_RE.fullmatch(name):
-        return name
-    escaped = _METRIC_INVALID_RE.sub("_", name)
-    if escaped[:1].isdigit():
-        escaped = "_" + escaped[1:]
-    return escaped
+    escaped = _metric(name)
+    return escaped if not escaped or _METRIC_NAME_RE.fullmatch(escaped) else _own_metric(name)
 
 
 @functools.lru_cache(maxsize=4096)
 def escape_label_name(name: str) -> str:
     """Return ``name`` with every character outside ``[a-zA-Z0-9_]`` (or a leading digit) as ``_``."""
-    if _LABEL_NAME_RE.fullmatch(name):
-        return name
-    escaped = _LABEL_INVALID_RE.sub("_", name)
-    if escaped[:1].isdigit():
-        escaped = "_" + escaped[1:]
-    return escaped
+    escaped = _label(name)
+    return escaped if not escaped or _LABEL_NAME_RE.fullmatch(escaped) else _own_label(name)
 
 
 def is_valid_label_name(name: str) -> bool:

@@ -11,15 +11,15 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any
 
+from . import tags as _tags
 from . import wire as _wire
 from .samples import exemplar_entry_v1
 
 __all__ = ["histogram_body", "histogram_entry_v1"]
 
 _DOUBLE = struct.Struct("<d")
+_T = [bytes([tag]) for tag in range(128)]  # one-byte tags as bytes
 
-RESET_HINT_UNKNOWN = 0
-RESET_HINT_GAUGE = 3
 
 
 def _spans(tag: int, spans: Sequence[Any] | None) -> bytes:
@@ -29,9 +29,9 @@ def _spans(tag: int, spans: Sequence[Any] | None) -> bytes:
         offset, length = int(span[0]), int(span[1])
         body = b""
         if offset:
-            body += b"\x08" + _wire.varint(_wire.zigzag(offset))
+            body += _T[_tags.SPAN_OFFSET] + _wire.varint(_wire.zigzag(offset))
         if length:
-            body += b"\x10" + _wire.varint(length)
+            body += _T[_tags.SPAN_LENGTH] + _wire.varint(length)
         out.append(_wire.length_delimited(tag, body))
     return b"".join(out)
 
@@ -68,33 +68,33 @@ def histogram_body(native: Any, timestamp_ms: int, *, gauge: bool = False) -> by
     """
     count, zero_count = float(native.count_value), float(native.zero_count)
     header = [
-        b"\x19" + _DOUBLE.pack(float(native.sum_value)),
-        b"\x20" + _wire.varint(_wire.zigzag(int(native.schema))),
-        b"\x29" + _DOUBLE.pack(float(native.zero_threshold)),
+        _T[_tags.HIST_SUM] + _DOUBLE.pack(float(native.sum_value)),
+        _T[_tags.HIST_SCHEMA] + _wire.varint(_wire.zigzag(int(native.schema))),
+        _T[_tags.HIST_ZERO_THRESHOLD] + _DOUBLE.pack(float(native.zero_threshold)),
     ]
     if _whole(count) and _whole(zero_count):
         body = [
-            b"\x08" + _wire.varint(int(count)),  # count_int = 1
+            _T[_tags.HIST_COUNT_INT] + _wire.varint(int(count)),
             *header,
-            b"\x30" + _wire.varint(int(zero_count)),  # zero_count_int = 6
-            _spans(0x42, native.neg_spans),
-            _packed_sint64(0x4A, native.neg_deltas),  # negative_deltas = 9
-            _spans(0x5A, native.pos_spans),
-            _packed_sint64(0x62, native.pos_deltas),  # positive_deltas = 12
+            _T[_tags.HIST_ZERO_COUNT_INT] + _wire.varint(int(zero_count)),
+            _spans(_tags.HIST_NEGATIVE_SPANS, native.neg_spans),
+            _packed_sint64(_tags.HIST_NEGATIVE_DELTAS, native.neg_deltas),
+            _spans(_tags.HIST_POSITIVE_SPANS, native.pos_spans),
+            _packed_sint64(_tags.HIST_POSITIVE_DELTAS, native.pos_deltas),
         ]
     else:
         body = [
-            b"\x11" + _DOUBLE.pack(count),  # count_float = 2
+            _T[_tags.HIST_COUNT_FLOAT] + _DOUBLE.pack(count),
             *header,
-            b"\x39" + _DOUBLE.pack(zero_count),  # zero_count_float = 7
-            _spans(0x42, native.neg_spans),
-            _packed_counts(0x52, native.neg_deltas),  # negative_counts = 10
-            _spans(0x5A, native.pos_spans),
-            _packed_counts(0x6A, native.pos_deltas),  # positive_counts = 13
+            _T[_tags.HIST_ZERO_COUNT_FLOAT] + _DOUBLE.pack(zero_count),
+            _spans(_tags.HIST_NEGATIVE_SPANS, native.neg_spans),
+            _packed_counts(_tags.HIST_NEGATIVE_COUNTS, native.neg_deltas),
+            _spans(_tags.HIST_POSITIVE_SPANS, native.pos_spans),
+            _packed_counts(_tags.HIST_POSITIVE_COUNTS, native.pos_deltas),
         ]
     if gauge:
-        body.append(b"\x70" + _wire.varint(RESET_HINT_GAUGE))
-    body.append(b"\x78" + _wire.varint(timestamp_ms))
+        body.append(_T[_tags.HIST_RESET_HINT] + _wire.varint(_tags.RESET_HINT_GAUGE))
+    body.append(_T[_tags.HIST_TIMESTAMP] + _wire.varint(timestamp_ms))
     return b"".join(body)
 
 
@@ -113,11 +113,11 @@ def histogram_entry_v1(
     """
     parts = [
         label_bytes,
-        _wire.length_delimited(_wire.TAG_TS_HISTOGRAM, histogram_body(native, timestamp_ms, gauge=gauge)),
+        _wire.length_delimited(_tags.TS_HISTOGRAM, histogram_body(native, timestamp_ms, gauge=gauge)),
     ]
     if exemplars is None:
         exemplars = [
             exemplar_entry_v1(ex, timestamp_ms) for ex in getattr(native, "nh_exemplars", None) or ()
         ]
     parts.extend(exemplars)
-    return _wire.length_delimited(_wire.TAG_WRITE_TIMESERIES, b"".join(parts))
+    return _wire.length_delimited(_tags.WRITE_TIMESERIES, b"".join(parts))

@@ -27,46 +27,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .re2_syntax import (
+    ALNUM,
+    DOTNL,
+    FLAG_BITS,
+    FOLD,
+    HEX,
+    MAX_REPEAT,
+    MAX_RUNE,
+    NONGREEDY,
+    NOT_WORD_BOUNDARY,
+    OCTAL,
+    ONELINE,
+    PERL_CLASSES,
+    POSIX_CLASSES,
+    WORD_BOUNDARY,
+    Item,
+    class_text,
+    concat,
+    escape,
+    negate,
+    repeat_spec,
+)
+
 __all__ = ["RE2Error", "Translation", "translate"]
-
-_FOLD = 1  # (?i)
-_DOTNL = 2  # (?s)
-_ONELINE = 4  # not (?m): ^ and $ are the ends of the text
-_NONGREEDY = 8  # (?U)
-_FLAG_BITS = {"i": _FOLD, "m": _ONELINE, "s": _DOTNL, "U": _NONGREEDY}
-
-_MAX_RUNE = 0x10FFFF
-_MAX_REPEAT = 1000
-
-Ranges = tuple[tuple[int, int], ...]
-
-# RE2's Perl and POSIX classes (regexp/syntax/perl_groups.go): all ASCII.
-_DIGIT: Ranges = ((0x30, 0x39),)
-_WORD: Ranges = ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A))
-_PERL_CLASSES: dict[str, Ranges] = {"d": _DIGIT, "s": ((0x09, 0x0A), (0x0C, 0x0D), (0x20, 0x20)), "w": _WORD}
-_POSIX_CLASSES: dict[str, Ranges] = {
-    "alnum": ((0x30, 0x39), (0x41, 0x5A), (0x61, 0x7A)),
-    "alpha": ((0x41, 0x5A), (0x61, 0x7A)),
-    "ascii": ((0x00, 0x7F),),
-    "blank": ((0x09, 0x09), (0x20, 0x20)),
-    "cntrl": ((0x00, 0x1F), (0x7F, 0x7F)),
-    "digit": _DIGIT,
-    "graph": ((0x21, 0x7E),),
-    "lower": ((0x61, 0x7A),),
-    "print": ((0x20, 0x7E),),
-    "punct": ((0x21, 0x2F), (0x3A, 0x40), (0x5B, 0x60), (0x7B, 0x7E)),
-    "space": ((0x09, 0x0D), (0x20, 0x20)),
-    "upper": ((0x41, 0x5A),),
-    "word": _WORD,
-    "xdigit": ((0x30, 0x39), (0x41, 0x46), (0x61, 0x66)),
-}
-_W = "[0-9A-Za-z_]"
-_WORD_BOUNDARY = f"(?:(?<={_W})(?!{_W})|(?<!{_W})(?={_W}))"
-_NOT_WORD_BOUNDARY = f"(?:(?<={_W})(?={_W})|(?<!{_W})(?!{_W}))"
-_OCTAL = "01234567"
-_HEX = "0123456789abcdefABCDEF"
-_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-
 
 class RE2Error(ValueError):
     """The pattern is not valid RE2 (Go's message), or uses RE2 syntax not supported here."""
@@ -95,24 +79,13 @@ class Translation:
 
 
 @dataclass
-class _Item:
-    """One parsed atom (or repeat, or group) of a concatenation, already emitted."""
-
-    text: str
-    atomic: bool  # may take a quantifier as it is
-    weight: int = 1  # product of the nested {n,m} counts, as Go's repeatIsValid sees it
-    literal: str | None = None  # a plain (case-sensitive) literal character
-    folded: str | None = None  # a case-insensitive literal character
-
-
-@dataclass
 class _Frame:
     """An open group: its finished alternatives and the concatenation being read."""
 
     capture: int  # 0: not capturing
     saved_flags: int  # restored at the closing paren
-    branches: list[list[_Item]]
-    items: list[_Item]
+    branches: list[list[Item]]
+    items: list[Item]
 
 
 def translate(source: str) -> Translation:
@@ -124,65 +97,14 @@ def translate(source: str) -> Translation:
     return _Parser(source).parse()
 
 
-def _escape(code: int) -> str:
-    """Write one code point so that ``re`` reads it literally, in or out of a class."""
-    char = chr(code)
-    if char in _ALNUM or char == "_":
-        return char
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
-
-
-def _negate(ranges: Ranges) -> Ranges:
-    """Return the code points (up to U+10FFFF) outside ``ranges``."""
-    out: list[tuple[int, int]] = []
-    low = 0
-    for lo, hi in sorted(ranges):
-        if lo > low:
-            out.append((low, lo - 1))
-        low = max(low, hi + 1)
-    if low <= _MAX_RUNE:
-        out.append((low, _MAX_RUNE))
-    return tuple(out)
-
-
-def _class_text(ranges: Ranges, negated: bool, flags: int) -> str:
-    """Emit a character class; case folding is applied before negation, as RE2 does."""
-    body = "".join(_escape(lo) if lo == hi else f"{_escape(lo)}-{_escape(hi)}" for lo, hi in ranges)
-    text = f"[^{body}]" if negated else f"[{body}]"
-    if not ranges:
-        text = "[\\x00-\\U0010ffff]" if negated else "[^\\x00-\\U0010ffff]"
-    return f"(?i:{text})" if flags & _FOLD else text
-
-
-def _concat(items: list[_Item]) -> str:
-    """Emit a concatenation, merging runs of case-insensitive literals into one group."""
-    parts: list[str] = []
-    run: list[str] = []
-    for item in items:
-        if item.folded is not None:
-            run.append(_escape(ord(item.folded)))
-            continue
-        if run:
-            parts.append("(?i:" + "".join(run) + ")")
-            run = []
-        parts.append(item.text)
-    if run:
-        parts.append("(?i:" + "".join(run) + ")")
-    return "".join(parts)
-
-
 class _Parser:
     """A one-pass parser after Go's ``regexp/syntax`` (with ``syntax.Perl`` flags)."""
 
     def __init__(self, source: str) -> None:
         self.s = source
-        self.flags = _ONELINE
+        self.flags = ONELINE
         self.names: list[str] = []
-        self.stack = [_Frame(0, _ONELINE, [], [])]
+        self.stack = [_Frame(0, ONELINE, [], [])]
 
     def parse(self) -> Translation:
         s = self.s
@@ -207,13 +129,13 @@ class _Parser:
                 self._close()
                 i += 1
             elif c == "^":
-                self._push(_Item("\\A" if self.flags & _ONELINE else "(?m:^)", atomic=False))
+                self._push(Item("\\A" if self.flags & ONELINE else "(?m:^)", atomic=False))
                 i += 1
             elif c == "$":
-                self._push(_Item("\\Z" if self.flags & _ONELINE else "(?m:$)", atomic=False))
+                self._push(Item("\\Z" if self.flags & ONELINE else "(?m:$)", atomic=False))
                 i += 1
             elif c == ".":
-                self._push(_Item("(?s:.)" if self.flags & _DOTNL else "[^\\n]", atomic=True))
+                self._push(Item("(?s:.)" if self.flags & DOTNL else "[^\\n]", atomic=True))
                 i += 1
             elif c == "[":
                 i = self._class(i)
@@ -221,13 +143,13 @@ class _Parser:
                 i = self._repeat(c, 0, 0, start, i + 1, last_repeat)
                 repeated = True
             elif c == "{":
-                parsed = self._repeat_spec(i)
+                parsed = repeat_spec(s, i)
                 if parsed is None:
                     self._literal(ord("{"))
                     i += 1
                 else:
                     low, high, after = parsed
-                    if low < 0 or low > _MAX_REPEAT or high > _MAX_REPEAT or 0 <= high < low:
+                    if low < 0 or low > MAX_REPEAT or high > MAX_REPEAT or 0 <= high < low:
                         raise RE2Error("invalid repeat count", s[start:after])
                     i = self._repeat("{", low, high, start, after, last_repeat)
                     repeated = True
@@ -244,7 +166,7 @@ class _Parser:
         literals: tuple[str, ...] | None = None
         if all(item.literal is not None for branch in branches for item in branch):
             literals = tuple("".join(item.literal or "" for item in branch) for branch in branches)
-        return Translation("|".join(_concat(branch) for branch in branches), tuple(self.names), literals)
+        return Translation("|".join(concat(branch) for branch in branches), tuple(self.names), literals)
 
     # Groups and flags.
 
@@ -259,9 +181,9 @@ class _Parser:
         frame = self.stack.pop()
         self.flags = frame.saved_flags
         branches = [*frame.branches, frame.items]
-        body = "|".join(_concat(branch) for branch in branches)
+        body = "|".join(concat(branch) for branch in branches)
         weight = max([item.weight for branch in branches for item in branch] or [1])
-        self._push(_Item(f"({body})" if frame.capture else f"(?:{body})", atomic=True, weight=weight))
+        self._push(Item(f"({body})" if frame.capture else f"(?:{body})", atomic=True, weight=weight))
 
     def _perl_flags(self, i: int) -> int:
         """Read ``(?P<name>``, ``(?<name>``, ``(?flags)`` or ``(?flags:``; return where parsing goes on."""
@@ -274,7 +196,7 @@ class _Parser:
             if end < 0:
                 raise RE2Error("invalid named capture", t)
             name = t[begin:end]
-            if not name or any(ch not in _ALNUM and ch != "_" for ch in name):
+            if not name or any(ch not in ALNUM and ch != "_" for ch in name):
                 raise RE2Error("invalid named capture", t[: end + 1])
             self._open(len(self.names) + 1, name)
             return i + end + 1
@@ -285,8 +207,8 @@ class _Parser:
         while j < len(s):
             c = s[j]
             j += 1
-            if c in _FLAG_BITS:
-                bit = _FLAG_BITS[c]
+            if c in FLAG_BITS:
+                bit = FLAG_BITS[c]
                 # (?m) clears OneLine; every other letter sets its flag.
                 flags = flags & ~bit if (c == "m") != negate else flags | bit
                 saw_flag = True
@@ -308,27 +230,27 @@ class _Parser:
 
     # Atoms.
 
-    def _push(self, item: _Item) -> None:
+    def _push(self, item: Item) -> None:
         self.stack[-1].items.append(item)
 
     def _literal(self, code: int) -> None:
         char = chr(code)
-        if self.flags & _FOLD:
-            self._push(_Item(f"(?i:{_escape(code)})", atomic=True, folded=char))
+        if self.flags & FOLD:
+            self._push(Item(f"(?i:{escape(code)})", atomic=True, folded=char))
         else:
-            self._push(_Item(_escape(code), atomic=True, literal=char))
+            self._push(Item(escape(code), atomic=True, literal=char))
 
     def _backslash(self, i: int) -> int:
         s = self.s
         nxt = s[i + 1 : i + 2]
         if nxt == "A":
-            self._push(_Item("\\A", atomic=False))
+            self._push(Item("\\A", atomic=False))
         elif nxt == "z":
-            self._push(_Item("\\Z", atomic=False))
+            self._push(Item("\\Z", atomic=False))
         elif nxt == "b":
-            self._push(_Item(_WORD_BOUNDARY, atomic=False))
+            self._push(Item(WORD_BOUNDARY, atomic=False))
         elif nxt == "B":
-            self._push(_Item(_NOT_WORD_BOUNDARY, atomic=False))
+            self._push(Item(NOT_WORD_BOUNDARY, atomic=False))
         elif nxt == "C":
             raise RE2Error("invalid escape sequence", "\\C")
         elif nxt == "Q":
@@ -340,8 +262,8 @@ class _Parser:
         elif nxt in ("p", "P"):
             raise RE2Error("Unicode classes (\\p, \\P) are not supported by prometheus-rw-bridge", s[i:])
         elif nxt and nxt in "dDsSwW":
-            ranges = _PERL_CLASSES[nxt.lower()]
-            self._push(_Item(_class_text(ranges, nxt.isupper(), self.flags), atomic=True))
+            ranges = PERL_CLASSES[nxt.lower()]
+            self._push(Item(class_text(ranges, nxt.isupper(), self.flags), atomic=True))
         else:
             code, j = self._escape_char(i)
             self._literal(code)
@@ -355,13 +277,13 @@ class _Parser:
             raise RE2Error("trailing backslash at end of expression", "")
         c = s[i + 1]
         j = i + 2
-        if ord(c) < 0x80 and c not in _ALNUM:
+        if ord(c) < 0x80 and c not in ALNUM:
             return ord(c), j  # escaped punctuation is itself (\_ included)
-        if c in "1234567" and not (j < len(s) and s[j] in _OCTAL):
+        if c in "1234567" and not (j < len(s) and s[j] in OCTAL):
             raise RE2Error("invalid escape sequence", s[i:j])  # a backreference
-        if c in _OCTAL:
+        if c in OCTAL:
             digits = c
-            while len(digits) < 3 and j < len(s) and s[j] in _OCTAL:
+            while len(digits) < 3 and j < len(s) and s[j] in OCTAL:
                 digits += s[j]
                 j += 1
             return int(digits, 8), j
@@ -369,12 +291,12 @@ class _Parser:
             if s.startswith("{", j):
                 end = s.find("}", j + 1)
                 digits = s[j + 1 : end] if end > 0 else ""
-                if end < 0 or not digits or any(d not in _HEX for d in digits) or int(digits, 16) > _MAX_RUNE:
+                if end < 0 or not digits or any(d not in HEX for d in digits) or int(digits, 16) > MAX_RUNE:
                     bad = s[i:] if end < 0 else s[i : end + 1]
                     raise RE2Error("invalid escape sequence", bad)
                 return int(digits, 16), end + 1
             digits = s[j : j + 2]
-            if len(digits) == 2 and all(d in _HEX for d in digits):
+            if len(digits) == 2 and all(d in HEX for d in digits):
                 return int(digits, 16), j + 2
             raise RE2Error("invalid escape sequence", s[i : j + 2])
         simple = {"a": 0x07, "f": 0x0C, "n": 0x0A, "r": 0x0D, "t": 0x09, "v": 0x0B}
@@ -397,18 +319,18 @@ class _Parser:
                 end = s.find(":]", j + 2)
                 if end >= 0:
                     name = s[j + 2 : end]
-                    group = _POSIX_CLASSES.get(name[1:] if name.startswith("^") else name)
+                    group = POSIX_CLASSES.get(name[1:] if name.startswith("^") else name)
                     if group is None:
                         raise RE2Error("invalid character class range", s[j : end + 2])
-                    ranges.extend(_negate(group) if name.startswith("^") else group)
+                    ranges.extend(negate(group) if name.startswith("^") else group)
                     j = end + 2
                     continue
             if s.startswith(("\\p", "\\P"), j):
                 raise RE2Error("Unicode classes (\\p, \\P) are not supported by prometheus-rw-bridge", s[j:])
             if s.startswith("\\", j) and s[j + 1 : j + 2] in ("d", "D", "s", "S", "w", "W"):
                 letter = s[j + 1]
-                group = _PERL_CLASSES[letter.lower()]
-                ranges.extend(_negate(group) if letter.isupper() else group)
+                group = PERL_CLASSES[letter.lower()]
+                ranges.extend(negate(group) if letter.isupper() else group)
                 j += 2
                 continue
             start = j
@@ -419,7 +341,7 @@ class _Parser:
                 if high < low:
                     raise RE2Error("invalid character class range", s[start:j])
             ranges.append((low, high))
-        self._push(_Item(_class_text(tuple(ranges), negated, self.flags), atomic=True))
+        self._push(Item(class_text(tuple(ranges), negated, self.flags), atomic=True))
         return j + 1
 
     def _class_char(self, j: int, class_start: int) -> tuple[int, int]:
@@ -431,48 +353,12 @@ class _Parser:
 
     # Repetition.
 
-    def _repeat_spec(self, i: int) -> tuple[int, int, int] | None:
-        """Parse ``{n}``, ``{n,}`` or ``{n,m}`` at ``i`` into (min, max or -1, end); ``None``: literal ``{``.
-
-        Numbers with a leading zero make it a literal, as in Go; too large ones give min ``-1``.
-        """
-        s = self.s
-
-        def number(k: int) -> tuple[int, int] | None:
-            end = k
-            while end < len(s) and s[end] in "0123456789":
-                end += 1
-            digits = s[k:end]
-            if not digits or (len(digits) > 1 and digits[0] == "0"):
-                return None
-            return (int(digits) if len(digits) <= 8 else -1), end
-
-        parsed = number(i + 1)
-        if parsed is None:
-            return None
-        low, k = parsed
-        high = low
-        if k < len(s) and s[k] == ",":
-            k += 1
-            if k < len(s) and s[k] == "}":
-                high = -1
-            else:
-                upper = number(k)
-                if upper is None:
-                    return None
-                high, k = upper
-                if high < 0:
-                    low = -1
-        if k >= len(s) or s[k] != "}":
-            return None
-        return low, high, k + 1
-
     def _repeat(self, op: str, low: int, high: int, start: int, after: int, last_repeat: int) -> int:
         s = self.s
         flags = self.flags
         if after < len(s) and s[after] == "?":
             after += 1
-            flags ^= _NONGREEDY
+            flags ^= NONGREEDY
         if last_repeat >= 0:
             raise RE2Error("invalid nested repetition operator", s[last_repeat:after])
         items = self.stack[-1].items
@@ -483,13 +369,13 @@ class _Parser:
         if op == "{":
             count = high if high >= 0 else low
             weight = 0 if count == 0 else count * sub.weight
-            if (low >= 2 or high >= 2) and weight > _MAX_REPEAT:
+            if (low >= 2 or high >= 2) and weight > MAX_REPEAT:
                 raise RE2Error("invalid repeat count", s[start:after])
             quantifier = f"{{{low}}}" if low == high else f"{{{low},}}" if high < 0 else f"{{{low},{high}}}"
         else:
             weight = sub.weight
             quantifier = op
-        if flags & _NONGREEDY:
+        if flags & NONGREEDY:
             quantifier += "?"
-        items.append(_Item(text + quantifier, atomic=False, weight=weight))
+        items.append(Item(text + quantifier, atomic=False, weight=weight))
         return after

@@ -17,6 +17,10 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool
 
+from .tags import METRIC_TYPE_NAMES
+
+_TYPES_1_ON = METRIC_TYPE_NAMES[1:]
+
 _F = descriptor_pb2.FieldDescriptorProto
 
 _OPTIONAL = _F.LABEL_OPTIONAL
@@ -33,21 +37,30 @@ _TYPES = {
     "bytes": _F.TYPE_BYTES,
 }
 
-# (name, number, type, repeated, oneof index or None); a type not in _TYPES is a message or
-# enum name, resolved relative to the file's package.
-_Field = tuple[str, int, str, bool, "int | None"]
+def _fields(spec: str) -> list[tuple[str, int, str, bool, int | None]]:
+    """Parse ``"[*]name number type[/oneof], ..."``: ``*`` repeated, ``/N`` in oneof N.
+
+    A type not in ``_TYPES`` is a message or enum name, resolved relative to the package.
+    """
+    out = []
+    for item in spec.split(","):
+        name, number, ftype = item.split()
+        ftype, _, oneof = ftype.partition("/")
+        repeated = name.startswith("*")
+        out.append((name.lstrip("*"), int(number), ftype, repeated, int(oneof) if oneof else None))
+    return out
 
 
 def _message(
     file: descriptor_pb2.FileDescriptorProto,
     name: str,
-    fields: list[_Field],
+    spec: str,
     *,
     enums: dict[str, list[str]] | None = None,
     oneofs: tuple[str, ...] = (),
     reserved: tuple[tuple[int, int], ...] = (),
 ) -> None:
-    """Add one message type to ``file``."""
+    """Add one message type, its fields given as :func:`_fields` parses them, to ``file``."""
     msg = file.message_type.add(name=name)
     for enum_name, values in (enums or {}).items():
         enum = msg.enum_type.add(name=enum_name)
@@ -57,16 +70,11 @@ def _message(
         msg.oneof_decl.add(name=oneof)
     for start, end in reserved:
         msg.reserved_range.add(start=start, end=end + 1)
-    enum_names = set(enums or ())
-    for fname, number, ftype, repeated, oneof_index in fields:
-        field = msg.field.add(
-            name=fname,
-            number=number,
-            label=_REPEATED if repeated else _OPTIONAL,
-        )
+    for fname, number, ftype, repeated, oneof_index in _fields(spec):
+        field = msg.field.add(name=fname, number=number, label=_REPEATED if repeated else _OPTIONAL)
         if ftype in _TYPES:
             field.type = _TYPES[ftype]
-        elif ftype in enum_names:
+        elif ftype in (enums or {}):
             field.type = _F.TYPE_ENUM
             field.type_name = f".{file.package}.{name}.{ftype}"
         else:
@@ -76,82 +84,36 @@ def _message(
             field.oneof_index = oneof_index
 
 
-def _histogram(file: descriptor_pb2.FileDescriptorProto, reset_hints: list[str]) -> None:
-    """Add ``BucketSpan`` and the native ``Histogram`` message, identical in both versions."""
-    _message(file, "BucketSpan", [("offset", 1, "sint32", False, None), ("length", 2, "uint32", False, None)])
-    _message(
-        file,
-        "Histogram",
-        [
-            ("count_int", 1, "uint64", False, 0),
-            ("count_float", 2, "double", False, 0),
-            ("sum", 3, "double", False, None),
-            ("schema", 4, "sint32", False, None),
-            ("zero_threshold", 5, "double", False, None),
-            ("zero_count_int", 6, "uint64", False, 1),
-            ("zero_count_float", 7, "double", False, 1),
-            ("negative_spans", 8, "BucketSpan", True, None),
-            ("negative_deltas", 9, "sint64", True, None),
-            ("negative_counts", 10, "double", True, None),
-            ("positive_spans", 11, "BucketSpan", True, None),
-            ("positive_deltas", 12, "sint64", True, None),
-            ("positive_counts", 13, "double", True, None),
-            ("reset_hint", 14, "ResetHint", False, None),
-            ("timestamp", 15, "int64", False, None),
-            ("custom_values", 16, "double", True, None),
-        ],
-        enums={"ResetHint": reset_hints},
-        oneofs=("count", "zero_count"),
-    )
+_HISTOGRAM = (
+    "count_int 1 uint64/0, count_float 2 double/0, sum 3 double, schema 4 sint32, zero_threshold 5 double,"
+    "zero_count_int 6 uint64/1, zero_count_float 7 double/1, *negative_spans 8 BucketSpan,"
+    "*negative_deltas 9 sint64, *negative_counts 10 double, *positive_spans 11 BucketSpan,"
+    "*positive_deltas 12 sint64, *positive_counts 13 double, reset_hint 14 ResetHint, timestamp 15 int64,"
+    "*custom_values 16 double"
+)
+
+
+def _histogram(file: descriptor_pb2.FileDescriptorProto, reset_hints: list[str], extra: str = "") -> None:
+    """Add ``BucketSpan`` and the native ``Histogram`` message (with ``extra`` fields) to ``file``."""
+    _message(file, "BucketSpan", "offset 1 sint32, length 2 uint32")
+    spec = _HISTOGRAM + ("," + extra if extra else "")
+    _message(file, "Histogram", spec, enums={"ResetHint": reset_hints}, oneofs=("count", "zero_count"))
 
 
 def _v1_file() -> descriptor_pb2.FileDescriptorProto:
     file = descriptor_pb2.FileDescriptorProto(
         name="prometheus_rw_bridge/prometheus/remote.proto", package="prometheus", syntax="proto3"
     )
-    _message(
-        file,
-        "MetricMetadata",
-        [
-            ("type", 1, "MetricType", False, None),
-            ("metric_family_name", 2, "string", False, None),
-            ("help", 4, "string", False, None),
-            ("unit", 5, "string", False, None),
-        ],
-        enums={
-            "MetricType": [
-                "UNKNOWN", "COUNTER", "GAUGE", "HISTOGRAM", "GAUGEHISTOGRAM", "SUMMARY", "INFO", "STATESET",
-            ]
-        },
-    )
-    _message(file, "Sample", [("value", 1, "double", False, None), ("timestamp", 2, "int64", False, None)])
-    _message(file, "Label", [("name", 1, "string", False, None), ("value", 2, "string", False, None)])
-    _message(
-        file,
-        "Exemplar",
-        [
-            ("labels", 1, "Label", True, None),
-            ("value", 2, "double", False, None),
-            ("timestamp", 3, "int64", False, None),
-        ],
-    )
+    types = {"MetricType": [word.upper() for word in METRIC_TYPE_NAMES]}
+    metadata = "type 1 MetricType, metric_family_name 2 string, help 4 string, unit 5 string"
+    _message(file, "MetricMetadata", metadata, enums=types)
+    _message(file, "Sample", "value 1 double, timestamp 2 int64")
+    _message(file, "Label", "name 1 string, value 2 string")
+    _message(file, "Exemplar", "*labels 1 Label, value 2 double, timestamp 3 int64")
     _histogram(file, ["UNKNOWN", "YES", "NO", "GAUGE"])
-    _message(
-        file,
-        "TimeSeries",
-        [
-            ("labels", 1, "Label", True, None),
-            ("samples", 2, "Sample", True, None),
-            ("exemplars", 3, "Exemplar", True, None),
-            ("histograms", 4, "Histogram", True, None),
-        ],
-    )
-    _message(
-        file,
-        "WriteRequest",
-        [("timeseries", 1, "TimeSeries", True, None), ("metadata", 3, "MetricMetadata", True, None)],
-        reserved=((2, 2),),
-    )
+    series = "*labels 1 Label, *samples 2 Sample, *exemplars 3 Exemplar, *histograms 4 Histogram"
+    _message(file, "TimeSeries", series)
+    _message(file, "WriteRequest", "*timeseries 1 TimeSeries, *metadata 3 MetricMetadata", reserved=((2, 2),))
     return file
 
 
@@ -167,69 +129,15 @@ def _v2_file() -> descriptor_pb2.FileDescriptorProto:
         package="io.prometheus.write.v2",
         syntax="proto3",
     )
-    _message(
-        file,
-        "Sample",
-        [
-            ("value", 1, "double", False, None),
-            ("timestamp", 2, "int64", False, None),
-            ("start_timestamp", 3, "int64", False, None),
-        ],
-    )
-    _message(
-        file,
-        "Exemplar",
-        [
-            ("labels_refs", 1, "uint32", True, None),
-            ("value", 2, "double", False, None),
-            ("timestamp", 3, "int64", False, None),
-        ],
-    )
-    _message(
-        file,
-        "Metadata",
-        [
-            ("type", 1, "MetricType", False, None),
-            ("help_ref", 3, "uint32", False, None),
-            ("unit_ref", 4, "uint32", False, None),
-        ],
-        enums={
-            "MetricType": [
-                "METRIC_TYPE_UNSPECIFIED",
-                "METRIC_TYPE_COUNTER",
-                "METRIC_TYPE_GAUGE",
-                "METRIC_TYPE_HISTOGRAM",
-                "METRIC_TYPE_GAUGEHISTOGRAM",
-                "METRIC_TYPE_SUMMARY",
-                "METRIC_TYPE_INFO",
-                "METRIC_TYPE_STATESET",
-            ]
-        },
-    )
-    _histogram(
-        file, ["RESET_HINT_UNSPECIFIED", "RESET_HINT_YES", "RESET_HINT_NO", "RESET_HINT_GAUGE"]
-    )
-    # 2.0 (rc.4) gives histogram samples a start timestamp of their own; 1.0 has no such field.
-    histogram = next(msg for msg in file.message_type if msg.name == "Histogram")
-    histogram.field.add(name="start_timestamp", number=17, label=_OPTIONAL, type=_F.TYPE_INT64)
-    _message(
-        file,
-        "TimeSeries",
-        [
-            ("labels_refs", 1, "uint32", True, None),
-            ("samples", 2, "Sample", True, None),
-            ("histograms", 3, "Histogram", True, None),
-            ("exemplars", 4, "Exemplar", True, None),
-            ("metadata", 5, "Metadata", False, None),
-        ],
-        reserved=((6, 6),),
-    )
-    _message(
-        file,
-        "Request",
-        [("symbols", 4, "string", True, None), ("timeseries", 5, "TimeSeries", True, None)],
-        reserved=((1, 3),),
-    )
+    types = {"MetricType": ["METRIC_TYPE_UNSPECIFIED"] + [f"METRIC_TYPE_{w.upper()}" for w in _TYPES_1_ON]}
+    _message(file, "Sample", "value 1 double, timestamp 2 int64, start_timestamp 3 int64")
+    _message(file, "Exemplar", "*labels_refs 1 uint32, value 2 double, timestamp 3 int64")
+    _message(file, "Metadata", "type 1 MetricType, help_ref 3 uint32, unit_ref 4 uint32", enums=types)
+    hints = ["RESET_HINT_UNSPECIFIED", "RESET_HINT_YES", "RESET_HINT_NO", "RESET_HINT_GAUGE"]
+    _histogram(file, hints, extra="start_timestamp 17 int64")  # 2.0 only, since rc.4
+    series = "*labels_refs 1 uint32, *samples 2 Sample, *histograms 3 Histogram, *exemplars 4 Exemplar"
+    _message(file, "TimeSeries", series + ", metadata 5 Metadata", reserved=((6, 6),))
+    _message(file, "Request", "*symbols 4 string, *timeseries 5 TimeSeries", reserved=((1, 3),))
     return file
 
 

@@ -1,9 +1,8 @@
 """Protobuf wire primitives for the remote-write messages, written by hand for speed.
 
 Everything here is pure and allocation-light: functions take Python values and return
-``bytes`` in protobuf's wire format.  Field numbers are those of prometheus/prometheus
-``prompb/types.proto`` (remote-write 1.0); ``_schema`` holds the same schema as descriptors
-and the tests check that both agree.
+``bytes`` in protobuf's wire format, or (:func:`read_varint`, :func:`read_fields`) read them
+back.  The field tags come from ``tags``.
 
 A ``WriteRequest`` is only repeated fields, and protobuf lets a repeated field's entries be
 concatenated, so any run of encoded ``timeseries`` (and ``metadata``) entries is itself a
@@ -15,15 +14,22 @@ from __future__ import annotations
 import math
 import struct
 
+from . import tags as _tags
+
 __all__ = [
     "STALE_NAN",
     "STALE_NAN_BITS",
     "is_stale_nan",
     "label",
+    "label_pairs",
     "labels",
     "length_delimited",
     "metadata_entry",
+    "read_fields",
+    "read_varint",
     "timestamp_suffix",
+    "v2_metadata_field",
+    "v2_sample_field",
     "varint",
 ]
 
@@ -38,34 +44,6 @@ STALE_NAN: float = _DOUBLE.unpack(_UINT64.pack(STALE_NAN_BITS))[0]
 
 _U64 = 1 << 64
 _INT64_MIN = -(1 << 63)
-
-# Tags: (field number << 3) | wire type.  0 varint, 1 fixed64, 2 length-delimited.
-TAG_WRITE_TIMESERIES = 0x0A  # WriteRequest.timeseries = 1
-TAG_WRITE_METADATA = 0x1A  # WriteRequest.metadata = 3
-TAG_TS_LABEL = 0x0A  # TimeSeries.labels = 1
-TAG_TS_SAMPLE = 0x12  # TimeSeries.samples = 2
-TAG_TS_EXEMPLAR = 0x1A  # TimeSeries.exemplars = 3
-TAG_TS_HISTOGRAM = 0x22  # TimeSeries.histograms = 4
-TAG_LABEL_NAME = 0x0A  # Label.name = 1
-TAG_LABEL_VALUE = 0x12  # Label.value = 2
-TAG_SAMPLE_VALUE = 0x09  # Sample.value = 1 (double)
-TAG_SAMPLE_TIMESTAMP = 0x10  # Sample.timestamp = 2 (int64)
-TAG_EXEMPLAR_LABEL = 0x0A  # Exemplar.labels = 1
-TAG_EXEMPLAR_VALUE = 0x11  # Exemplar.value = 2 (double)
-TAG_EXEMPLAR_TIMESTAMP = 0x18  # Exemplar.timestamp = 3 (int64)
-
-# MetricMetadata.MetricType, keyed by the type word of the text exposition format.
-METRIC_TYPES = {
-    "untyped": 0,
-    "unknown": 0,
-    "counter": 1,
-    "gauge": 2,
-    "histogram": 3,
-    "gaugehistogram": 4,
-    "summary": 5,
-    "info": 6,
-    "stateset": 7,
-}
 
 _SMALL_VARINTS = [bytes([i]) for i in range(128)]
 
@@ -93,6 +71,65 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+def read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """Read the varint at ``data[pos]``; return its (unsigned) value and the position after it.
+
+    Raises:
+        ValueError: the data ends inside the varint, or it is longer than 10 bytes.
+    """
+    value = shift = 0
+    end = len(data)
+    while True:
+        if pos >= end or shift > 63:
+            raise ValueError("truncated or overlong varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def read_fields(data: bytes | memoryview) -> list[tuple[int, int, int]]:
+    """Split a message of length-delimited fields with one-byte tags into ``(tag, start, end)``.
+
+    ``start`` is where the field (its tag) starts, ``end`` where its payload ends; every
+    top-level field of a remote-write request (and of a ``Label``) is such a field.
+
+    Raises:
+        ValueError: a field is not length-delimited, or runs past the end.
+    """
+    fields = []
+    pos, size = 0, len(data)
+    while pos < size:
+        start, tag = pos, data[pos]
+        if tag & 0x07 != 2:
+            raise ValueError(f"field with tag {tag:#x} is not length-delimited")
+        length, pos = read_varint(data, pos + 1)
+        pos += length
+        if pos > size:
+            raise ValueError("a field runs past the end of the message")
+        fields.append((tag, start, pos))
+    return fields
+
+
+def label_pairs(label_bytes: bytes) -> list[tuple[bytes, bytes]]:
+    """Decode repeated ``Label`` fields (as :func:`labels` encodes them) back into their pairs."""
+    pairs = []
+    for _, start, end in read_fields(label_bytes):
+        _, body = read_varint(label_bytes, start + 1)
+        name = value = b""
+        for tag, field_start, field_end in read_fields(label_bytes[body:end]):
+            _, payload = read_varint(label_bytes, body + field_start + 1)
+            text = label_bytes[payload : body + field_end]
+            if tag == _tags.LABEL_NAME:
+                name = text
+            else:
+                value = text
+        pairs.append((name, value))
+    return pairs
+
+
 def zigzag(value: int) -> int:
     """Map a signed integer onto an unsigned one, as ``sint32``/``sint64`` fields require.
 
@@ -109,52 +146,67 @@ def length_delimited(tag: int, payload: bytes) -> bytes:
     return _SMALL_VARINTS[tag] + varint(len(payload)) + payload
 
 
-def double(value: float) -> bytes:
-    """Pack ``value`` as a little-endian IEEE 754 double, keeping NaN payloads bit-exact."""
-    return _DOUBLE.pack(value)
-
-
 def label(name: bytes, value: bytes) -> bytes:
     """Encode one ``Label`` message body (name and value already UTF-8)."""
-    return length_delimited(TAG_LABEL_NAME, name) + length_delimited(TAG_LABEL_VALUE, value)
+    return length_delimited(_tags.LABEL_NAME, name) + length_delimited(_tags.LABEL_VALUE, value)
 
 
-def labels(pairs: list[tuple[bytes, bytes]], tag: int = TAG_TS_LABEL) -> bytes:
+def labels(pairs: list[tuple[bytes, bytes]], tag: int = _tags.TS_LABEL) -> bytes:
     """Encode sorted ``(name, value)`` pairs as repeated ``Label`` fields with ``tag``."""
     return b"".join([length_delimited(tag, label(n, v)) for n, v in pairs])
 
 
 def timestamp_suffix(timestamp_ms: int) -> bytes:
     """Return the ``Sample.timestamp`` field that ends every sample encoded at ``timestamp_ms``."""
-    return b"\x10" + varint(timestamp_ms)
+    return _SMALL_VARINTS[_tags.SAMPLE_TIMESTAMP] + varint(timestamp_ms)
 
 
 def sample_entry(label_bytes: bytes, value: float, timestamp_ms: int, extra: bytes = b"") -> bytes:
     """Encode one ``WriteRequest.timeseries`` entry holding a single sample (and ``extra`` fields)."""
-    sample = b"\x09" + _DOUBLE.pack(value) + timestamp_suffix(timestamp_ms)
-    body = label_bytes + length_delimited(TAG_TS_SAMPLE, sample) + extra
-    return length_delimited(TAG_WRITE_TIMESERIES, body)
+    sample = _SMALL_VARINTS[_tags.SAMPLE_VALUE] + _DOUBLE.pack(value) + timestamp_suffix(timestamp_ms)
+    body = label_bytes + length_delimited(_tags.TS_SAMPLE, sample) + extra
+    return length_delimited(_tags.WRITE_TIMESERIES, body)
 
 
 def exemplar(label_bytes: bytes, value: float, timestamp_ms: int) -> bytes:
     """Encode one ``TimeSeries.exemplars`` entry (``label_bytes`` tagged as Exemplar.labels)."""
-    body = label_bytes + b"\x11" + _DOUBLE.pack(value)
+    body = label_bytes + _SMALL_VARINTS[_tags.EXEMPLAR_VALUE] + _DOUBLE.pack(value)
     if timestamp_ms:
-        body += b"\x18" + varint(timestamp_ms)
-    return length_delimited(TAG_TS_EXEMPLAR, body)
+        body += _SMALL_VARINTS[_tags.EXEMPLAR_TIMESTAMP] + varint(timestamp_ms)
+    return length_delimited(_tags.TS_EXEMPLAR, body)
+
+
+def v2_metadata_field(mtype: int, help_ref: int, unit_ref: int) -> bytes:
+    """Encode a 2.0 ``TimeSeries.metadata`` field; zero fields are left out, as proto3 does."""
+    body = b""
+    if mtype:
+        body += _SMALL_VARINTS[_tags.V2_METADATA_TYPE] + varint(mtype)
+    if help_ref:
+        body += _SMALL_VARINTS[_tags.V2_METADATA_HELP_REF] + varint(help_ref)
+    if unit_ref:
+        body += _SMALL_VARINTS[_tags.V2_METADATA_UNIT_REF] + varint(unit_ref)
+    return length_delimited(_tags.V2_TS_METADATA, body)
+
+
+def v2_sample_field(value: float, timestamp_ms: int, start_ms: int) -> bytes:
+    """Encode one 2.0 ``TimeSeries.samples`` field, with its start timestamp when not 0."""
+    body = _SMALL_VARINTS[_tags.SAMPLE_VALUE] + _DOUBLE.pack(value) + timestamp_suffix(timestamp_ms)
+    if start_ms:
+        body += _SMALL_VARINTS[_tags.V2_SAMPLE_START] + varint(start_ms)
+    return length_delimited(_tags.V2_TS_SAMPLE, body)
 
 
 def metadata_entry(metric_type: int, family_name: str, help_text: str, unit: str) -> bytes:
     """Encode one ``WriteRequest.metadata`` entry (``MetricMetadata``)."""
     body = b""
     if metric_type:
-        body += b"\x08" + varint(metric_type)
-    body += length_delimited(0x12, family_name.encode("utf-8"))
+        body += _SMALL_VARINTS[_tags.METADATA_TYPE] + varint(metric_type)
+    body += length_delimited(_tags.METADATA_FAMILY_NAME, family_name.encode("utf-8"))
     if help_text:
-        body += length_delimited(0x22, help_text.encode("utf-8"))
+        body += length_delimited(_tags.METADATA_HELP, help_text.encode("utf-8"))
     if unit:
-        body += length_delimited(0x2A, unit.encode("utf-8"))
-    return length_delimited(TAG_WRITE_METADATA, body)
+        body += length_delimited(_tags.METADATA_UNIT, unit.encode("utf-8"))
+    return length_delimited(_tags.WRITE_METADATA, body)
 
 
 def is_stale_nan(value: float) -> bool:

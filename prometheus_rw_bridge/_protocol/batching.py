@@ -1,0 +1,124 @@
+"""Cutting encoded collections into requests, and requests into halves: one home for batching.
+
+A remote-write request is only repeated top-level fields, so any run of encoded series is a
+valid request body (in 2.0 with the symbol table in front).  :func:`iter_split` cuts a
+collection between series, at most ``max_samples`` series and, when given, ``max_bytes``
+bytes of series per request; :func:`compress_requests` compresses each request as it is cut;
+:func:`split_body` halves a request a receiver refused as too large (413).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import snappy as _snappy
+from . import tags as _tags
+from . import wire as _wire
+
+__all__ = ["Request", "compress_requests", "iter_split", "split_body"]
+
+# Top-level fields every series of a request refers to: 2.0's symbol table.
+_SHARED_TAGS = {"1.0": (), "2.0": (_tags.V2_REQUEST_SYMBOL,)}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One compressed request body and what it carries; shared by every endpoint that sends it."""
+
+    body: bytes
+    samples: int
+    protocol: str = "1.0"
+
+
+def iter_split(
+    collection: Any, max_samples: int, *, max_bytes: int | None = None
+) -> Iterator[tuple[bytes, int]]:
+    """Cut ``collection`` into uncompressed requests; yield ``(body, series)`` pairs in order.
+
+    Each request holds at most ``max_samples`` series and, with ``max_bytes``, at most that
+    many bytes of series (a single larger series still goes, alone).  ``collection.blocks``
+    hold ``(data, offsets[, max_refs])``: ``offsets`` the start of every entry plus the end,
+    ``max_refs`` (2.0) each entry's highest symbol reference; ``collection.request_head(top)``
+    returns what goes before series whose highest reference is ``top``.  Requests are built
+    only when asked for, so a caller that compresses as it goes never holds them all.
+
+    Raises:
+        ValueError: ``max_samples`` or ``max_bytes`` is less than 1.
+    """
+    if max_samples < 1 or (max_bytes is not None and max_bytes < 1):
+        raise ValueError("max_samples and max_bytes must be at least 1")
+    parts: list[bytes | memoryview] = []
+    count = size = top = 0
+    for block in collection.blocks:
+        data, offsets = block[0], block[1]
+        view = memoryview(data)  # slices of it are joined without a copy of their own
+        refs = block[2] if len(block) > 2 else None
+        total, start = len(offsets) - 1, 0
+        while start < total:
+            end = min(start + max_samples - count, total)
+            if max_bytes is not None:
+                end = min(end, bisect_right(offsets, offsets[start] + max_bytes - size, start, total + 1) - 1)
+                end = max(end, start + (count == 0))  # an oversized series goes alone
+            fits = end > start
+            if fits:
+                parts.append(data if end - start == total else view[offsets[start] : offsets[end]])
+                if refs is not None:
+                    top = max(top, max(refs[start:end]))
+                count += end - start
+                size += offsets[end] - offsets[start]
+                start = end
+            if count == max_samples or not fits:
+                yield collection.request_head(top) + b"".join(parts), count
+                parts, count, size, top = [], 0, 0, 0
+    if parts:
+        yield collection.request_head(top) + b"".join(parts), count
+
+
+def compress_requests(collection: Any, protocol: str, max_samples: int, *, metadata: bool) -> list[Request]:
+    """Cut an encoded collection into compressed requests of at most ``max_samples`` series.
+
+    Each request is compressed as soon as it is cut, so no two uncompressed bodies exist at
+    once.  With ``metadata`` (1.0 only: 2.0 series carry their own), the collection's
+    metadata rides with the first request, or alone when there are no series.
+    """
+    requests: list[Request] = []
+    extra = collection.metadata if metadata and protocol == "1.0" else b""
+    for body, count in iter_split(collection, max_samples):
+        requests.append(Request(_snappy.compress(body + extra), count, protocol))
+        extra = b""
+    if extra:
+        requests.append(Request(_snappy.compress(extra), 0, protocol))
+    return requests
+
+
+def split_body(raw: bytes, protocol: str = "1.0") -> tuple[tuple[bytes, int], tuple[bytes, int]] | None:
+    """Cut an uncompressed request into two valid requests of about half the series each.
+
+    Returns ``((body, series), (body, series))``, or ``None`` when there are fewer than two
+    series.  In 2.0 the symbols table is shared by every series, so both halves carry all of it.
+    """
+    series_tag = _tags.SERIES_TAG[protocol]
+    shared_tags = _SHARED_TAGS[protocol]
+    shared: list[bytes] = []
+    movable: list[tuple[bytes, bool]] = []  # (field bytes, is a series)
+    for tag, start, end in _wire.read_fields(raw):
+        if tag in shared_tags:
+            shared.append(raw[start:end])
+        else:
+            movable.append((raw[start:end], tag == series_tag))
+    total = sum(is_series for _, is_series in movable)
+    if total < 2:
+        return None
+    head = b"".join(shared)
+    left: list[bytes] = []
+    taken = 0
+    for index, (data, is_series) in enumerate(movable):
+        if is_series and taken == total // 2:
+            right = [data for data, _ in movable[index:]]
+            return (head + b"".join(left), taken), (head + b"".join(right), total - taken)
+        left.append(data)
+        taken += is_series
+    raise AssertionError("unreachable: the series were counted above")

@@ -1,0 +1,90 @@
+"""Batching: requests cut between series, by count and by bytes, each decodable on its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from prometheus_rw_bridge import decode_write_request
+from prometheus_rw_bridge._protocol import snappy as _snappy
+from prometheus_rw_bridge._protocol import tags, wire
+from prometheus_rw_bridge._protocol.batching import compress_requests, iter_split, split_body
+from prometheus_rw_bridge._protocol.encode import Encoder
+from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
+from prometheus_rw_bridge._protocol.registry import read
+
+
+def _registry(children: int) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    counter = Counter("hits", "H.", ["path"], registry=registry)
+    histogram = Histogram("lat", "L.", ["path"], registry=registry, buckets=(0.1, 1.0))
+    for index in range(children):
+        counter.labels(f"/{'x' * (index % 7)}{index}").inc(index)
+        histogram.labels(str(index)).observe(index / 10)
+    return registry
+
+
+def _names(body: bytes, protocol: str) -> list[tuple[str, ...]]:
+    decoded = decode_write_request(body, compressed=False, protocol=protocol)
+    return [tuple(sorted(s.labels.items())) for s in decoded.series]  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("cls", "protocol"), [(Encoder, "1.0"), (EncoderV2, "2.0")])
+@settings(max_examples=40, deadline=None)
+@given(
+    children=st.integers(0, 12),
+    max_samples=st.integers(1, 30),
+    max_bytes=st.one_of(st.none(), st.integers(1, 600)),
+)
+def test_requests_hold_every_series_once_in_order_within_the_limits(
+    cls: Any, protocol: str, children: int, max_samples: int, max_bytes: int | None
+) -> None:
+    collection = cls(job="j", instance="i").encode(read(_registry(children)), 1_000)
+    whole = _names(collection.body(metadata=False), protocol)
+    requests = list(iter_split(collection, max_samples, max_bytes=max_bytes))
+    got: list[tuple[str, ...]] = []
+    for body, count in requests:
+        names = _names(body, protocol)  # each request decodes on its own (2.0: its own symbols)
+        assert len(names) == count and 1 <= count <= max_samples
+        if max_bytes is not None and count > 1:  # a single series larger than the cap goes alone
+            assert len(body) - len(_symbols_of(body, protocol)) <= max_bytes
+        got += names
+    assert got == whole
+
+
+def _symbols_of(body: bytes, protocol: str) -> bytes:
+    """The symbol table in front of a 2.0 request's series (the byte cap counts series only)."""
+    if protocol == "1.0":
+        return b""
+    return b"".join(body[s:e] for tag, s, e in wire.read_fields(body) if tag == tags.V2_REQUEST_SYMBOL)
+
+
+def test_limits_below_one_are_refused() -> None:
+    collection = Encoder(job="j", instance="i").encode(read(_registry(1)), 1)
+    with pytest.raises(ValueError):
+        list(iter_split(collection, 0))
+    with pytest.raises(ValueError):
+        list(iter_split(collection, 10, max_bytes=0))
+
+
+def test_metadata_rides_with_the_first_request_only() -> None:
+    collection = Encoder(job="j", instance="i").encode(read(_registry(3)), 1)
+    requests = compress_requests(collection, "1.0", 4, metadata=True)
+    decoded = [decode_write_request(r.body) for r in requests]
+    assert decoded[0].metadata and not any(d.metadata for d in decoded[1:])
+    assert sum(r.samples for r in requests) == collection.samples
+
+
+def test_split_body_halves_a_request_between_series() -> None:
+    collection = Encoder(job="j", instance="i").encode(read(_registry(3)), 1)
+    body = collection.body()
+    halves = split_body(body)
+    assert halves is not None
+    (left, n_left), (right, n_right) = halves
+    assert n_left + n_right == collection.samples
+    assert _names(left, "1.0") + _names(right, "1.0") == _names(body, "1.0")
+    assert _snappy.decompress(_snappy.compress(left)) == left
