@@ -34,12 +34,17 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, multiprocess
 
 from ._api import enable_remote_write
 from ._delivery.bridge import RemoteWriteBridge
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._options import UrlOptions
 
 __all__ = ["child_exit", "configure", "on_exit", "when_ready"]
 
@@ -55,7 +60,7 @@ def _multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def configure(*, close_timeout: float = 5.0, **options: Any) -> None:
+def configure(*, close_timeout: float = 5.0, **options: Unpack[UrlOptions]) -> None:
     """Set options for the bridge the master will start (call in ``gunicorn.conf.py``).
 
     Args:
