@@ -6,21 +6,26 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY
 
 from ._delivery import bridge as _bridge
 from ._delivery.bridge import RemoteWriteBridge
 from ._delivery.negotiate import Negotiator
-from ._delivery.retry import send_with_retries
+from ._delivery.retry import Outcome, send_with_retries
 from ._delivery.sender import compress_requests
-from ._exceptions import ConfigurationError, MissingDependencyError, NonRetryableReceiverError, SendError
+from ._exceptions import ConfigurationError, MissingDependencyError, SendError
 from ._protocol import snappy as _snappy
 from ._protocol.encode import Encoder
 from ._protocol.families import ONE_SHOT_WARNINGS
 from ._protocol.registry import read
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._options import RemoteWriteOptions
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +51,7 @@ def enable_remote_write(
     url: str | Sequence[str] | None = None,
     *,
     registry: Any = REGISTRY,
-    interval: float | None = None,
-    job: str | None = None,
-    instance: str | None = None,
-    external_labels: Mapping[str, str] | None = None,
-    **options: Any,
+    **options: Unpack[RemoteWriteOptions],
 ) -> RemoteWriteBridge:
     """Start pushing ``registry`` to ``url`` every ``interval`` seconds from a background thread.
 
@@ -66,12 +67,9 @@ def enable_remote_write(
         url: the receiver's remote-write URL (e.g. ``http://prometheus:9090/api/v1/write``),
             or a list of URLs (each endpoint gets its own queue).
         registry: any ``Collector``; prometheus_client's ``REGISTRY`` by default.
-        interval: seconds between pushes (default 15).
-        job: ``job`` label for series without one (default: the program's name).
-        instance: ``instance`` label for series without one (default: the host name).
-        external_labels: further labels for series that lack them.
-        **options: see the configuration reference: ``max_samples_per_send``,
-            ``stale_on_close``, ``debug``, ``protocol``, ``self_metrics``, auth and TLS options…
+        **options: every option of the configuration reference (:class:`RemoteWriteOptions`):
+            ``interval`` (seconds between pushes, default 15), ``job``, ``instance``,
+            ``external_labels``, ``protocol``, auth and TLS options, ...
 
     Returns:
         The running (or disabled) :class:`RemoteWriteBridge`.
@@ -81,14 +79,7 @@ def enable_remote_write(
     """
     from ._delivery.setup import build_bridge, resolve
 
-    settings = resolve(
-        url=url,
-        interval=interval,
-        job=job,
-        instance=instance,
-        external_labels=external_labels,
-        **options,
-    )
+    settings = resolve(url=url, **options)
     if not settings.enabled:
         return RemoteWriteBridge.disabled("disabled by configuration")
     if not settings.endpoints:
@@ -126,11 +117,7 @@ def push_to_remote_write(
     url: str | Sequence[str] | None = None,
     *,
     registry: Any = REGISTRY,
-    job: str | None = None,
-    instance: str | None = None,
-    external_labels: Mapping[str, str] | None = None,
-    timeout: float | None = None,
-    **options: Any,
+    **options: Unpack[RemoteWriteOptions],
 ) -> None:
     """Collect ``registry`` once and push it synchronously, for cron jobs and serverless handlers.
 
@@ -141,6 +128,13 @@ def push_to_remote_write(
     With ``protocol="auto"`` a receiver that turns out not to speak 2.0 gets the same data
     as 1.0.
 
+    Args:
+        url: the receiver's remote-write URL, or a list of URLs.
+        registry: any ``Collector``; prometheus_client's ``REGISTRY`` by default.
+        **options: the options of :func:`enable_remote_write` (:class:`RemoteWriteOptions`);
+            those of the background thread (``interval``, the queues, ``stale_on_close``) have
+            no effect here.
+
     Raises:
         ConfigurationError: a setting is malformed, or no URL is given anywhere.
         NonRetryableReceiverError: the receiver refused the data (message has its status and text).
@@ -150,9 +144,7 @@ def push_to_remote_write(
     """
     from ._delivery.setup import make_transports, resolve
 
-    settings = resolve(
-        url=url, job=job, instance=instance, external_labels=external_labels, timeout=timeout, **options
-    )
+    settings = resolve(url=url, **options)
     if not settings.enabled:
         logger.info("prometheus-rw-bridge: remote write is disabled by configuration; nothing pushed")
         return
@@ -218,14 +210,14 @@ def _push_endpoint(
     def send_all(protocol: str) -> bool:
         """Send every request as ``protocol``; False means: resend everything as 1.0."""
         for body in requests[protocol]:
-            try:
-                result = send_with_retries(transport, body, protocol=protocol, deadline=deadline)
-            except NonRetryableReceiverError as exc:
-                if negotiator.observe(protocol, status_code=exc.status_code, confirmed_v2=False):
-                    return False
-                raise
-            if negotiator.observe(protocol, status_code=result.status_code, confirmed_v2=result.confirms_v2):
+            delivery = send_with_retries(
+                transport, body, protocol=protocol, deadline=deadline, negotiator=negotiator
+            )
+            if delivery.outcome is Outcome.FALLBACK:
                 return False
+            if delivery.outcome is not Outcome.SENT:
+                assert delivery.error is not None
+                raise delivery.error
         return True
 
     try:

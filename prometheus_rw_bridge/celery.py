@@ -40,9 +40,14 @@ partial view.  Install with ``pip install 'prometheus-rw-bridge[celery]'``.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._multiprocess import MergedPusher
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._options import UrlOptions
 
 __all__ = ["connect", "disconnect", "worker_init", "worker_process_shutdown", "worker_shutdown"]
 
@@ -52,7 +57,7 @@ _pusher = MergedPusher(
 _UID = "prometheus_rw_bridge.celery"
 
 
-def connect(*, close_timeout: float = 5.0, **options: Any) -> None:
+def connect(*, close_timeout: float = 5.0, **options: Unpack[UrlOptions]) -> None:
     """Connect the hooks to Celery's worker signals (call where the Celery app is defined).
 
     Calling it again replaces the options; the hooks stay connected once.

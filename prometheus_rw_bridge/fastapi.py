@@ -24,10 +24,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._api import enable_remote_write
 from ._delivery.bridge import RemoteWriteBridge
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._options import AdapterOptions
 
 __all__ = ["Lifespan", "combine_lifespans", "install", "lifespan"]
 
@@ -49,7 +54,7 @@ async def _close(bridge: RemoteWriteBridge, timeout: float) -> None:
         await anyio.to_thread.run_sync(bridge.close, timeout)
 
 
-def lifespan(*, close_timeout: float = 5.0, **options: Any) -> Lifespan:
+def lifespan(*, close_timeout: float = 5.0, **options: Unpack[AdapterOptions]) -> Lifespan:
     """Return a lifespan that runs a remote-write bridge for as long as the app runs.
 
     Args:
@@ -76,7 +81,7 @@ def lifespan(*, close_timeout: float = 5.0, **options: Any) -> Lifespan:
 
 
 def combine_lifespans(
-    app_lifespan: Lifespan | None, *, close_timeout: float = 5.0, **options: Any
+    app_lifespan: Lifespan | None, *, close_timeout: float = 5.0, **options: Unpack[AdapterOptions]
 ) -> Lifespan:
     """Wrap an app's own lifespan so the bridge runs around it.
 
@@ -103,7 +108,7 @@ def combine_lifespans(
     return combined
 
 
-def install(app: Any, *, close_timeout: float = 5.0, **options: Any) -> None:
+def install(app: Any, *, close_timeout: float = 5.0, **options: Unpack[AdapterOptions]) -> None:
     """Add the bridge to an existing FastAPI or Starlette app, around its current lifespan.
 
     Call it before the app starts.

@@ -35,11 +35,16 @@ set ``PROMETHEUS_REMOTE_WRITE_ENABLED=false`` in development or disable the relo
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._api import enable_remote_write
 from ._config.settings import ENV_PREFIX
 from ._delivery.bridge import RemoteWriteBridge
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._options import AdapterOptions
 
 __all__ = ["EXTENSION_KEY", "RemoteWrite"]
 
@@ -52,11 +57,12 @@ class RemoteWrite:
 
     Args:
         app: the application; or call :meth:`init_app` later.
-        **options: passed to :func:`~prometheus_rw_bridge.enable_remote_write`; they win over
-            ``app.config`` and the environment.
+        **options: passed to :func:`~prometheus_rw_bridge.enable_remote_write` (``url``,
+            ``registry`` and every option of the reference); they win over ``app.config`` and the
+            environment.
     """
 
-    def __init__(self, app: Any = None, **options: Any) -> None:
+    def __init__(self, app: Any = None, **options: Unpack[AdapterOptions]) -> None:
         self._options = options
         self.bridge: RemoteWriteBridge | None = None
         if app is not None:
@@ -72,8 +78,9 @@ class RemoteWrite:
             ConfigurationError: a setting in the arguments, ``app.config`` or the environment is malformed.
         """
         config = {key: value for key, value in app.config.items() if key.startswith(ENV_PREFIX)}
-        environ: dict[str, object] = {**os.environ, **config}
-        bridge = enable_remote_write(environ=environ, **self._options)
+        options = self._options.copy()
+        options["environ"] = {**(options.get("environ") or os.environ), **config}
+        bridge = enable_remote_write(**options)
         app.extensions[EXTENSION_KEY] = bridge
         self.bridge = bridge
         return bridge

@@ -31,16 +31,21 @@ Options other than the environment can be given in ``gunicorn.conf.py`` with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._multiprocess import MergedPusher
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._options import UrlOptions
 
 __all__ = ["child_exit", "configure", "on_exit", "when_ready"]
 
 _pusher = MergedPusher("the gunicorn master", "the workers'", "prometheus_rw_bridge.gunicorn")
 
 
-def configure(*, close_timeout: float = 5.0, **options: Any) -> None:
+def configure(*, close_timeout: float = 5.0, **options: Unpack[UrlOptions]) -> None:
     """Set options for the bridge the master will start (call in ``gunicorn.conf.py``).
 
     Args:

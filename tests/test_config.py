@@ -12,8 +12,16 @@ from typing import Any
 import pytest
 
 from prometheus_rw_bridge import ConfigurationError
+from prometheus_rw_bridge._config import env as env_module
+from prometheus_rw_bridge._config import relabel_file, unknown
 from prometheus_rw_bridge._config import settings as config
-from prometheus_rw_bridge._config.settings import EndpointSettings, MetricFilter, Settings, resolve_settings
+from prometheus_rw_bridge._config.settings import (
+    OPTIONS,
+    EndpointSettings,
+    MetricFilter,
+    Settings,
+    resolve_settings,
+)
 
 URL = "https://receiver.example:9090/api/v1/write"
 SECRET = "hunter2-s3cr3t"
@@ -33,7 +41,7 @@ def one_endpoint(settings: Settings) -> EndpointSettings:
 
 
 def test_every_env_constant_is_prefixed_and_documented() -> None:
-    source = Path(config.__file__).read_text()
+    source = Path(env_module.__file__).read_text()
     names = [name for name in config.__all__ if name.startswith("ENV_")]
     assert len(names) >= 30
     for name in names:
@@ -41,6 +49,13 @@ def test_every_env_constant_is_prefixed_and_documented() -> None:
         assert value.startswith("PROMETHEUS_REMOTE_WRITE_")
         # an attribute docstring follows the assignment
         assert re.search(rf'^{name} = "{value}"\n"""', source, re.M), name
+
+
+def test_env_constants_are_the_option_tables_variables() -> None:
+    constants = {getattr(config, name) for name in config.__all__ if name.startswith("ENV_")}
+
+    assert constants == {config.ENV_PREFIX} | {o.variable for o in OPTIONS if o.variable is not None}
+    assert config.ENV_RELABEL_CONFIG_FILE == relabel_file.ENV_RELABEL_CONFIG_FILE
 
 
 # --------------------------------------------------------------------------- defaults and precedence
@@ -693,6 +708,17 @@ def test_explicit_credentials_replace_environment_credentials_as_a_group() -> No
     assert (endpoint.username, endpoint.password, endpoint.sigv4) == ("env-user", SECRET, False)
 
 
+def test_an_explicit_boolean_credential_turned_off_beats_the_environment() -> None:
+    environ = env(URL=URL, SIGV4="true", USERNAME="env-user")
+
+    # sigv4 from the environment conflicts with the environment's basic auth ...
+    with pytest.raises(ConfigurationError, match="cannot both be set: SigV4 signs the request itself"):
+        resolve_settings(environ=environ)
+    # ... and sigv4=False in code turns it off; the rest of the environment's credentials apply.
+    endpoint = one_endpoint(resolve_settings(sigv4=False, environ=environ))
+    assert (endpoint.sigv4, endpoint.username) == (False, "env-user")
+
+
 def test_metric_filter_applies_before_sending(fault_receiver: Any) -> None:
     from prometheus_client import CollectorRegistry, Counter, Gauge
     from prometheus_client.gc_collector import GCCollector
@@ -726,8 +752,8 @@ def fresh_warnings(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> pytest.LogCaptureFixture:
     """Forget which unknown variables this process already warned about; capture the warnings."""
-    monkeypatch.setattr(config, "_said_unknown", set())
-    caplog.set_level(logging.WARNING, logger="prometheus_rw_bridge._config.settings")
+    monkeypatch.setattr(unknown, "_said_unknown", set())
+    caplog.set_level(logging.WARNING, logger=unknown.__name__)
     return caplog
 
 
@@ -780,15 +806,16 @@ def test_an_unknown_variable_is_warned_about_once_naming_the_closest_option(
 
 
 def test_every_option_variable_is_known(fresh_warnings: pytest.LogCaptureFixture, tmp_path: Path) -> None:
-    shared = {variable: "" for variable, _parser in config._BRIDGE_OPTIONS.values()}
-    shared.update({variable: "" for variable, _parser in config._ENDPOINT_OPTIONS.values()})
+    shared = {option.variable: "" for option in OPTIONS if option.variable is not None}
     per_endpoint = {
-        variable.replace(config.ENV_PREFIX, config.ENV_PREFIX + name + "_"): ""
+        f"{config.ENV_PREFIX}{name}_{option.env}": ""
         for name in ("PRIMARY", "BACKUP")
-        for variable in (config.ENV_URL, *(v for v, _ in config._ENDPOINT_OPTIONS.values()))
+        for option in OPTIONS
+        if option.endpoint and option.env is not None
     }
+    assert len(shared) >= 30 and len(per_endpoint) >= 2 * 16
     # Empty values count as unset: only the names are under test here.
-    everything = {**shared, **per_endpoint, config.ENV_URL: "", config.ENV_ENDPOINTS: "primary, backup"}
+    everything = {**shared, **per_endpoint, config.ENV_ENDPOINTS: "primary, backup"}
     with pytest.raises(ConfigurationError, match="PRIMARY_URL is not set"):
         resolve_settings(environ=everything)
 
@@ -821,3 +848,17 @@ def test_flask_app_config_keys_are_checked_too(
     (message,) = unknown_warnings(fresh_warnings)
     assert "PROMETHEUS_REMOTE_WRITE_INTERVALL" in message
     assert "did you mean PROMETHEUS_REMOTE_WRITE_INTERVAL?" in message
+
+
+def test_flask_reads_app_config_over_a_given_environ() -> None:
+    from flask import Flask
+
+    from prometheus_rw_bridge.flask import RemoteWrite
+
+    extension = RemoteWrite(environ=env(ENABLED="false", INTERVAL="soon"))
+    with pytest.raises(ConfigurationError, match=r"_INTERVAL \(interval\)='soon'"):
+        extension.init_app(Flask(__name__))  # the given environ is read, not os.environ
+
+    app = Flask(__name__)
+    app.config["PROMETHEUS_REMOTE_WRITE_INTERVAL"] = "7s"
+    assert not extension.init_app(app).enabled  # app.config wins over it

@@ -50,6 +50,14 @@ def test_the_configuration_reference_names_no_variable_the_code_lacks() -> None:
     assert documented - per_endpoint_examples - set(env_variable_names()) == set()
 
 
+def test_the_configuration_reference_tables_are_the_option_tables() -> None:
+    from prometheus_rw_bridge._config import reference
+
+    stale = [path for path in reference.stale() if path.suffix == ".md"]
+
+    assert stale == [], f"{[str(p) for p in stale]} differ from the option table; run: {reference.COMMAND}"
+
+
 def test_every_cli_command_is_documented() -> None:
     page = (DOCS / "cli.md").read_text()
 

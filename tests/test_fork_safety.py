@@ -7,7 +7,7 @@ does not exist (docs/architecture.md, "Forks").  Two kinds would hurt the child:
   threads import nothing; ``test_no_thread_of_ours_imports_anything`` drives every path they
   take, each in a fresh interpreter (``fork_probe.py``), and records every import they ask for;
 * prometheus_client's locks, held while a collection runs: a fork waits for it to end
-  (``_bridge._before_fork``), which the ``test_a_fork_...`` tests check with real forks.
+  (``_forks._before_fork``), which the ``test_a_fork_...`` tests check with real forks.
 
 A sender waiting on a receiver holds only locks of its own objects, so a fork does not wait
 for it (``test_a_sender_waiting_on_a_receiver_does_not_hold_up_a_fork``).
@@ -35,7 +35,7 @@ import trustme
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from prometheus_rw_bridge import enable_remote_write, is_stale_nan
-from prometheus_rw_bridge._delivery import bridge as _bridge
+from prometheus_rw_bridge._delivery import forks as _forks
 from prometheus_rw_bridge.testing import HANG, ReceivedRequest, Receiver, Reply, refused_url
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -453,7 +453,7 @@ def test_a_fork_waits_for_a_running_collection(fault_receiver: Receiver) -> None
 def test_a_fork_waits_for_a_collection_only_so_long(
     fault_receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(_bridge, "FORK_WAIT", 0.2)
+    monkeypatch.setattr(_forks, "FORK_WAIT", 0.2)
     registry = CollectorRegistry()
     collector = BlockingCollector()
     registry.register(collector)
@@ -493,7 +493,7 @@ def test_a_fork_from_inside_a_collection_does_not_wait_for_it(
 def test_a_sender_waiting_on_a_receiver_does_not_hold_up_a_fork(
     fault_receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(_bridge, "FORK_WAIT", 3600.0)  # waiting on the sender would hang this test
+    monkeypatch.setattr(_forks, "FORK_WAIT", 3600.0)  # waiting on the sender would hang this test
     caplog.set_level(logging.INFO)
     fault_receiver.script(HANG)
     registry = CollectorRegistry()

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import math
 import random
+import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -165,11 +165,11 @@ def test_close_returns_within_its_deadline_when_the_receiver_hangs(bridges: list
             instance="i",
         )
         hanging.wait_for_requests(1)
-        started = time.monotonic()
-        bridge.close(timeout=1.0)
-        elapsed = time.monotonic() - started
+        bridge.close(timeout=1.0)  # the request in flight has 30 s; only the close deadline ends this
+        in_flight = bridge.endpoint_stats()[0]
         hanging.release()
-    assert elapsed < 2.5
+    # close() returned while the first request was still unanswered: not failed, not delivered.
+    assert (in_flight.attempts, in_flight.errors, in_flight.successes) == (1, 0, 0)
     assert bridge.stats.dropped_by_reason.get("shutdown", 0) > 0
 
 
@@ -283,11 +283,11 @@ def test_push_to_remote_write_gives_up_at_its_timeout() -> None:
     with Receiver(default=Reply(503, "overloaded")) as receiver:
         registry = CollectorRegistry()
         Gauge("g", "G.", registry=registry).set(1)
-        started = time.monotonic()
         with pytest.raises(prw.RetryableReceiverError) as info:
             push_to_remote_write(receiver.url, registry=registry, timeout=1.0)
-        assert time.monotonic() - started < 3
         assert "503" in str(info.value) and "overloaded" in str(info.value)
+        attempts = [r.header("Retry-Attempt") for r in receiver.requests]
+        assert len(attempts) > 1 and attempts == [None, *map(str, range(1, len(attempts)))]
 
 
 def _app_registry() -> CollectorRegistry:
@@ -352,16 +352,15 @@ def test_interpreter_exit_is_bounded_by_the_close_deadline() -> None:
 from prometheus_client import Gauge
 import prometheus_rw_bridge as prw
 Gauge("g", "G.").set(1)
-bridge = prw.enable_remote_write({hanging.url!r}, interval=3600, timeout=60)
+bridge = prw.enable_remote_write({hanging.url!r}, interval=3600, timeout=3600)
 print("started", flush=True)
 """
-        started = time.monotonic()
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-        elapsed = time.monotonic() - started
+        # The request in flight may take an hour: only close()'s deadline (5 s) can end the
+        # process before subprocess.run gives up on it.
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         hanging.release()
     assert proc.returncode == 0, proc.stderr
     assert "started" in proc.stdout
-    assert elapsed < 5.0 + 4.0  # the default close deadline, plus interpreter start-up
 
 
 def test_without_protobuf_the_encoder_still_pushes(receiver: Receiver) -> None:
@@ -445,10 +444,10 @@ def test_push_to_remote_write_takes_url_and_timeout_from_the_environment(
     registry = CollectorRegistry()
     Gauge("env_pushed", "E.", registry=registry).set(3)
     receiver.script(Reply(hang=True))
-    started = time.monotonic()
-    with pytest.raises(prw.TransportError):
+    with pytest.raises(prw.TransportError) as info:
         push_to_remote_write(registry=registry)  # the hanging receiver uses up the 1.5 s
-    assert time.monotonic() - started < 4
+    match = re.search(r"no response within ([0-9.]+)s", str(info.value))
+    assert match is not None and 1.0 < float(match.group(1)) <= 1.5, info.value  # not the default 30 s
     receiver.release()
     push_to_remote_write(registry=registry)
     decoded = receiver.requests[-1].decoded

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import email.utils
 import ssl
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,8 +25,8 @@ from prometheus_rw_bridge import (
     TransportError,
     generate_write_request,
 )
-from prometheus_rw_bridge._delivery.retry import RetryPolicy, send_with_retries
 from prometheus_rw_bridge._http.auth import BearerTokenAuth
+from prometheus_rw_bridge._http.retry_after import retry_after_from_headers
 from prometheus_rw_bridge._http.transport import MAX_MESSAGE_LENGTH, HttpxTransport, SendResult
 from prometheus_rw_bridge.testing import Receiver, Reply, refused_url
 
@@ -184,11 +182,9 @@ def test_response_date_without_zone_is_utc() -> None:
 
 
 def test_retry_after_date_without_response_date_uses_the_local_clock() -> None:
-    headers = {"Retry-After": email.utils.formatdate(time.time() + 60, usegmt=True)}
-    with pytest.raises(RetryableReceiverError) as info:
-        HttpxTransport(URL, client=answering(503, "", headers)).send(b"x")
-    assert info.value.retry_after is not None
-    assert 55 <= info.value.retry_after <= 60
+    now = 1_700_000_000.0
+    headers = {"Retry-After": email.utils.formatdate(now + 60, usegmt=True)}
+    assert retry_after_from_headers(headers, clock=lambda: now) == 60.0
 
 
 # -- request headers ------------------------------------------------------------------------
@@ -469,82 +465,18 @@ def test_strict_receiver_rejects_a_body_that_is_not_snappy() -> None:
     assert "snappy" in info.value.message
 
 
-def test_connection_refused_then_success_after_restart_on_the_same_port(
-    fault_receiver: Receiver, body: bytes
-) -> None:
-    port = fault_receiver.port
-    fault_receiver.stop()
-    with HttpxTransport(fault_receiver.url, timeout=5) as transport:
-        with pytest.raises(TransportError, match="connection refused"):
-            transport.send(body)
-
-        def restart_then_go_on(seconds: float) -> bool:
-            fault_receiver.restart()
-            return False
-
-        result = send_with_retries(transport, body, deadline=None, wait=restart_then_go_on)
-    assert result.status_code == 204
-    assert fault_receiver.port == port
-    [request] = fault_receiver.wait_for_requests(1)
-    assert request.header("Retry-Attempt") == "1"
-
-
-def test_first_500_then_delivered(fault_receiver: Receiver, body: bytes) -> None:
-    fault_receiver.script(Reply(500, "temporarily broken"))
-    with HttpxTransport(fault_receiver.url) as transport:
-        send_with_retries(transport, body, deadline=time.monotonic() + 30, wait=lambda s: False)
-    first, second = fault_receiver.wait_for_requests(2)
-    assert (first.status, second.status) == (500, 204)
-    assert first.body == second.body == body
-
-
-def test_400_is_never_resent(fault_receiver: Receiver, body: bytes) -> None:
-    fault_receiver.script(Reply(400, "out of order sample"))
-    with HttpxTransport(fault_receiver.url) as transport, pytest.raises(NonRetryableReceiverError):
-        send_with_retries(transport, body, deadline=time.monotonic() + 30, wait=lambda s: False)
-    # A sentinel request proves the receiver is idle rather than slow: it is the second one.
-    with HttpxTransport(fault_receiver.url) as transport:
-        transport.send(b"sentinel")
-    assert [r.body for r in fault_receiver.wait_for_requests(2)] == [body, b"sentinel"]
-
-
-def test_429_retry_after_2_real_time(fault_receiver: Receiver, body: bytes) -> None:
-    # The one real-time test: bounded (about 2 s) and measured on the receiver's side.
-    fault_receiver.script(Reply(429, "slow down", {"Retry-After": "2"}))
-    with HttpxTransport(fault_receiver.url) as transport:
-        send_with_retries(transport, body, deadline=time.monotonic() + 30)
-    first, second = fault_receiver.wait_for_requests(2)
-    assert second.arrived - first.arrived >= 2.0
-    assert second.header("Retry-Attempt") == "1"
-
-
 def test_hanging_receiver_times_out_per_attempt(fault_receiver: Receiver) -> None:
     fault_receiver.script(Reply(hang=True))
-    with HttpxTransport(fault_receiver.url, timeout=0.3) as transport:
-        started = time.monotonic()
-        with pytest.raises(TransportError, match=r"no response within 0.3s"):
-            transport.send(b"x")
-        assert time.monotonic() - started < 5
+    with (
+        HttpxTransport(fault_receiver.url, timeout=0.3) as transport,
+        pytest.raises(TransportError, match=r"no response within 0\.3s") as info,
+    ):
+        transport.send(b"x")
+    # The transport gave up by itself: the receiver had not answered (nor closed) yet.
+    assert isinstance(info.value.__cause__, httpx.ReadTimeout)
+    [request] = fault_receiver.wait_for_requests(1)
+    assert request.status is None
     fault_receiver.release()
-
-
-def test_hanging_receiver_cannot_hold_retries_past_the_deadline(fault_receiver: Receiver) -> None:
-    fault_receiver.default = Reply(hang=True)
-    stop = threading.Event()
-    with HttpxTransport(fault_receiver.url, timeout=30) as transport:
-        started = time.monotonic()
-        with pytest.raises(TransportError, match="no response"):
-            send_with_retries(
-                transport,
-                b"x",
-                deadline=started + 1.0,
-                policy=RetryPolicy(min_backoff=0.05),
-                wait=stop.wait,
-            )
-        elapsed = time.monotonic() - started
-    fault_receiver.release()
-    assert elapsed < 1.0 + 2.0  # far below the 30 s transport timeout: cut to the time left
-    assert len(fault_receiver.requests) >= 1
 
 
 def test_receiver_closing_without_answer_is_a_transport_error(fault_receiver: Receiver) -> None:

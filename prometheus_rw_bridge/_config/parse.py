@@ -38,6 +38,7 @@ __all__ = [
     "parse_size",
     "parse_text",
     "parse_url",
+    "split_list",
 ]
 
 RESERVED_HEADERS = frozenset(
@@ -328,6 +329,15 @@ def parse_regex(value: object, where: str) -> re.Pattern[str]:
         return re.compile(text)
     except re.error as exc:
         raise fail(where, value, f"{allowed} ({exc})") from None
+
+
+def split_list(raw: object) -> list[object]:
+    """Split a comma/whitespace separated list; a list given as such (``app.config``) stays one."""
+    if isinstance(raw, str):
+        return list(raw.replace(",", " ").split())
+    if isinstance(raw, (list, tuple)):
+        return list(raw)
+    return [] if raw is None else [raw]
 
 
 def parse_names(value: str, where: str) -> list[str]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from .._exceptions import ConfigurationError, MissingDependencyError
 from .._protocol.relabel import RelabelRules, compile_rules
+from .env import ENV_RELABEL_CONFIG_FILE
 from .parse import fail
 
 try:
@@ -31,10 +32,6 @@ except ImportError:  # PyYAML comes with the "yaml" extra; JSON files need nothi
     _yaml = None  # type: ignore[assignment]
 
 __all__ = ["ENV_RELABEL_CONFIG_FILE", "compile_relabel_file", "load_relabel_file"]
-
-ENV_RELABEL_CONFIG_FILE = "PROMETHEUS_REMOTE_WRITE_RELABEL_CONFIG_FILE"
-"""Path of a YAML or JSON file of ``write_relabel_configs`` rules (a list, or a mapping with a
-``write_relabel_configs`` key). Default: none, no relabelling."""
 
 _KEY = "write_relabel_configs"
 _ALLOWED = f"expected a list of relabel rules, or a mapping with the one key {_KEY!r}"

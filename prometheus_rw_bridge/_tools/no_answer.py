@@ -12,11 +12,12 @@ import os
 import socket
 import ssl
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._config.settings import EndpointSettings
-from .._http.transport import ended_without_answer
+from .._exceptions import causes
+from .._http.errors import ended_without_answer
 from .diagnose import Diagnosis, failed
 
 __all__ = ["diagnose_transport_error"]
@@ -65,7 +66,7 @@ def diagnose_transport_error(
     parts = urllib.parse.urlsplit(url)
     failure = _Failure(
         error,
-        list(_causes(error)),
+        list(causes(error)),
         parts.scheme,
         parts.hostname or "?",
         parts.port or (443 if parts.scheme == "https" else 80),
@@ -195,11 +196,3 @@ _FAILURE_RULES: tuple[Callable[[_Failure], Diagnosis | None], ...] = (
     _unreachable,
 )
 
-
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
