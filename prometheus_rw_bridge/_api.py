@@ -14,9 +14,9 @@ from prometheus_client import REGISTRY
 from ._delivery import bridge as _bridge
 from ._delivery.bridge import RemoteWriteBridge
 from ._delivery.negotiate import Negotiator
-from ._delivery.retry import send_with_retries
+from ._delivery.retry import Outcome, send_with_retries
 from ._delivery.sender import compress_requests
-from ._exceptions import ConfigurationError, MissingDependencyError, NonRetryableReceiverError, SendError
+from ._exceptions import ConfigurationError, MissingDependencyError, SendError
 from ._protocol import snappy as _snappy
 from ._protocol.encode import Encoder
 from ._protocol.families import ONE_SHOT_WARNINGS
@@ -210,14 +210,14 @@ def _push_endpoint(
     def send_all(protocol: str) -> bool:
         """Send every request as ``protocol``; False means: resend everything as 1.0."""
         for body in requests[protocol]:
-            try:
-                result = send_with_retries(transport, body, protocol=protocol, deadline=deadline)
-            except NonRetryableReceiverError as exc:
-                if negotiator.observe(protocol, status_code=exc.status_code, confirmed_v2=False):
-                    return False
-                raise
-            if negotiator.observe(protocol, status_code=result.status_code, confirmed_v2=result.confirms_v2):
+            delivery = send_with_retries(
+                transport, body, protocol=protocol, deadline=deadline, negotiator=negotiator
+            )
+            if delivery.outcome is Outcome.FALLBACK:
                 return False
+            if delivery.outcome is not Outcome.SENT:
+                assert delivery.error is not None
+                raise delivery.error
         return True
 
     try:

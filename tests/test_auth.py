@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 from endpoints import BODY, endpoint_for, post
-from faults import FaultReceiver, Reply, refused_url
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from prometheus_rw_bridge import (
@@ -23,6 +22,7 @@ from prometheus_rw_bridge import (
 from prometheus_rw_bridge._config.settings import resolve_settings
 from prometheus_rw_bridge._http.auth import BasicAuth, BearerTokenAuth, FileBasicAuth
 from prometheus_rw_bridge._http.client import auth_of, endpoint_transport
+from prometheus_rw_bridge.testing import Receiver, Reply, refused_url
 
 SECRET = "s3cr3t-v4lue-never-shown"
 
@@ -40,14 +40,14 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 def test_basic_auth(no_secret_in_logs: None) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         post(endpoint_for(receiver.url, username="alice", password=SECRET))
         (request,) = receiver.wait_for_requests(1)
     assert request.header("Authorization") == "Basic " + base64.b64encode(f"alice:{SECRET}".encode()).decode()
 
 
 def test_basic_auth_from_url_credentials() -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         url = receiver.url.replace("http://", "http://bob:p%40ss@")
         endpoint = endpoint_for(url)
         assert "p@ss" not in repr(endpoint)
@@ -59,7 +59,7 @@ def test_basic_auth_from_url_credentials() -> None:
 def test_password_file_is_reread_when_it_changes(tmp_path: Path) -> None:
     password_file = tmp_path / "password"
     password_file.write_text("first\n")
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, username="alice", password_file=str(password_file))
         with endpoint_transport(endpoint) as transport:
             transport.send(BODY)
@@ -71,7 +71,7 @@ def test_password_file_is_reread_when_it_changes(tmp_path: Path) -> None:
 
 
 def test_bearer_token(no_secret_in_logs: None) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         post(endpoint_for(receiver.url, bearer_token=SECRET))
         (request,) = receiver.wait_for_requests(1)
     assert request.header("Authorization") == f"Bearer {SECRET}"
@@ -80,7 +80,7 @@ def test_bearer_token(no_secret_in_logs: None) -> None:
 def test_bearer_token_file_rotation(tmp_path: Path, no_secret_in_logs: None) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("token-one\n")
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, bearer_token_file=str(token_file))
         with endpoint_transport(endpoint) as transport:
             transport.send(BODY)
@@ -107,7 +107,7 @@ def test_bearer_token_file_never_readable_fails_the_send_naming_the_file(
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(SECRET)
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, bearer_token_file=str(token_file))
         token_file.unlink()
         transport = endpoint_transport(endpoint)
@@ -151,7 +151,7 @@ def test_an_error_body_echoing_a_secret_is_masked(options: dict[str, Any], tmp_p
     options = {k: str(secret_file) if v == "FILE" else v for k, v in options.items()}
     basic = base64.b64encode(f"alice:{SECRET}".encode()).decode()
     echo = f"denied: {SECRET} / Basic {basic}"
-    with FaultReceiver([Reply(401, echo)]) as receiver:
+    with Receiver([Reply(401, echo)], default=Reply()) as receiver:
         transport = endpoint_transport(endpoint_for(receiver.url, **options))
         with transport, pytest.raises(NonRetryableReceiverError) as info:
             transport.send(b"")
@@ -165,7 +165,7 @@ def test_bridge_never_logs_or_reports_a_secret(caplog: pytest.LogCaptureFixture)
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
     echo = Reply(403, f"token {SECRET} is not allowed")
-    with FaultReceiver([echo, echo, echo]) as receiver:
+    with Receiver([echo, echo, echo], default=Reply()) as receiver:
         bridge = enable_remote_write(
             receiver.url, registry=registry, bearer_token=SECRET, debug=True, interval=3600, self_metrics=True
         )
@@ -191,7 +191,7 @@ def test_named_endpoints_each_get_their_own_client(monkeypatch: pytest.MonkeyPat
     token.write_text("backup-token\n")
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
-    with FaultReceiver() as primary, FaultReceiver() as backup:
+    with Receiver(default=Reply()) as primary, Receiver(default=Reply()) as backup:
         variables = {
             "ENDPOINTS": "primary, backup, dead",
             "PRIMARY_URL": primary.url,
@@ -226,7 +226,7 @@ def test_url_credentials_never_reach_labels_or_endpoints(caplog: pytest.LogCaptu
     caplog.set_level(logging.DEBUG)
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         url = receiver.url.replace("http://", f"http://alice:{SECRET}@")
         bridge = enable_remote_write(url, registry=registry, interval=3600, debug=True)
         try:
@@ -264,7 +264,7 @@ def test_any_httpx_auth_authenticates_the_bridges_requests(caplog: pytest.LogCap
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
     auth = SignedHeader(SECRET)
-    with FaultReceiver([Reply(400, "rejected", echo=True)]) as receiver:
+    with Receiver([Reply(400, "rejected", echo=True)], default=Reply()) as receiver:
         bridge = enable_remote_write(
             receiver.url, registry=registry, interval=3600, auth=auth, self_metrics=False
         )

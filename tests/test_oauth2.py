@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from auth_servers import DROP, Failure, TokenServer
 from clocks import FakeClock
-from faults import FaultReceiver, Reply, refused_url
 from prometheus_client import CollectorRegistry, Counter
 
 from prometheus_rw_bridge import (
@@ -26,10 +25,11 @@ from prometheus_rw_bridge import (
     enable_remote_write,
 )
 from prometheus_rw_bridge._config.settings import resolve_settings
-from prometheus_rw_bridge._delivery.retry import send_with_retries
+from prometheus_rw_bridge._delivery.retry import Outcome, send_with_retries
 from prometheus_rw_bridge._http.client import endpoint_transport
 from prometheus_rw_bridge._http.oauth2 import OAuth2Auth
 from prometheus_rw_bridge._http.transport import HttpxTransport
+from prometheus_rw_bridge.testing import Receiver, Reply, refused_url
 
 CLIENT_ID = "metrics-writer"
 SECRET = "oauth2-client-s3cret-never-shown"
@@ -47,8 +47,8 @@ def tokens() -> Iterator[TokenServer]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[FaultReceiver]:
-    with FaultReceiver() as running:
+def receiver() -> Iterator[Receiver]:
+    with Receiver(default=Reply()) as running:
         yield running
 
 
@@ -57,7 +57,7 @@ def oauth2(tokens: TokenServer, clock: FakeClock, **options: Any) -> OAuth2Auth:
     return OAuth2Auth(client_id=CLIENT_ID, token_url=tokens.token_url, clock=clock, **options)
 
 
-def bearers(receiver: FaultReceiver) -> list[str | None]:
+def bearers(receiver: Receiver) -> list[str | None]:
     return [request.header("Authorization") for request in receiver.requests]
 
 
@@ -73,7 +73,7 @@ def no_wait(waits: list[float]) -> Any:
 
 
 def test_the_token_is_fetched_on_first_use_and_cached(
-    tokens: TokenServer, receiver: FaultReceiver, clock: FakeClock
+    tokens: TokenServer, receiver: Receiver, clock: FakeClock
 ) -> None:
     auth = oauth2(
         tokens, clock, scopes=["metrics:write", "metrics:read"], endpoint_params={"audience": "mimir"}
@@ -104,7 +104,7 @@ def test_the_token_is_fetched_on_first_use_and_cached(
     ],
 )
 def test_the_token_is_fetched_again_before_it_expires(
-    receiver: FaultReceiver, clock: FakeClock, lifetime: float, still_valid_at: float, refreshed_at: float
+    receiver: Receiver, clock: FakeClock, lifetime: float, still_valid_at: float, refreshed_at: float
 ) -> None:
     start = clock.now
     with TokenServer(CLIENT_ID, SECRET, lifetime=lifetime) as tokens:
@@ -119,7 +119,7 @@ def test_the_token_is_fetched_again_before_it_expires(
     assert bearers(receiver) == ["Bearer token-1", "Bearer token-1", "Bearer token-2", "Bearer token-2"]
 
 
-def test_a_token_without_expires_in_is_kept_until_a_401(receiver: FaultReceiver, clock: FakeClock) -> None:
+def test_a_token_without_expires_in_is_kept_until_a_401(receiver: Receiver, clock: FakeClock) -> None:
     with TokenServer(CLIENT_ID, SECRET, lifetime=None) as tokens:
         with HttpxTransport(receiver.url, auth=oauth2(tokens, clock)) as transport:
             transport.send(b"x")
@@ -129,7 +129,7 @@ def test_a_token_without_expires_in_is_kept_until_a_401(receiver: FaultReceiver,
 
 
 def test_a_401_fetches_a_new_token_and_resends_once(
-    tokens: TokenServer, receiver: FaultReceiver, clock: FakeClock
+    tokens: TokenServer, receiver: Receiver, clock: FakeClock
 ) -> None:
     receiver.script(Reply(401, "token revoked"))
     with HttpxTransport(receiver.url, auth=oauth2(tokens, clock)) as transport:
@@ -141,7 +141,7 @@ def test_a_401_fetches_a_new_token_and_resends_once(
 
 
 def test_a_second_401_is_the_receivers_answer(
-    tokens: TokenServer, receiver: FaultReceiver, clock: FakeClock
+    tokens: TokenServer, receiver: Receiver, clock: FakeClock
 ) -> None:
     receiver.script(Reply(401, "who are you"), Reply(401, "who are you"))
     with (
@@ -154,7 +154,7 @@ def test_a_second_401_is_the_receivers_answer(
 
 
 def test_credentials_go_in_the_form_when_the_endpoint_refuses_basic_auth(
-    receiver: FaultReceiver, clock: FakeClock
+    receiver: Receiver, clock: FakeClock
 ) -> None:
     with TokenServer(CLIENT_ID, SECRET, lifetime=60, accepts="form") as tokens:
         with HttpxTransport(receiver.url, auth=oauth2(tokens, clock)) as transport:
@@ -174,7 +174,7 @@ def test_credentials_go_in_the_form_when_the_endpoint_refuses_basic_auth(
     assert bearers(receiver) == ["Bearer token-1", "Bearer token-2"]
 
 
-def test_a_form_encoded_token_answer_is_understood(receiver: FaultReceiver, clock: FakeClock) -> None:
+def test_a_form_encoded_token_answer_is_understood(receiver: Receiver, clock: FakeClock) -> None:
     with (
         TokenServer(CLIENT_ID, SECRET, lifetime=60, form_answer=True) as tokens,
         HttpxTransport(receiver.url, auth=oauth2(tokens, clock)) as transport,
@@ -184,7 +184,7 @@ def test_a_form_encoded_token_answer_is_understood(receiver: FaultReceiver, cloc
 
 
 def test_the_client_secret_file_is_reread_when_it_changes(
-    tokens: TokenServer, receiver: FaultReceiver, clock: FakeClock, tmp_path: Path
+    tokens: TokenServer, receiver: Receiver, clock: FakeClock, tmp_path: Path
 ) -> None:
     secret_file = tmp_path / "client-secret"
     secret_file.write_text(SECRET + "\n")
@@ -205,7 +205,7 @@ def test_the_client_secret_file_is_reread_when_it_changes(
     assert "rotated-client-secret" in auth.secrets() and SECRET not in repr(auth)
 
 
-def test_warm_up_sends_nothing(tokens: TokenServer, receiver: FaultReceiver, clock: FakeClock) -> None:
+def test_warm_up_sends_nothing(tokens: TokenServer, receiver: Receiver, clock: FakeClock) -> None:
     with HttpxTransport(receiver.url, auth=oauth2(tokens, clock)) as transport:
         transport.warm_up()
     assert tokens.requests == [] and receiver.requests == []
@@ -215,13 +215,14 @@ def test_warm_up_sends_nothing(tokens: TokenServer, receiver: FaultReceiver, clo
 
 
 def test_a_failing_token_endpoint_is_retried_like_a_receiver(
-    tokens: TokenServer, receiver: FaultReceiver, clock: FakeClock
+    tokens: TokenServer, receiver: Receiver, clock: FakeClock
 ) -> None:
     tokens.fail(Failure(503, "busy", {"Retry-After": "7"}), Failure(DROP))
     waits: list[float] = []
     with HttpxTransport(receiver.url, auth=oauth2(tokens, clock)) as transport:
-        result = send_with_retries(transport, b"x", deadline=None, wait=no_wait(waits))
-    assert result.status_code == 204
+        delivery = send_with_retries(transport, b"x", deadline=None, wait=no_wait(waits))
+    assert delivery.outcome is Outcome.SENT and delivery.result is not None
+    assert delivery.result.status_code == 204
     assert len(tokens.requests) == 3 and len(waits) == 2
     assert waits[0] >= 7  # the token endpoint's Retry-After, honoured as a receiver's
     assert bearers(receiver) == ["Bearer token-1"]
@@ -238,7 +239,7 @@ def test_a_failing_token_endpoint_is_retried_like_a_receiver(
     ],
 )
 def test_a_token_endpoint_failure_is_an_error_of_the_tree_naming_it(
-    tokens: TokenServer, receiver: FaultReceiver, clock: FakeClock, failure: Failure, error: type[Exception]
+    tokens: TokenServer, receiver: Receiver, clock: FakeClock, failure: Failure, error: type[Exception]
 ) -> None:
     tokens.fail(failure, failure)
     with HttpxTransport(receiver.url, auth=oauth2(tokens, clock)) as transport, pytest.raises(error) as info:
@@ -248,21 +249,20 @@ def test_a_token_endpoint_failure_is_an_error_of_the_tree_naming_it(
 
 
 def test_a_refused_token_request_is_never_retried(
-    tokens: TokenServer, receiver: FaultReceiver, clock: FakeClock
+    tokens: TokenServer, receiver: Receiver, clock: FakeClock
 ) -> None:
     tokens.client_secret = (
         "another-secret"  # ours is now wrong: invalid_client, with basic auth and in the form
     )
-    with (
-        HttpxTransport(receiver.url, auth=oauth2(tokens, clock)) as transport,
-        pytest.raises(NonRetryableReceiverError, match="invalid_client") as info,
-    ):
-        send_with_retries(transport, b"x", deadline=None, wait=no_wait([]))
-    assert info.value.status_code == 401
+    with HttpxTransport(receiver.url, auth=oauth2(tokens, clock)) as transport:
+        delivery = send_with_retries(transport, b"x", deadline=None, wait=no_wait([]))
+    assert delivery.outcome is Outcome.REJECTED
+    assert isinstance(delivery.error, NonRetryableReceiverError) and delivery.error.status_code == 401
+    assert "invalid_client" in str(delivery.error)
     assert len(tokens.requests) == 2  # basic auth, then the form: not retried after that
 
 
-def test_an_unreachable_token_endpoint_is_named(receiver: FaultReceiver, clock: FakeClock) -> None:
+def test_an_unreachable_token_endpoint_is_named(receiver: Receiver, clock: FakeClock) -> None:
     token_url = refused_url() + "/token"
     auth = OAuth2Auth(client_id=CLIENT_ID, client_secret=SECRET, token_url=token_url, clock=clock)
     with HttpxTransport(receiver.url, auth=auth) as transport, pytest.raises(TransportError) as info:
@@ -272,7 +272,7 @@ def test_an_unreachable_token_endpoint_is_named(receiver: FaultReceiver, clock: 
 
 
 def test_secrets_never_show_in_errors_reprs_or_logs(
-    tokens: TokenServer, receiver: FaultReceiver, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    tokens: TokenServer, receiver: Receiver, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     basic = base64.b64encode(f"{CLIENT_ID}:{SECRET}".encode()).decode()
@@ -309,7 +309,7 @@ def test_secrets_never_show_in_errors_reprs_or_logs(
 
 
 def test_the_bridge_authenticates_with_oauth2_from_the_environment(
-    tokens: TokenServer, receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    tokens: TokenServer, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET)

@@ -1,9 +1,12 @@
-"""Backoff schedule, Retry-After parsing and the retry loop, on a fake clock (no sleeping)."""
+"""Backoff schedule, Retry-After parsing and the one retry loop: on a fake clock, then on real sockets."""
 
 from __future__ import annotations
 
 import email.utils
 import random
+import re
+import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -14,13 +17,21 @@ from prometheus_rw_bridge import (
     RetryableReceiverError,
     SendError,
     TransportError,
+    generate_write_request,
 )
+from prometheus_rw_bridge._delivery.negotiate import Negotiator
 from prometheus_rw_bridge._delivery.retry import (
+    Delivery,
+    Outcome,
+    RetryHooks,
     RetryPolicy,
     retry_after_of,
     send_with_retries,
 )
 from prometheus_rw_bridge._http.retry_after import parse_retry_after
+from prometheus_rw_bridge._http.transport import HttpxTransport
+from prometheus_rw_bridge._http.transport import SendResult as Result
+from prometheus_rw_bridge.testing import Receiver, Reply
 
 URL = "http://receiver.test/api/v1/write"
 NO_JITTER = RetryPolicy(jitter=0)
@@ -198,9 +209,9 @@ def retryable(status: int = 503, retry_after: float | None = None) -> RetryableR
 
 def run(
     transport: FakeTransport, clock: FakeClock, deadline: float | None = None, **kwargs: object
-) -> object:
+) -> Delivery:
     return send_with_retries(
-        transport,
+        transport,  # type: ignore[arg-type]
         b"body",
         deadline=deadline,
         policy=kwargs.pop("policy", NO_JITTER),  # type: ignore[arg-type]
@@ -210,27 +221,69 @@ def run(
     )
 
 
+@dataclass
+class RecordingHooks(RetryHooks):
+    attempts: int = 0
+    failures: list[tuple[SendError, int, float | None]] = field(default_factory=list)
+
+    def attempt(self) -> None:
+        self.attempts += 1
+
+    def failed(self, error: SendError, retry: int, delay: float | None) -> None:
+        self.failures.append((error, retry, delay))
+
+
 def test_first_500_is_retried_and_delivered() -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, [retryable(500), "ok"])
-    retries: list[tuple[int, SendError, float]] = []
-    result = run(transport, clock, on_retry=lambda n, err, delay: retries.append((n, err, delay)))
-    assert result == "ok"
+    hooks = RecordingHooks()
+    delivery = run(transport, clock, hooks=hooks)
+    assert delivery.outcome is Outcome.SENT
+    assert delivery.result == "ok" and delivery.attempts == 2
     assert [c.attempt for c in transport.calls] == [0, 1]
     assert clock.waits == [pytest.approx(0.03)]
-    [(number, error, delay)] = retries
+    assert hooks.attempts == 2
+    [(error, number, delay)] = hooks.failures
     assert number == 1
     assert delay == pytest.approx(0.03)
     assert isinstance(error, RetryableReceiverError)
 
 
-def test_400_is_raised_at_once_and_never_resent() -> None:
+def test_400_is_rejected_at_once_and_never_resent() -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, [NonRetryableReceiverError(400, "out of order sample", URL)])
-    with pytest.raises(NonRetryableReceiverError, match="400: out of order sample"):
-        run(transport, clock, deadline=clock.now + 60)
+    delivery = run(transport, clock, deadline=clock.now + 60)
+    assert delivery.outcome is Outcome.REJECTED
+    assert "400: out of order sample" in str(delivery.error)
     assert len(transport.calls) == 1
     assert clock.waits == []
+
+
+def test_413_is_too_large_and_never_resent() -> None:
+    clock = FakeClock()
+    transport = FakeTransport(clock, [NonRetryableReceiverError(413, "request too large", URL)])
+    delivery = run(transport, clock, deadline=clock.now + 60)
+    assert delivery.outcome is Outcome.TOO_LARGE
+    assert len(transport.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        pytest.param(NonRetryableReceiverError(415, "unsupported", URL), Outcome.FALLBACK, id="415"),
+        pytest.param(NonRetryableReceiverError(400, "what?", URL), Outcome.FALLBACK, id="400-unconfirmed"),
+        pytest.param(Result(204), Outcome.FALLBACK, id="2xx-without-written-headers"),
+        pytest.param(Result(204, samples_written=1), Outcome.SENT, id="2xx-confirming-2.0"),
+    ],
+)
+def test_a_negotiator_turns_signs_of_a_1_0_receiver_into_a_fallback(
+    answer: object, expected: Outcome
+) -> None:
+    clock = FakeClock()
+    transport = FakeTransport(clock, [answer])
+    delivery = run(transport, clock, protocol="2.0", negotiator=Negotiator("auto", clock=clock))
+    assert delivery.outcome is expected
+    assert len(transport.calls) == 1
 
 
 def test_429_retry_after_2_delays_the_next_attempt_by_at_least_2s() -> None:
@@ -252,23 +305,45 @@ def test_transport_errors_are_retried_with_growing_backoff() -> None:
     clock = FakeClock()
     refused = [TransportError(f"cannot send to {URL}: connection refused") for _ in range(4)]
     transport = FakeTransport(clock, [*refused, "ok"])
-    assert run(transport, clock) == "ok"
+    assert run(transport, clock).outcome is Outcome.SENT
     assert clock.waits == pytest.approx([0.03, 0.06, 0.12, 0.24])
     assert [c.attempt for c in transport.calls] == [0, 1, 2, 3, 4]
 
 
-def test_deadline_stops_retries_and_raises_the_last_receiver_error() -> None:
+def test_deadline_stops_retries_and_keeps_the_last_receiver_error() -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, [retryable(503) for _ in range(100)], took=0.5)
     deadline = clock.now + 10.0
-    with pytest.raises(RetryableReceiverError) as info:
-        run(transport, clock, deadline=deadline)
-    assert info.value.status_code == 503
-    assert "503: receiver says no" in str(info.value)
+    hooks = RecordingHooks()
+    delivery = run(transport, clock, deadline=deadline, hooks=hooks)
+    assert delivery.outcome is Outcome.GAVE_UP
+    assert isinstance(delivery.error, RetryableReceiverError)
+    assert delivery.error.status_code == 503
+    assert "503: receiver says no" in str(delivery.error)
     assert clock.now <= deadline
     # Each wait plus the next attempt started before the deadline, and no wait crossed it.
     assert all(call.at < deadline for call in transport.calls)
     assert clock.now + NO_JITTER.delay(len(transport.calls)) >= deadline
+    assert hooks.failures[-1][2] is None  # the last failure was not retried
+    assert all(delay is not None for _, _, delay in hooks.failures[:-1])
+
+
+def test_a_deadline_that_moves_is_read_again_before_each_attempt() -> None:
+    """The sender's shutdown sets a deadline while a retry is waiting."""
+    clock = FakeClock()
+    transport = FakeTransport(clock, [retryable(503) for _ in range(100)])
+    deadline: list[float | None] = [None]
+
+    def wait(seconds: float) -> bool:
+        clock.now += seconds
+        if len(transport.calls) == 3:
+            deadline[0] = clock.now + 0.1  # shutdown: 0.1 s left
+        return False
+
+    delivery = run(transport, clock, deadline=lambda: deadline[0], wait=wait)
+    assert delivery.outcome is Outcome.GAVE_UP
+    assert len(transport.calls) == 4  # the attempt that fitted into the 0.1 s, then no more
+    assert transport.calls[-1].timeout == pytest.approx(0.1)
 
 
 def test_per_attempt_timeout_is_cut_to_the_time_left() -> None:
@@ -288,23 +363,25 @@ def test_no_deadline_uses_the_transport_timeout() -> None:
     assert [c.timeout for c in transport.calls] == [7.0, 7.0]
 
 
-def test_wait_asking_to_stop_raises_the_last_error() -> None:
+def test_wait_asking_to_stop_gives_up_with_the_last_error() -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, [TransportError("connection refused"), "ok"])
-    with pytest.raises(TransportError, match="connection refused"):
-        run(transport, clock, wait=lambda seconds: True)
+    delivery = run(transport, clock, wait=lambda seconds: True)
+    assert delivery.outcome is Outcome.GAVE_UP
+    assert isinstance(delivery.error, TransportError) and "connection refused" in str(delivery.error)
     assert len(transport.calls) == 1
 
 
 def test_a_deadline_already_past_sends_nothing() -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, ["ok"])
-    with pytest.raises(TransportError, match="deadline"):
-        run(transport, clock, deadline=clock.now)
+    delivery = run(transport, clock, deadline=clock.now)
+    assert delivery.outcome is Outcome.GAVE_UP and delivery.attempts == 0
+    assert isinstance(delivery.error, TransportError) and "deadline" in str(delivery.error)
     assert transport.calls == []
 
 
-def test_a_late_wakeup_past_the_deadline_raises_the_last_error() -> None:
+def test_a_late_wakeup_past_the_deadline_gives_up_with_the_last_error() -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, [retryable(500), "ok"])
 
@@ -312,15 +389,99 @@ def test_a_late_wakeup_past_the_deadline_raises_the_last_error() -> None:
         clock.now += 100.0
         return False
 
-    with pytest.raises(RetryableReceiverError):
-        run(transport, clock, deadline=clock.now + 10.0, wait=oversleep)
+    delivery = run(transport, clock, deadline=clock.now + 10.0, wait=oversleep)
+    assert delivery.outcome is Outcome.GAVE_UP
+    assert isinstance(delivery.error, RetryableReceiverError)
     assert len(transport.calls) == 1
 
 
 def test_protocol_is_passed_through() -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, [retryable(500), "ok"])
-    send_with_retries(
-        transport, b"x", protocol="2.0", deadline=None, policy=NO_JITTER, clock=clock, wait=clock.wait
-    )
+    run(transport, clock, protocol="2.0")
     assert {c.protocol for c in transport.calls} == {"2.0"}
+
+
+# -- against a real socket ------------------------------------------------------------------
+
+
+def test_connection_refused_then_success_after_restart_on_the_same_port(
+    fault_receiver: Receiver, body: bytes
+) -> None:
+    port = fault_receiver.port
+    fault_receiver.stop()
+    with HttpxTransport(fault_receiver.url, timeout=5) as transport:
+
+        def restart_then_go_on(seconds: float) -> bool:
+            fault_receiver.restart()
+            return False
+
+        delivery = send_with_retries(transport, body, wait=restart_then_go_on)
+    assert delivery.outcome is Outcome.SENT and delivery.attempts == 2
+    assert delivery.result is not None and delivery.result.status_code == 204
+    assert fault_receiver.port == port
+    [request] = fault_receiver.wait_for_requests(1)
+    assert request.header("Retry-Attempt") == "1"
+
+
+def test_first_500_then_delivered(fault_receiver: Receiver, body: bytes) -> None:
+    fault_receiver.script(Reply(500, "temporarily broken"))
+    with HttpxTransport(fault_receiver.url) as transport:
+        delivery = send_with_retries(transport, body, deadline=time.monotonic() + 30, wait=lambda s: False)
+    assert delivery.outcome is Outcome.SENT
+    first, second = fault_receiver.wait_for_requests(2)
+    assert (first.status, second.status) == (500, 204)
+    assert first.body == second.body == body
+
+
+def test_400_is_never_resent(fault_receiver: Receiver, body: bytes) -> None:
+    fault_receiver.script(Reply(400, "out of order sample"))
+    with HttpxTransport(fault_receiver.url) as transport:
+        delivery = send_with_retries(transport, body, deadline=time.monotonic() + 30, wait=lambda s: False)
+    assert delivery.outcome is Outcome.REJECTED
+    assert isinstance(delivery.error, NonRetryableReceiverError)
+    # A sentinel request proves the receiver is idle rather than slow: it is the second one.
+    with HttpxTransport(fault_receiver.url) as transport:
+        transport.send(b"sentinel")
+    assert [r.body for r in fault_receiver.wait_for_requests(2)] == [body, b"sentinel"]
+
+
+def test_429_retry_after_over_a_real_socket_sets_the_wait(fault_receiver: Receiver, body: bytes) -> None:
+    fault_receiver.script(Reply(429, "slow down", {"Retry-After": "2"}))
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:  # what the sender would sleep, without sleeping
+        waits.append(seconds)
+        return False
+
+    with HttpxTransport(fault_receiver.url) as transport:
+        send_with_retries(transport, body, deadline=None, wait=wait)
+    first, second = fault_receiver.wait_for_requests(2)
+    assert (first.status, second.status) == (429, 204)
+    assert len(waits) == 1 and waits[0] >= 2.0  # Retry-After is a floor
+    assert second.header("Retry-Attempt") == "1"
+
+
+def test_hanging_receiver_cannot_hold_retries_past_the_deadline(fault_receiver: Receiver) -> None:
+    fault_receiver.default = Reply(hang=True)
+    stop = threading.Event()
+    with HttpxTransport(fault_receiver.url, timeout=30) as transport:
+        delivery = send_with_retries(
+            transport,
+            b"x",
+            deadline=time.monotonic() + 1.0,
+            policy=RetryPolicy(min_backoff=0.05),
+            wait=stop.wait,
+        )
+    fault_receiver.release()
+    assert delivery.outcome is Outcome.GAVE_UP
+    # The attempt timed out after the time left, not after the transport's 30 s.
+    match = re.search(r"no response within ([0-9.]+)s", str(delivery.error))
+    assert match is not None, delivery.error
+    assert float(match.group(1)) <= 1.0
+    assert len(fault_receiver.requests) >= 1
+
+
+@pytest.fixture
+def body() -> bytes:
+    return generate_write_request(timestamp_ms=1_700_000_000_000)

@@ -19,7 +19,6 @@ import pytest
 from auth_servers import DROP, Failure, FakeSTS, sts_failure
 from botocore.awsrequest import AWSRequest
 from endpoints import BODY, endpoint_for, post
-from faults import FaultReceiver, refused_url
 from prometheus_client import CollectorRegistry, Counter
 
 from prometheus_rw_bridge import (
@@ -31,10 +30,11 @@ from prometheus_rw_bridge import (
     enable_remote_write,
 )
 from prometheus_rw_bridge._config.settings import resolve_settings
-from prometheus_rw_bridge._delivery.retry import send_with_retries
+from prometheus_rw_bridge._delivery.retry import Outcome, send_with_retries
 from prometheus_rw_bridge._http.client import auth_of, endpoint_transport
 from prometheus_rw_bridge._http.sigv4 import SigV4Auth
 from prometheus_rw_bridge._http.transport import HttpxTransport
+from prometheus_rw_bridge.testing import Receiver, Reply, refused_url
 
 SECRET = "s3cr3t-v4lue-never-shown"
 ROLE = "arn:aws:iam::123456789012:role/metrics-writer"
@@ -78,7 +78,7 @@ def verify_sigv4(request: Any, url: str, credentials: Any, region: str, service:
 
 def test_sigv4_signature_verifies(aws_env: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="eu-west-1", tenant="t1")
         with endpoint_transport(endpoint) as transport:
             transport.send(BODY)
@@ -94,7 +94,7 @@ def test_sigv4_signature_verifies(aws_env: Any, caplog: pytest.LogCaptureFixture
 
 
 def test_sigv4_tampered_body_does_not_verify(aws_env: Any) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="us-east-1")
         post(endpoint)
         (request,) = receiver.wait_for_requests(1)
@@ -145,7 +145,7 @@ def test_sigv4_without_botocore_says_how_to_install(monkeypatch: pytest.MonkeyPa
 
 
 def test_sigv4_service_is_the_signing_name(aws_env: Any) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(
             receiver.url, sigv4=True, sigv4_region="eu-west-1", sigv4_service="execute-api"
         )
@@ -171,7 +171,7 @@ def role_credentials(sts: FakeSTS, number: int) -> botocore.credentials.Credenti
 
 
 def test_requests_are_signed_as_the_assumed_role(sts: FakeSTS, aws_env: Any) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(
             receiver.url, sigv4=True, sigv4_region="eu-west-1", sigv4_role_arn=ROLE, tenant="t"
         )
@@ -195,7 +195,7 @@ def test_the_roles_credentials_are_refreshed_before_they_expire(
     aws_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Credentials that expire within botocore's refresh window are fetched anew for each use.
-    with FakeSTS(lifetime=datetime.timedelta(minutes=5)) as sts, FaultReceiver() as receiver:
+    with FakeSTS(lifetime=datetime.timedelta(minutes=5)) as sts, Receiver(default=Reply()) as receiver:
         monkeypatch.setenv("AWS_ENDPOINT_URL_STS", sts.base_url)
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="eu-west-1", sigv4_role_arn=ROLE)
         with endpoint_transport(endpoint) as transport:
@@ -222,7 +222,7 @@ def test_an_sts_failure_is_an_error_of_the_tree(
     sts: FakeSTS, failure: Failure, error: type[Exception]
 ) -> None:
     sts.fail(failure)
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="eu-west-1", sigv4_role_arn=ROLE)
         with endpoint_transport(endpoint) as transport, pytest.raises(error) as info:
             transport.send(BODY)
@@ -234,11 +234,11 @@ def test_an_sts_failure_is_an_error_of_the_tree(
 def test_a_failing_sts_is_retried_by_the_senders_loop(sts: FakeSTS) -> None:
     sts.fail(sts_failure(503, "ServiceUnavailable", "later"), Failure(DROP))
     waits: list[float] = []
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="eu-west-1", sigv4_role_arn=ROLE)
         with endpoint_transport(endpoint) as transport:
-            result = send_with_retries(transport, BODY, deadline=None, wait=lambda s: bool(waits.append(s)))
-        assert result.status_code == 204 and len(waits) == 2
+            delivery = send_with_retries(transport, BODY, deadline=None, wait=lambda s: bool(waits.append(s)))
+        assert delivery.outcome is Outcome.SENT and len(waits) == 2
         assert receiver.requests[0].header("X-Amz-Security-Token") == "role-session-token-1"
 
 
@@ -257,7 +257,7 @@ def test_no_secret_of_the_role_or_the_chain_reaches_a_log_or_repr(
     sts: FakeSTS, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="eu-west-1", sigv4_role_arn=ROLE)
         with endpoint_transport(endpoint) as transport:
             transport.send(BODY)
@@ -274,7 +274,7 @@ def test_the_bridge_assumes_the_role_from_the_environment(
 ) -> None:
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         for name, value in {
             "URL": receiver.url,
             "SIGV4": "true",

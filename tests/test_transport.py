@@ -1,22 +1,20 @@
 """One POST per send: headers, auth, status mapping, error translation and secrets.
 
 Status mapping and headers run against ``httpx.MockTransport`` (no sockets); connection
-failures, restarts, hangs and TLS against the in-process ``FaultReceiver``.
+failures, restarts, hangs and TLS against the in-process ``Receiver``.
 """
 
 from __future__ import annotations
 
 import email.utils
 import ssl
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import trustme
-from clocks import FakeClock
-from faults import CLIENT_CERT_MODES, ClientCertServer, FaultReceiver, Reply, refused_url
+from client_cert import CLIENT_CERT_MODES, ClientCertServer
 
 from prometheus_rw_bridge import (
     REMOTE_WRITE_HEADERS,
@@ -27,10 +25,10 @@ from prometheus_rw_bridge import (
     TransportError,
     generate_write_request,
 )
-from prometheus_rw_bridge._delivery.retry import RetryPolicy, send_with_retries
 from prometheus_rw_bridge._http.auth import BearerTokenAuth
 from prometheus_rw_bridge._http.retry_after import retry_after_from_headers
 from prometheus_rw_bridge._http.transport import MAX_MESSAGE_LENGTH, HttpxTransport, SendResult
+from prometheus_rw_bridge.testing import Receiver, Reply, refused_url
 
 URL = "http://receiver.test/api/v1/write"
 PASSWORD = "hunter2-s3cret"
@@ -200,7 +198,7 @@ def test_retry_after_date_without_response_date_uses_the_local_clock() -> None:
     ],
 )
 def test_protocol_headers_are_exact(
-    fault_receiver: FaultReceiver, body: bytes, protocol: str, expected: dict[str, str]
+    fault_receiver: Receiver, body: bytes, protocol: str, expected: dict[str, str]
 ) -> None:
     with HttpxTransport(fault_receiver.url) as transport:
         transport.send(body, protocol=protocol)
@@ -449,7 +447,7 @@ def test_owned_client_does_not_follow_redirects() -> None:
 
 
 def test_strict_receiver_accepts_what_we_send(body: bytes) -> None:
-    with FaultReceiver(strict=True) as receiver, HttpxTransport(receiver.url) as transport:
+    with Receiver(strict=True) as receiver, HttpxTransport(receiver.url) as transport:
         assert transport.send(body).status_code == 204
         [request] = receiver.wait_for_requests(1)
     assert request.decoded is not None
@@ -458,7 +456,7 @@ def test_strict_receiver_accepts_what_we_send(body: bytes) -> None:
 
 def test_strict_receiver_rejects_a_body_that_is_not_snappy() -> None:
     with (
-        FaultReceiver(strict=True) as receiver,
+        Receiver(strict=True) as receiver,
         HttpxTransport(receiver.url) as transport,
         pytest.raises(NonRetryableReceiverError) as info,
     ):
@@ -467,62 +465,7 @@ def test_strict_receiver_rejects_a_body_that_is_not_snappy() -> None:
     assert "snappy" in info.value.message
 
 
-def test_connection_refused_then_success_after_restart_on_the_same_port(
-    fault_receiver: FaultReceiver, body: bytes
-) -> None:
-    port = fault_receiver.port
-    fault_receiver.stop()
-    with HttpxTransport(fault_receiver.url, timeout=5) as transport:
-        with pytest.raises(TransportError, match="connection refused"):
-            transport.send(body)
-
-        def restart_then_go_on(seconds: float) -> bool:
-            fault_receiver.restart()
-            return False
-
-        result = send_with_retries(transport, body, deadline=None, wait=restart_then_go_on)
-    assert result.status_code == 204
-    assert fault_receiver.port == port
-    [request] = fault_receiver.wait_for_requests(1)
-    assert request.header("Retry-Attempt") == "1"
-
-
-def test_first_500_then_delivered(fault_receiver: FaultReceiver, body: bytes) -> None:
-    fault_receiver.script(Reply(500, "temporarily broken"))
-    with HttpxTransport(fault_receiver.url) as transport:
-        send_with_retries(transport, body, deadline=time.monotonic() + 30, wait=lambda s: False)
-    first, second = fault_receiver.wait_for_requests(2)
-    assert (first.status, second.status) == (500, 204)
-    assert first.body == second.body == body
-
-
-def test_400_is_never_resent(fault_receiver: FaultReceiver, body: bytes) -> None:
-    fault_receiver.script(Reply(400, "out of order sample"))
-    with HttpxTransport(fault_receiver.url) as transport, pytest.raises(NonRetryableReceiverError):
-        send_with_retries(transport, body, deadline=time.monotonic() + 30, wait=lambda s: False)
-    # A sentinel request proves the receiver is idle rather than slow: it is the second one.
-    with HttpxTransport(fault_receiver.url) as transport:
-        transport.send(b"sentinel")
-    assert [r.body for r in fault_receiver.wait_for_requests(2)] == [body, b"sentinel"]
-
-
-def test_429_retry_after_over_a_real_socket_sets_the_wait(fault_receiver: FaultReceiver, body: bytes) -> None:
-    fault_receiver.script(Reply(429, "slow down", {"Retry-After": "2"}))
-    waits: list[float] = []
-
-    def wait(seconds: float) -> bool:  # what the sender would sleep, without sleeping
-        waits.append(seconds)
-        return False
-
-    with HttpxTransport(fault_receiver.url) as transport:
-        send_with_retries(transport, body, deadline=None, wait=wait)
-    first, second = fault_receiver.wait_for_requests(2)
-    assert (first.status, second.status) == (429, 204)
-    assert len(waits) == 1 and waits[0] >= 2.0  # Retry-After is a floor
-    assert second.header("Retry-Attempt") == "1"
-
-
-def test_hanging_receiver_times_out_per_attempt(fault_receiver: FaultReceiver) -> None:
+def test_hanging_receiver_times_out_per_attempt(fault_receiver: Receiver) -> None:
     fault_receiver.script(Reply(hang=True))
     with (
         HttpxTransport(fault_receiver.url, timeout=0.3) as transport,
@@ -536,43 +479,7 @@ def test_hanging_receiver_times_out_per_attempt(fault_receiver: FaultReceiver) -
     fault_receiver.release()
 
 
-class TimedAttempts:
-    """A transport that notes each attempt's timeout and lets the fake clock pass that long."""
-
-    def __init__(self, inner: HttpxTransport, clock: FakeClock) -> None:
-        self.inner, self.clock, self.timeouts = inner, clock, list[float | None]()
-        self.url, self.timeout = inner.url, inner.timeout
-
-    def send(
-        self, body: bytes, *, protocol: str = "1.0", attempt: int = 0, timeout: float | None = None
-    ) -> SendResult:
-        self.timeouts.append(timeout)
-        try:
-            return self.inner.send(body, protocol=protocol, attempt=attempt, timeout=timeout)
-        finally:
-            self.clock.now += timeout or self.inner.timeout
-
-
-def test_hanging_receiver_cannot_hold_retries_past_the_deadline(fault_receiver: FaultReceiver) -> None:
-    fault_receiver.default = Reply(hang=True)
-    clock = FakeClock(now=0.0)
-    with HttpxTransport(fault_receiver.url, timeout=30) as inner:
-        transport = TimedAttempts(inner, clock)
-        with pytest.raises(TransportError, match=r"no response within 0\.4s"):
-            send_with_retries(
-                transport,
-                b"x",
-                deadline=0.4,
-                policy=RetryPolicy(min_backoff=0.05),
-                clock=clock,
-                wait=lambda seconds: False,
-            )
-    fault_receiver.release()
-    # The one attempt got the 0.4 s left, not the transport's 30 s; then no time was left.
-    assert transport.timeouts == [0.4]
-
-
-def test_receiver_closing_without_answer_is_a_transport_error(fault_receiver: FaultReceiver) -> None:
+def test_receiver_closing_without_answer_is_a_transport_error(fault_receiver: Receiver) -> None:
     fault_receiver.script(Reply(drop=True))
     with (
         HttpxTransport(fault_receiver.url, timeout=10) as transport,
@@ -590,14 +497,14 @@ def tls_ca() -> trustme.CA:
 
 
 @pytest.fixture
-def tls_receiver(tls_ca: trustme.CA) -> Iterator[FaultReceiver]:
+def tls_receiver(tls_ca: trustme.CA) -> Iterator[Receiver]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls_ca.issue_cert("127.0.0.1").configure_cert(context)
-    with FaultReceiver(ssl_context=context) as receiver:
+    with Receiver(ssl_context=context) as receiver:
         yield receiver
 
 
-def test_tls_verification_failure_is_named(tls_receiver: FaultReceiver) -> None:
+def test_tls_verification_failure_is_named(tls_receiver: Receiver) -> None:
     with (
         HttpxTransport(tls_receiver.url, timeout=5) as transport,
         pytest.raises(TransportError, match="TLS certificate verification failed") as info,
@@ -606,7 +513,7 @@ def test_tls_verification_failure_is_named(tls_receiver: FaultReceiver) -> None:
     assert "self-signed" in str(info.value) or "unable to get local issuer" in str(info.value)
 
 
-def test_tls_with_the_right_ca_succeeds(tls_receiver: FaultReceiver, tls_ca: trustme.CA, body: bytes) -> None:
+def test_tls_with_the_right_ca_succeeds(tls_receiver: Receiver, tls_ca: trustme.CA, body: bytes) -> None:
     context = ssl.create_default_context()
     tls_ca.configure_trust(context)
     with httpx.Client(verify=context) as client:
@@ -634,7 +541,7 @@ def test_a_tls_connection_ended_without_a_word_suggests_a_client_certificate(
     assert "PROMETHEUS_REMOTE_WRITE_CERT_FILE" in message
 
 
-def test_a_plain_connection_reset_does_not_mention_certificates(fault_receiver: FaultReceiver) -> None:
+def test_a_plain_connection_reset_does_not_mention_certificates(fault_receiver: Receiver) -> None:
     fault_receiver.script(Reply(drop=True))
     with HttpxTransport(fault_receiver.url, timeout=10) as transport, pytest.raises(TransportError) as info:
         transport.send(b"x")
@@ -652,7 +559,7 @@ def test_a_plain_connection_reset_does_not_mention_certificates(fault_receiver: 
     ],
 )
 def test_fault_receiver_sends_written_headers_for_2_0(
-    fault_receiver: FaultReceiver, protocol: str, confirms: bool
+    fault_receiver: Receiver, protocol: str, confirms: bool
 ) -> None:
     body = generate_write_request(timestamp_ms=1_700_000_000_000, protocol=protocol)
     with HttpxTransport(fault_receiver.url) as transport:
@@ -665,12 +572,12 @@ def test_fault_receiver_sends_written_headers_for_2_0(
         assert result.samples_written == sum(len(s.samples) for s in request.decoded.series)
 
 
-def test_fault_receiver_wait_fails_loudly(fault_receiver: FaultReceiver) -> None:
+def test_fault_receiver_wait_fails_loudly(fault_receiver: Receiver) -> None:
     with pytest.raises(AssertionError, match="expected 1 requests"):
         fault_receiver.wait_for_requests(1, timeout=0.01)
 
 
-def test_fault_receiver_records_undecodable_bodies(fault_receiver: FaultReceiver) -> None:
+def test_fault_receiver_records_undecodable_bodies(fault_receiver: Receiver) -> None:
     with HttpxTransport(fault_receiver.url) as transport:
         transport.send(b"garbage")
     [request] = fault_receiver.wait_for_requests(1)
@@ -679,7 +586,7 @@ def test_fault_receiver_records_undecodable_bodies(fault_receiver: FaultReceiver
 
 
 def test_warm_up_sends_nothing_and_leaves_auth_failures_to_send(
-    fault_receiver: FaultReceiver, tmp_path: Path
+    fault_receiver: Receiver, tmp_path: Path
 ) -> None:
     # The warm-up runs the auth flow (it reads the token file); a failure there is send()'s to report.
     auth = BearerTokenAuth(token_file=str(tmp_path / "missing-token"))

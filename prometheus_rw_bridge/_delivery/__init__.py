@@ -1,6 +1,12 @@
-"""Getting encoded collections to the receivers: the bridge, per-endpoint senders, retries.
+"""Getting encoded collections to the receivers: the bridge, per-endpoint senders, retries, the spool.
 
-The collector thread (``bridge``), one ordered sender per endpoint (``sender``), the one retry
-loop (``retry``), protocol negotiation and the self-metrics.  Talks HTTP only through the
-transport interface of ``_http``.
+* ``bridge``: the collector thread, ``flush()`` and ``close()``; ``forks``: what a fork does to it;
+* ``sender``: one ordered queue and delivery thread per endpoint; ``ledger``: its counters and logs;
+* ``retry``: the one retry loop (``send_with_retries``, outcomes as ``Outcome``), used by the
+  sender and by ``push_to_remote_write``; ``negotiate``: protocol ``auto``;
+* ``spool`` (with ``spool_index``, ``spool_files``, ``spool_recovery``, ``spool_format``): the
+  on-disk spool of requests;
+* ``selfmetrics``: the ``prometheus_remote_storage_*`` families; ``setup``: settings to a bridge.
+
+Talks HTTP only through the ``Transport`` interface of ``_http``.
 """

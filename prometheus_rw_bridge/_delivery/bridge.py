@@ -2,15 +2,15 @@
 
 One collector thread wakes every ``interval`` seconds (on a fixed grid, so it never drifts),
 collects the registry once, encodes it with one timestamp, and hands the compressed requests
-to one :class:`~prometheus_rw_bridge._sender.EndpointSender` per endpoint.  Application
+to one :class:`~prometheus_rw_bridge._delivery.sender.EndpointSender` per endpoint.  Application
 threads never wait on the network: ``enable_remote_write()`` returns at once, and only
 ``flush()`` and ``close()`` wait, each with a timeout.
 
 Fork safety: after ``os.fork()`` a child inherits no running bridge.  Bridges are *off* in the
 child (they log once at info and do nothing); call ``enable_remote_write()`` again in the child
 to push from it.  This avoids two processes pushing the same series with the same labels.
-A fork also waits (at most :data:`FORK_WAIT` seconds) until no collection is running, so the
-child never inherits prometheus_client's locks held by one; see docs/architecture.md, "Forks".
+A fork also waits (at most ``forks.FORK_WAIT`` seconds) until no collection is running, so the
+child never inherits prometheus_client's locks held by one (``forks``; docs/architecture.md, "Forks").
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._config.settings import DEFAULT_INTERVAL, DEFAULT_MAX_SAMPLES_PER_SEND
 from .._protocol.encode import EncodedCollection, Encoder
 from .._protocol.registry import read
+from . import forks
+from .ledger import BridgeStats
 from .sender import Collection, EndpointSender, Request, compress_requests
 
 logger = logging.getLogger(__name__)
@@ -37,42 +37,6 @@ __all__ = ["BridgeStats", "RemoteWriteBridge"]
 
 METADATA_RESEND_INTERVAL = 60.0
 """Seconds after which unchanged metadata is sent again (Prometheus: ``metadata_config.send_interval``)."""
-
-FORK_WAIT = 5.0
-"""Seconds a fork waits at most for running collections to finish before it goes ahead anyway."""
-
-
-@dataclass(frozen=True)
-class BridgeStats:
-    """What a bridge has done so far, summed over its endpoints.
-
-    ``samples_dropped`` counts samples given up for good (queue full, rejected with a 4xx,
-    shutdown deadline, or unsendable: an empty name, a value that is no number...; each
-    endpoint counts those of every collection); ``samples_failed`` the subset that a receiver
-    refused or that failed at shutdown.  ``success_rate`` is successes / attempts (1.0 before
-    the first attempt).
-    """
-
-    attempts: int
-    successes: int
-    errors: int
-    samples_sent: int
-    samples_failed: int
-    samples_retried: int
-    samples_dropped: int
-    samples_pending: int
-    bytes_sent: int
-    collections: int
-    collection_errors: int
-    last_error: str | None
-    dropped_by_reason: Mapping[str, int]
-
-    @property
-    def success_rate(self) -> float:
-        return 1.0 if self.attempts == 0 else self.successes / self.attempts
-
-
-_EMPTY_STATS = BridgeStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, {})
 
 
 def next_tick(start: float, tick: int, now: float, interval: float) -> tuple[int, float]:
@@ -139,7 +103,7 @@ class RemoteWriteBridge:
         self._inherited = False  # set in a forked child: this bridge belongs to the parent
         self._thread: threading.Thread | None = None
         self._self_metrics: Any = None
-        _live_bridges.add(self)
+        forks.track(self)
         if disabled_reason is None and start:
             self.start()
 
@@ -184,32 +148,13 @@ class RemoteWriteBridge:
     @property
     def stats(self) -> BridgeStats:
         """Counters summed over all endpoints; see :class:`BridgeStats`."""
-        if not self._senders:
-            return _EMPTY_STATS
         per = [sender.stats() for sender in self._senders]
-        dropped: dict[str, int] = {}
-        for s in per:
-            for reason, count in s.samples_dropped.items():
-                dropped[reason] = dropped.get(reason, 0) + count
-        last_errors = [s.last_error for s in per if s.last_error]
-        return BridgeStats(
-            attempts=sum(s.attempts for s in per),
-            successes=sum(s.successes for s in per),
-            errors=sum(s.errors for s in per),
-            samples_sent=sum(s.samples_sent for s in per),
-            samples_failed=sum(s.samples_failed for s in per),
-            samples_retried=sum(s.samples_retried for s in per),
-            samples_dropped=sum(dropped.values()),
-            samples_pending=sum(s.pending_samples for s in per),
-            bytes_sent=sum(s.bytes_sent for s in per),
-            collections=self._collections,
-            collection_errors=self._collection_errors,
-            last_error=last_errors[-1] if last_errors else None,
-            dropped_by_reason=dropped,
+        return BridgeStats.summed(
+            per, collections=self._collections, collection_errors=self._collection_errors
         )
 
     def endpoint_stats(self) -> list[Any]:
-        """Per-endpoint counters (``_sender.EndpointStats``)."""
+        """Per-endpoint counters (``_delivery.ledger.EndpointStats``)."""
         return [sender.stats() for sender in self._senders]
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -445,8 +390,7 @@ def _debug_text(body: bytes, protocol: str = "1.0") -> str:
         return f"(cannot render: {exc})\n"
 
 
-# Bridges that exist in this process, for fork handling and for enable_remote_write's reuse.
-_live_bridges: weakref.WeakSet[RemoteWriteBridge] = weakref.WeakSet()
+# The running bridge of each (registry, URLs), for enable_remote_write's reuse.
 _active: dict[tuple[int, tuple[str, ...]], RemoteWriteBridge] = {}
 _active_lock = threading.Lock()
 
@@ -458,65 +402,12 @@ def _unregister(bridge: RemoteWriteBridge) -> None:
                 del _active[key]
 
 
-# The collect locks _before_fork took, released again after the fork in the parent.
-_held_for_fork: list[threading.Lock] = []
-
-
-def _before_fork() -> None:
-    """Wait until no collection runs, and keep new ones from starting until the fork is done.
-
-    A collection holds prometheus_client's locks (the registry's, each metric's) and runs
-    user collectors, which may import; a child forked in the middle of one would inherit
-    those locks held by a thread it does not have, and the application's next ``inc()`` on
-    that metric would wait for ever.  Holding every bridge's collect lock across the fork
-    rules that out.  The wait is bounded by :data:`FORK_WAIT`: a collection that takes longer
-    (a collector stuck on I/O) no longer holds off the fork, and a warning says so.  A fork
-    from inside a collection (a collector that forks) does not wait for itself.
-    """
-    deadline = time.monotonic() + FORK_WAIT
-    me = threading.get_ident()
-    late = 0
-    for bridge in list(_live_bridges):
-        if bridge._collecting_in == me:
-            continue
-        lock = bridge._collect_lock
-        if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            _held_for_fork.append(lock)
-        else:
-            late += 1
-    if late:
-        logger.warning(
-            "prometheus-rw-bridge: forking although %d remote-write collection(s) still run after %.1fs; "
-            "the child may inherit metric locks they hold and hang on them (is a collector stuck?)",
-            late,
-            FORK_WAIT,
-        )
-
-
-def _after_fork_in_parent() -> None:
-    """Let collections run again."""
-    while _held_for_fork:
-        _held_for_fork.pop().release()
-
-
-def _after_fork_in_child() -> None:
+def _forget_active_in_child() -> None:
+    """The parent's bridges are not this child's to reuse, and its lock may have been held."""
     global _active_lock
-    _held_for_fork.clear()  # the parent's locks: every bridge gets new ones below
     _active_lock = threading.Lock()
     _active.clear()
-    running = [b for b in list(_live_bridges) if b.enabled]
-    for bridge in list(_live_bridges):
-        bridge._after_fork_in_child()
-    if running:
-        logger.info(
-            "prometheus-rw-bridge: %d bridge(s) inherited across fork are off in this child (pid %d); "
-            "call enable_remote_write() here to push from it",
-            len(running),
-            os.getpid(),
-        )
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
-    )
+    os.register_at_fork(after_in_child=_forget_active_in_child)

@@ -1,22 +1,27 @@
-"""When to try a failed push again, and how long to wait first.
+"""The one retry loop: send a request until it is answered, refused, or time is up.
 
 The remote-write specs say: retry 5xx (MUST), 429 (MAY; we do), connection failures and
 timeouts; never retry other 4xx; back off so a struggling receiver is not hammered.
 ``Retry-After`` (seconds or an HTTP date) is honoured as a floor, capped.
 
-Everything here is pure or takes its clock and its wait as arguments, so tests drive it with
-a fake clock and never sleep.
+:func:`send_with_retries` is the loop; the background sender and ``push_to_remote_write`` both
+call it.  It never raises for a failed send: it returns a :class:`Delivery` whose
+:class:`Outcome` says what happened, and the caller decides what that costs (a counted drop, a
+1.0 resend, an exception for the one-shot caller).  It takes its clock, its wait and its
+deadline as arguments, so tests drive it with a fake clock and never sleep, and the sender's
+shutdown can move the deadline while a retry waits.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING
 
 from .._exceptions import (
     ConfigurationError,
@@ -26,7 +31,11 @@ from .._exceptions import (
     TransportError,
 )
 
-__all__ = ["RetryPolicy", "retry_after_of", "send_with_retries"]
+if TYPE_CHECKING:  # httpx is imported when the first transport is built, not at import time
+    from .._http.transport import SendResult, Transport
+    from .negotiate import Negotiator
+
+__all__ = ["Delivery", "Outcome", "RetryHooks", "RetryPolicy", "retry_after_of", "send_with_retries"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,24 +113,54 @@ def retry_after_of(error: BaseException) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-_Result_co = TypeVar("_Result_co", covariant=True)
+class Outcome(enum.Enum):
+    """How one request's delivery ended."""
+
+    SENT = "sent"
+    """A 2xx answer (that, in ``auto`` mode, did not show a 1.0 receiver)."""
+    REJECTED = "rejected"
+    """A 4xx other than 413 and 429: the request is wrong and is never sent again."""
+    TOO_LARGE = "too_large"
+    """A 413: the receiver refuses requests this large; never sent again as it is."""
+    FALLBACK = "fallback"
+    """The receiver showed it does not speak 2.0 (``auto`` mode): send the same data as 1.0."""
+    GAVE_UP = "gave_up"
+    """The deadline came (or the wait was told to stop) before an answer that ends it."""
 
 
-class Sender(Protocol[_Result_co]):
-    """What ``send_with_retries`` needs from a transport (``HttpxTransport`` is one)."""
+@dataclass(frozen=True)
+class Delivery:
+    """What :func:`send_with_retries` did with one request.
 
-    @property
-    def timeout(self) -> float:
-        """The per-attempt timeout in seconds."""
+    Attributes:
+        outcome: how it ended.
+        result: the 2xx answer (``SENT``, and ``FALLBACK`` after a 2xx without 2.0 headers).
+        error: the last failure: the refusal (``REJECTED``, ``TOO_LARGE``, ``FALLBACK`` after
+            a 4xx) or the error that was being retried when time ran out (``GAVE_UP``).
+        attempts: requests actually made.
+        duration: seconds the last attempt took.
+    """
 
-    @property
-    def url(self) -> str:
-        """The endpoint, safe to display."""
+    outcome: Outcome
+    result: SendResult | None = None
+    error: SendError | None = None
+    attempts: int = 0
+    duration: float = 0.0
 
-    def send(
-        self, body: bytes, *, protocol: str = ..., attempt: int = ..., timeout: float | None = ...
-    ) -> _Result_co:
-        """Send once; raise a ``SendError`` on failure."""
+
+class RetryHooks:
+    """What the loop reports while it runs, for counters and logs; these defaults do nothing."""
+
+    def attempt(self) -> None:
+        """A request is about to be made."""
+
+    def failed(self, error: SendError, retry: int, delay: float | None) -> None:
+        """An attempt failed with a retryable ``error``; retry number ``retry`` follows after
+        ``delay`` seconds, or none (``delay`` is None) because time is up."""
+
+
+_NO_HOOKS = RetryHooks()
+_DEFAULT_POLICY = RetryPolicy()  # frozen, so one shared default is safe
 
 
 def _sleep(seconds: float) -> bool:
@@ -131,68 +170,99 @@ def _sleep(seconds: float) -> bool:
 
 
 def send_with_retries(
-    transport: Sender[_Result_co],
+    transport: Transport,
     body: bytes,
     *,
     protocol: str = "1.0",
-    deadline: float | None,
-    policy: RetryPolicy = RetryPolicy(),  # frozen, so one shared default is safe
+    deadline: float | Callable[[], float | None] | None = None,
+    policy: RetryPolicy = _DEFAULT_POLICY,
+    negotiator: Negotiator | None = None,
     clock: Callable[[], float] = time.monotonic,
     wait: Callable[[float], bool] = _sleep,
-    on_retry: Callable[[int, SendError, float], None] | None = None,
+    hooks: RetryHooks = _NO_HOOKS,
     rng: random.Random | None = None,
-) -> _Result_co:
+) -> Delivery:
     """Send ``body``, retrying failures that may succeed later, until ``deadline``.
 
     Retried: ``RetryableReceiverError`` (5xx, 429) and ``TransportError`` (refused, reset,
-    TLS, timeout).  ``NonRetryableReceiverError`` (other 4xx) is raised at once: resending
-    a request the receiver called invalid can never succeed.
+    TLS, timeout).  Any other answer ends the loop at once: a 2xx is ``SENT``, a 413
+    ``TOO_LARGE``, another 4xx ``REJECTED`` (resending a request the receiver called invalid
+    can never succeed), and, with a ``negotiator``, an answer showing a 1.0 receiver
+    ``FALLBACK``.  Retry ``n`` carries ``Retry-Attempt: n`` (the transport adds it).
 
     Args:
-        transport: a ``HttpxTransport`` (or anything with the same ``send``, ``timeout`` and ``url``).
+        transport: the endpoint (:class:`~prometheus_rw_bridge._http.transport.Transport`).
         body: the compressed request body.
         protocol: ``"1.0"`` or ``"2.0"``, passed to ``transport.send``.
         deadline: absolute time, in ``clock()`` units, after which no attempt starts and no
-            attempt runs (each attempt's timeout is cut to the time left); None retries forever.
+            attempt runs (each attempt's timeout is cut to the time left); a callable is asked
+            again before every attempt and every wait, so a shutdown can set one; None
+            retries for ever.
         policy: the backoff schedule.
+        negotiator: for ``protocol="auto"``: told every answer; may ask for a 1.0 resend.
         clock: monotonic time source.
         wait: ``wait(seconds)`` waits and returns True if the caller wants to stop early
             (``threading.Event().wait`` fits); the default sleeps.
-        on_retry: called as ``on_retry(retry_number, error, delay)`` before each wait, for
-            logging and self-metrics.
+        hooks: told of every attempt and every retryable failure.
         rng: random source for jitter.
 
     Returns:
-        What ``transport.send`` returned (a ``SendResult`` for a ``HttpxTransport``).
-
-    Raises:
-        NonRetryableReceiverError: the receiver refused the request; never retried.
-        RetryableReceiverError: the last error, when the deadline passed or ``wait`` asked to stop.
-        TransportError: likewise, when the last failure got no answer at all.
+        The :class:`Delivery`: its outcome, the answer or the last error.
     """
+    deadline_of = deadline if callable(deadline) else (lambda: deadline)
     attempt = 0
     error: SendError | None = None
     while True:
         timeout = transport.timeout
-        if deadline is not None:
-            remaining = deadline - clock()
+        end = deadline_of()
+        if end is not None:
+            remaining = end - clock()
             if remaining <= 0:
-                if error is not None:
-                    raise error
-                raise TransportError(f"no time left to send to {transport.url}: the deadline had passed")
+                if error is None:
+                    error = TransportError(f"no time left to send to {transport.url}: the deadline passed")
+                return Delivery(Outcome.GAVE_UP, error=error, attempts=attempt)
             timeout = min(timeout, remaining)
+        hooks.attempt()
+        started = clock()
         try:
-            return transport.send(body, protocol=protocol, attempt=attempt, timeout=timeout)
-        except NonRetryableReceiverError:
-            raise
+            result = transport.send(body, protocol=protocol, attempt=attempt, timeout=timeout)
+        except NonRetryableReceiverError as exc:
+            return _refused(exc, protocol, negotiator, attempt + 1, clock() - started)
         except (RetryableReceiverError, TransportError) as exc:
             error = exc
+        else:
+            outcome = Outcome.SENT
+            if negotiator is not None and negotiator.observe(
+                protocol, status_code=result.status_code, confirmed_v2=result.confirms_v2
+            ):
+                outcome = Outcome.FALLBACK
+            return Delivery(outcome, result=result, attempts=attempt + 1, duration=clock() - started)
         attempt += 1
         delay = policy.delay(attempt, retry_after_of(error), rng)
-        if deadline is not None and clock() + delay >= deadline:
-            logger.debug("giving up on %s: next retry would pass the deadline", transport.url)
-            raise error
-        if on_retry is not None:
-            on_retry(attempt, error, delay)
+        end = deadline_of()
+        if end is not None and clock() + delay >= end:
+            logger.debug("giving up on %s: the next retry would pass the deadline", transport.url)
+            hooks.failed(error, attempt, None)
+            return Delivery(Outcome.GAVE_UP, error=error, attempts=attempt)
+        hooks.failed(error, attempt, delay)
         if wait(delay):
-            raise error
+            return Delivery(Outcome.GAVE_UP, error=error, attempts=attempt)
+
+
+def _refused(
+    error: NonRetryableReceiverError,
+    protocol: str,
+    negotiator: Negotiator | None,
+    attempts: int,
+    duration: float,
+) -> Delivery:
+    """Classify a 4xx answer other than 429."""
+    if negotiator is not None and negotiator.observe(
+        protocol, status_code=error.status_code, confirmed_v2=False
+    ):
+        outcome = Outcome.FALLBACK
+    elif error.status_code == 413:
+        outcome = Outcome.TOO_LARGE
+    else:
+        outcome = Outcome.REJECTED
+    return Delivery(outcome, error=error, attempts=attempts, duration=duration)

@@ -2,12 +2,25 @@
 
 A collector registered in the pushed registry; every family is labelled with ``remote_name``
 and ``url`` (credentials already removed by the transport).
+
+The request-duration histogram is counted here with :func:`bisect.bisect_left` and exposed as
+prometheus_client's ``HistogramMetricFamily``, not kept in a prometheus_client ``Histogram``.
+Under ``PROMETHEUS_MULTIPROC_DIR`` (gunicorn, Celery and other pre-fork servers)
+prometheus_client decides at import time that *every* metric value lives in a file of that
+directory (``values.ValueClass`` becomes ``MultiProcessValue``), and ``MultiProcessCollector``
+merges every file it finds there.  A ``Histogram`` made by the bridge would therefore leave a
+``histogram_<pid>.db`` behind in each process and appear a second time in the merged view that
+the gunicorn integration pushes, summed over processes and without our ``remote_name`` and
+``url``.  There is no supported way to give one metric an in-memory value in that mode, so the
+counts stay in this collector's memory.
 """
 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
+from itertools import accumulate
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -25,7 +38,7 @@ class SelfMetricsCollector:
     def __init__(self, senders: Callable[[], Sequence[Any]]) -> None:
         self._senders = senders
         # Durations are accumulated here (senders hand them over once) so the histogram is cumulative.
-        self._hist: dict[tuple[str, str], tuple[list[int], float, int]] = {}
+        self._hist: dict[tuple[str, str], tuple[list[int], float]] = {}
         self._lock = threading.Lock()  # a scrape and the pusher may collect at once
 
     def describe(self) -> list[Any]:
@@ -90,19 +103,11 @@ class SelfMetricsCollector:
         yield from (samples, failed, retried, dropped, sent_bytes, pending, highest, duration)
 
     def _histogram(self, key: tuple[str, str], new: list[float]) -> tuple[list[tuple[str, float]], float]:
-        counts, total, _ = self._hist.get(key, ([0] * (len(_BUCKETS) + 1), 0.0, 0))
+        """Add ``new`` durations to the endpoint's bucket counts; return the cumulative buckets and sum."""
+        counts, total = self._hist.get(key, ([0] * (len(_BUCKETS) + 1), 0.0))
         for value in new:
-            total += value
-            for i, bound in enumerate(_BUCKETS):
-                if value <= bound:
-                    counts[i] += 1
-                    break
-            else:
-                counts[-1] += 1
-        self._hist[key] = (counts, total, 0)
-        buckets = []
-        running = 0
-        for bound, count in zip((*_BUCKETS, float("inf")), counts, strict=True):
-            running += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
-        return buckets, total
+            counts[bisect_left(_BUCKETS, value)] += 1  # the first bound >= value: "le" semantics
+        total += sum(new)
+        self._hist[key] = (counts, total)
+        bounds = [repr(bound) for bound in _BUCKETS] + ["+Inf"]
+        return [(bound, float(n)) for bound, n in zip(bounds, accumulate(counts), strict=True)], total

@@ -17,15 +17,17 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .._exceptions import NonRetryableReceiverError, SendError
+from .._exceptions import ReceiverError
 from .._protocol import snappy as _snappy
 from .._protocol.batching import Request, compress_requests, split_body
-from .retry import RetryPolicy, retry_after_of
+from .ledger import EndpointStats, Ledger
+from .retry import Delivery, Outcome, RetryPolicy, send_with_retries
 
 if TYPE_CHECKING:  # importing httpx is for when the first transport is built, not for import time
     from .._http.transport import Transport
+    from .negotiate import Negotiator
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +39,6 @@ __all__ = [
     "compress_requests",  # re-exported from _protocol.batching, their home
     "split_body",
 ]
-
-_ERROR_LOG_INTERVAL = 60.0  # seconds between logged 4xx messages per endpoint
 
 
 @dataclass
@@ -65,29 +65,6 @@ class Collection:
         return sum(r.samples for r in self.requests)
 
 
-@dataclass
-class EndpointStats:
-    """Counters of one endpoint; read a consistent copy with :meth:`EndpointSender.stats`."""
-
-    url: str
-    remote_name: str
-    attempts: int = 0
-    successes: int = 0
-    errors: int = 0
-    samples_sent: int = 0
-    samples_failed: int = 0
-    samples_retried: int = 0
-    samples_dropped: dict[str, int] = field(default_factory=dict)
-    samples_written_reported: int = 0
-    bytes_sent: int = 0
-    pending_samples: int = 0
-    pending_collections: int = 0
-    highest_sent_timestamp_ms: int = 0
-    last_error: str | None = None
-    protocol: str = "1.0"
-    batch_durations: list[float] = field(default_factory=list)
-
-
 class EndpointSender:
     """Deliver collections to one endpoint, in order, from a daemon thread.
 
@@ -96,9 +73,10 @@ class EndpointSender:
         policy: backoff bounds for retries.
         max_pending_collections: collections that may wait (the one in flight included).
         max_pending_bytes: compressed bytes that may wait.
-        negotiator: optional ``_negotiate.Negotiator`` for ``protocol="auto"``.
-        on_sent: called with ``(request, duration_seconds)`` after every delivered request.
+        negotiator: optional :class:`~prometheus_rw_bridge._delivery.negotiate.Negotiator`
+            for ``protocol="auto"``.
         clock: monotonic clock, injectable for tests.
+        thread_name: the delivery thread's name.
     """
 
     def __init__(
@@ -108,7 +86,7 @@ class EndpointSender:
         policy: RetryPolicy | None = None,
         max_pending_collections: int = 80,
         max_pending_bytes: int = 64 * 1024 * 1024,
-        negotiator: Any = None,
+        negotiator: Negotiator | None = None,
         clock: Callable[[], float] = time.monotonic,
         thread_name: str = "prometheus-rw-bridge-send",
     ) -> None:
@@ -123,13 +101,9 @@ class EndpointSender:
         self._queue: deque[Collection] = deque()
         self._pending_bytes = 0
         self._delivered_seq = 0  # every collection with seq <= this is finished (sent or dropped)
-        self._delivering_seq = 0  # the collection being delivered now
-        self._dropped_seqs: deque[int] = deque(maxlen=4096)  # collections that lost samples
         self._stopping = False
-        self._give_up_at: float | None = None
-        self._stats = EndpointStats(url=transport.url, remote_name=transport.remote_name)
-        self._last_error_log = -_ERROR_LOG_INTERVAL
-        self._suppressed_errors = 0
+        self._give_up_at: float | None = None  # set by stop(): the shutdown deadline
+        self._ledger = Ledger(transport.url, transport.remote_name, clock=clock)
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self._thread.start()
 
@@ -144,18 +118,13 @@ class EndpointSender:
     def stats(self) -> EndpointStats:
         """Return a copy of this endpoint's counters."""
         with self._lock:
-            copy = EndpointStats(**{k: getattr(self._stats, k) for k in self._stats.__dataclass_fields__})
-            copy.samples_dropped = dict(self._stats.samples_dropped)
-            copy.batch_durations = []
-            copy.pending_samples = sum(c.samples for c in self._queue)
-            copy.pending_collections = len(self._queue)
-            return copy
+            samples = sum(c.samples for c in self._queue)
+            collections = len(self._queue)
+        return self._ledger.snapshot(pending_samples=samples, pending_collections=collections)
 
     def take_batch_durations(self) -> list[float]:
         """Return and forget the durations of requests delivered since the last call."""
-        with self._lock:
-            durations, self._stats.batch_durations = self._stats.batch_durations, []
-            return durations
+        return self._ledger.take_batch_durations()
 
     def protocol(self) -> str:
         """The protocol the next collection should be encoded in."""
@@ -168,12 +137,13 @@ class EndpointSender:
 
     def submit(self, collection: Collection) -> None:
         """Queue ``collection``; never blocks on the network.  Drops the oldest waiting beyond capacity."""
+        victims: list[int] = []
         with self._cond:
             for reason, samples in collection.unsendable.items():
                 # Dropped for good but never queued: counted, and flush() does not wait on them.
-                self._count_dropped(samples, reason)
+                self._ledger.dropped(samples, reason, None)
             if self._stopping and self._give_up_at is not None:
-                self._drop(collection, "shutdown")
+                self._ledger.dropped(collection.samples, "shutdown", collection.seq)
                 self._delivered_seq = max(self._delivered_seq, collection.seq)
                 return
             self._queue.append(collection)
@@ -185,9 +155,12 @@ class EndpointSender:
                 victim = self._queue[1]
                 del self._queue[1]
                 self._pending_bytes -= victim.nbytes
-                self._drop(victim, "queue_full")
+                self._ledger.dropped(victim.samples, "queue_full", victim.seq)
+                victims.append(victim.samples)
                 self._advance_delivered()
             self._cond.notify_all()
+        for samples in victims:
+            self._ledger.warn_queue_full(samples)
 
     def wait_delivered(self, seq: int, timeout: float | None) -> bool:
         """Wait until every collection up to ``seq`` is finished; tell whether that happened in time."""
@@ -204,8 +177,7 @@ class EndpointSender:
 
     def dropped_after(self, seq: int) -> bool:
         """Tell whether any collection newer than ``seq`` lost samples."""
-        with self._lock:
-            return any(dropped > seq for dropped in self._dropped_seqs)
+        return self._ledger.dropped_after(seq)
 
     def stop(self, deadline: float) -> bool:
         """Deliver what is queued until ``deadline`` (monotonic), then stop; return whether all went out."""
@@ -223,7 +195,7 @@ class EndpointSender:
                 while len(self._queue) > 1:
                     victim = self._queue.pop()
                     self._pending_bytes -= victim.nbytes
-                    self._drop(victim, "shutdown")
+                    self._ledger.dropped(victim.samples, "shutdown", victim.seq)
         if not self._thread.is_alive():
             self._transport.close()
         return drained
@@ -235,6 +207,7 @@ class EndpointSender:
         self._queue = deque()
         self._pending_bytes = 0
         self._stopping = True
+        self._ledger.after_fork_in_child()
 
     # -- the delivery thread -------------------------------------------------------------
 
@@ -247,7 +220,6 @@ class EndpointSender:
                     if not self._queue:
                         return
                     collection = self._queue[0]
-                    self._delivering_seq = collection.seq
                 self._deliver(collection)
                 with self._cond:
                     if self._queue and self._queue[0] is collection:
@@ -262,7 +234,7 @@ class EndpointSender:
                     if self._queue:
                         victim = self._queue.popleft()
                         self._pending_bytes -= victim.nbytes
-                        self._drop(victim, "internal_error")
+                        self._ledger.dropped(victim.samples, "internal_error", victim.seq)
                         self._delivered_seq = max(self._delivered_seq, victim.seq)
                     self._cond.notify_all()
 
@@ -275,154 +247,65 @@ class EndpointSender:
         """Send every request of ``collection`` in order, retrying as the policy allows."""
         while collection.requests:
             request = collection.requests[0]
-            outcome = self._send_with_retries(request)
-            if outcome == "fallback":
-                if collection.fallback is not None:
-                    collection.requests = deque(collection.fallback)
-                    collection.fallback = None
-                    continue
-                # 2.0 had been confirmed, so no 1.0 copy was kept; the next collection is 1.0.
-                outcome = "dropped"
-                with self._lock:
-                    self._drop_samples(request.samples, "protocol_fallback")
-            if outcome == "split":
-                halves = split_body(_snappy.decompress(request.body), request.protocol)
-                if halves is not None:
-                    collection.requests.popleft()
-                    for part, count in reversed(halves):
-                        collection.requests.appendleft(
-                            Request(_snappy.compress(part), count, request.protocol)
-                        )
-                    continue
-                outcome = "dropped"
-                with self._lock:
-                    self._drop_samples(request.samples, "too_large")
-            collection.requests.popleft()
-            if outcome == "sent":
-                collection.fallback = None  # 2.0 confirmed for this collection, if it was 2.0
-                with self._lock:
-                    stats = self._stats
-                    stats.highest_sent_timestamp_ms = max(
-                        stats.highest_sent_timestamp_ms, collection.timestamp_ms
-                    )
-
-    def _send_with_retries(self, request: Request) -> str:
-        """Return ``sent``, ``dropped``, ``fallback`` (resend as 1.0) or ``split`` (413)."""
-        attempt = 0
-        while True:
-            with self._lock:
-                give_up_at = self._give_up_at
-                self._stats.attempts += 1
-            timeout = None
-            if give_up_at is not None:
-                timeout = give_up_at - self._clock()
-                if timeout <= 0:
-                    with self._lock:
-                        self._drop_samples(request.samples, "shutdown")
-                    return "dropped"
-            started = self._clock()
-            try:
-                result = self._transport.send(
-                    request.body, protocol=request.protocol, attempt=attempt, timeout=timeout
-                )
-            except NonRetryableReceiverError as exc:
-                if self.negotiator is not None and self.negotiator.observe(
-                    request.protocol, status_code=exc.status_code, confirmed_v2=False
-                ):
-                    return "fallback"
-                if exc.status_code == 413 and request.samples > 1:
-                    return "split"
-                with self._lock:
-                    self._stats.errors += 1
-                    self._stats.last_error = str(exc)
-                    self._drop_samples(request.samples, f"http_{exc.status_code}")
-                    self._stats.samples_failed += request.samples
-                self._log_rejection(exc)
-                return "dropped"
-            except SendError as exc:
-                retry_after = retry_after_of(exc)
-                attempt += 1
-                delay = self._policy.delay(attempt, retry_after)
-                with self._lock:
-                    self._stats.errors += 1
-                    self._stats.last_error = str(exc)
-                    self._stats.samples_retried += request.samples
-                if attempt == 1 or attempt % 10 == 0:
-                    logger.warning(
-                        "Remote write to %s failed (attempt %d), retrying in %.2fs: %s",
-                        self.url,
-                        attempt,
-                        delay,
-                        exc,
-                    )
-                if self._wait_retry(delay):
-                    with self._lock:
-                        self._drop_samples(request.samples, "shutdown")
-                    return "dropped"
+            delivery = send_with_retries(
+                self._transport,
+                request.body,
+                protocol=request.protocol,
+                deadline=lambda: self._give_up_at,
+                policy=self._policy,
+                negotiator=self.negotiator,
+                clock=self._clock,
+                wait=self._wait_retry,
+                hooks=self._ledger.retrying(request.samples),
+            )
+            if delivery.outcome is Outcome.FALLBACK and collection.fallback is not None:
+                collection.requests = deque(collection.fallback)
+                collection.fallback = None
                 continue
-            duration = self._clock() - started
-            if self.negotiator is not None and self.negotiator.observe(
-                request.protocol, status_code=result.status_code, confirmed_v2=result.confirms_v2
-            ):
-                return "fallback"
-            with self._lock:
-                stats = self._stats
-                stats.successes += 1
-                stats.samples_sent += request.samples
-                stats.bytes_sent += len(request.body)
-                stats.protocol = request.protocol
-                if result.samples_written is not None:
-                    stats.samples_written_reported += result.samples_written
-                stats.batch_durations.append(duration)
-                if len(stats.batch_durations) > 10_000:
-                    del stats.batch_durations[:5_000]
-            return "sent"
+            if delivery.outcome is Outcome.TOO_LARGE and request.samples > 1 and _split_head(collection):
+                continue
+            collection.requests.popleft()
+            self._account(collection, request, delivery)
+
+    def _account(self, collection: Collection, request: Request, delivery: Delivery) -> None:
+        """Count what delivering ``request`` came to."""
+        outcome, seq = delivery.outcome, collection.seq
+        if outcome is Outcome.SENT:
+            collection.fallback = None  # 2.0 confirmed for this collection, if it was 2.0
+            self._ledger.sent(
+                request.samples, len(request.body), request.protocol, delivery, collection.timestamp_ms
+            )
+        elif outcome is Outcome.FALLBACK:
+            # 2.0 had been confirmed, so no 1.0 copy was kept; the next collection is 1.0.
+            self._ledger.dropped(request.samples, "protocol_fallback", seq)
+        elif outcome is Outcome.TOO_LARGE and request.samples > 1:
+            self._ledger.dropped(request.samples, "too_large", seq)
+        elif outcome is Outcome.GAVE_UP:
+            self._ledger.dropped(request.samples, "shutdown", seq)
+        else:
+            assert isinstance(delivery.error, ReceiverError)
+            self._ledger.rejected(request.samples, delivery.error, seq)
 
     def _wait_retry(self, delay: float) -> bool:
-        """Wait ``delay`` seconds before a retry; return True if shutdown's deadline ends the wait."""
+        """Wait ``delay`` seconds before a retry; return True if shutdown's deadline comes first."""
         with self._cond:
             end = self._clock() + delay
             while True:
-                now = self._clock()
-                if self._give_up_at is not None and now >= self._give_up_at:
+                if self._give_up_at is not None and self._give_up_at <= end:
                     return True
-                if now >= end:
+                remaining = end - self._clock()
+                if remaining <= 0:
                     return False
-                limit = end if self._give_up_at is None else min(end, self._give_up_at)
-                self._cond.wait(limit - now)
+                self._cond.wait(remaining)
 
-    def _drop(self, collection: Collection, reason: str) -> None:
-        samples = sum(r.samples for r in collection.requests)
-        self._drop_samples(samples, reason, collection.seq)
-        if reason == "queue_full":
-            logger.warning(
-                "Remote-write queue for %s is full; dropped the oldest collection (%d samples)",
-                self.url,
-                samples,
-            )
 
-    def _drop_samples(self, samples: int, reason: str, seq: int | None = None) -> None:
-        """Count ``samples`` as dropped for ``reason`` from a queued collection; the caller holds the lock."""
-        self._dropped_seqs.append(self._delivering_seq if seq is None else seq)
-        self._count_dropped(samples, reason)
-
-    def _count_dropped(self, samples: int, reason: str) -> None:
-        """Add ``samples`` to the dropped count of ``reason``; the caller holds the lock."""
-        dropped = self._stats.samples_dropped
-        dropped[reason] = dropped.get(reason, 0) + samples
-
-    def _log_rejection(self, exc: NonRetryableReceiverError) -> None:
-        """Log the receiver's message verbatim (truncated), at most once a minute per endpoint."""
-        now = self._clock()
-        if now - self._last_error_log < _ERROR_LOG_INTERVAL:
-            self._suppressed_errors += 1
-            return
-        suppressed, self._suppressed_errors = self._suppressed_errors, 0
-        self._last_error_log = now
-        logger.error(
-            "Remote write to %s rejected with %d, batch dropped (not retried): %s%s",
-            self.url,
-            exc.status_code,
-            exc.message[:512],
-            f" ({suppressed} similar rejections not logged)" if suppressed else "",
-        )
+def _split_head(collection: Collection) -> bool:
+    """Replace the head request (refused as too large) by its two halves; False if it has one series."""
+    request = collection.requests[0]
+    halves = split_body(_snappy.decompress(request.body), request.protocol)
+    if halves is None:
+        return False
+    collection.requests.popleft()
+    for part, count in reversed(halves):
+        collection.requests.appendleft(Request(_snappy.compress(part), count, request.protocol))
+    return True

@@ -32,30 +32,12 @@ that is unknown, already acked or dropped is a harmless ``False``.  Only opening
 ``ConfigurationError`` on Windows or for bad bounds, ``OSError`` when the directory cannot
 be created or read.
 
-Layout of a spool directory: ``lock`` (the ``flock`` lock file, holding the owner's pid),
-``<first record id, 20 digits>.seg`` segment files, and ``acks``, the ack log.  Record ids grow
-by one per append for the life of the directory, so file order, id order and append order are
-one order.
-
-Records (44 bytes of header, a crc32 over all of it) and ack-log entries are laid out in
-``spool_format``.  On open every segment is read and checked: an invalid tail (a torn write)
-is truncated, invalid bytes between valid records are skipped; both are counted in
-:class:`SpoolStats` and logged at most once a minute per kind, never raised.  The samples of a
-damaged record cannot be known, so those counts are in records and bytes.
-
-Acks may come in any order (several requests in flight per endpoint).  Each is a 12-byte entry
-(record id u64, crc32 of those 8 bytes) appended to ``acks``; a segment file is deleted as soon
-as every record in it is acked (acking the last one writes no entry at all), so the entries of
-deleted segments are obsolete.  The log is rewritten with only the live entries, through a
-temporary file, fsync and ``rename``, on open and whenever obsolete entries outnumber live ones
-(and at least 4096).  Its first entry, and one written whenever the last segment goes, is a
-watermark (the newest id used, with the top bit set) that keeps ids growing with no segment left.
-
-Bound: segment files together stay within ``max_bytes``.  When an append would exceed it the
-oldest segment goes, whole: its unacked records are dropped, returned to the caller and
-counted.  Segments rotate at ``segment_bytes`` (default ``max_bytes / 16``, 64 KiB to 16 MiB),
-so a drop frees at most about a sixteenth of the spool.  The ack log (12 bytes per acked
-record in a live segment) and the lock file are not counted.
+Where things are: ``spool_format`` lays out the bytes (records of 44 bytes of header and a
+crc32, ack-log entries); ``spool_index`` holds what is known of every record without reading it;
+``spool_files`` the directory's files (segments, the ack log, the bound: when an append would
+exceed ``max_bytes`` the oldest segment goes, whole, and its unacked records are dropped,
+returned to the caller and counted); ``spool_recovery`` the opening (the lock, the scan that
+truncates a torn tail or skips a corrupt stretch, counted and logged, never raised).
 
 Durability (``fsync_interval``): every record is written with one ``writev`` before
 ``append()`` returns, so a SIGKILL loses at most the record being written (its torn tail is
@@ -108,33 +90,15 @@ import time
 import urllib.parse
 import weakref
 import zlib
-from array import array
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, NamedTuple
 
-from .._exceptions import ConfigurationError, SpoolLockedError
+from .._exceptions import ConfigurationError
 from .._redact import safe_url
-from .spool_format import (
-    ACK_BYTES,
-    HEADER_BYTES,
-    PROTOCOL_CODES,
-    WATERMARK,
-    ack_entry,
-    encode_header,
-    parse,
-    parse_acks,
-    read_file,
-    scan,
-    write_all,
-)
-
-try:
-    import fcntl
-except ImportError:  # Windows: refused in Spool.__init__
-    fcntl = None  # type: ignore[assignment]
+from .spool_files import O_CLOEXEC, Log, SpoolFiles
+from .spool_format import ACK_BYTES, HEADER_BYTES, PROTOCOL_CODES, parse
+from .spool_index import Appended, DroppedRecord, SpoolRecord, SpoolStats
+from .spool_recovery import SUPPORTED, recover, take_lock
 
 logger = logging.getLogger(__name__)
 
@@ -157,72 +121,6 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_FSYNC_INTERVAL = 1.0
 """Default least number of seconds between two fsyncs of :meth:`Spool.sync`."""
 
-_SEGMENT_RE = re.compile(r"^(\d{20})\.seg$")
-_LOCK_FILE = "lock"
-_ACK_FILE = "acks"
-_LOG_INTERVAL = 60.0  # seconds between two log lines of one kind
-_MIN_SEGMENT, _MAX_SEGMENT = 64 * 1024, 16 * 1024 * 1024
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
-
-@dataclass(frozen=True)
-class SpoolRecord:
-    """One spooled request, as :meth:`Spool.records` yields it."""
-
-    record_id: int
-    body: bytes
-    protocol: str
-    samples: int
-    seq: int
-    timestamp_ms: int
-
-
-class DroppedRecord(NamedTuple):
-    """A record the bound pushed out: the caller counts ``samples`` as dropped unless it is in flight."""
-
-    record_id: int
-    samples: int
-
-
-@dataclass(frozen=True)
-class Appended:
-    """What :meth:`Spool.append` did.
-
-    ``record_id`` is ``None`` when the record was not written; ``reason`` is then
-    ``"too_large"`` (larger than ``max_bytes``), ``"write_error"`` or ``"closed"``.  ``dropped``
-    lists the records the bound pushed out to make room, oldest first.
-    """
-
-    record_id: int | None
-    dropped: tuple[DroppedRecord, ...] = ()
-    reason: str | None = None
-
-    @property
-    def dropped_samples(self) -> int:
-        return sum(d.samples for d in self.dropped)
-
-
-@dataclass(frozen=True)
-class SpoolStats:
-    """A spool's state and counters since it was opened (see :meth:`Spool.stats`)."""
-
-    records: int  # unacked records
-    samples: int  # their samples
-    bytes: int  # of segment files on disk
-    segments: int
-    appended: int = 0
-    acked: int = 0
-    dropped_records: int = 0  # pushed out by the bound
-    dropped_samples: int = 0
-    rejected_too_large: int = 0  # records larger than max_bytes, never written
-    truncated_tails: int = 0  # invalid segment tails cut off at open (torn writes)
-    truncated_bytes: int = 0
-    corrupt_regions: int = 0  # invalid stretches between valid records, skipped at open
-    corrupt_bytes: int = 0
-    corrupt_records: int = 0  # records that failed their checksum when read back
-    io_errors: int = 0  # failed writes, truncations, fsyncs or unlinks (logged)
-    fsyncs: int = 0
-
 
 def endpoint_directory(root: str | os.PathLike[str], url: str, tenant: str | None = None) -> Path:
     """The spool directory of one endpoint under ``spool_dir``.
@@ -237,50 +135,8 @@ def endpoint_directory(root: str | os.PathLike[str], url: str, tenant: str | Non
     return Path(root) / f"{readable.strip('_')[:64]}-{digest}"
 
 
-class _Segment:
-    """The index of one segment file: per record its id, offset, body length, samples and liveness."""
-
-    __slots__ = (
-        "acked",
-        "fd",
-        "first_id",
-        "ids",
-        "lengths",
-        "live",
-        "live_count",
-        "live_samples",
-        "offsets",
-        "path",
-        "samples",
-        "size",
-    )
-
-    def __init__(self, first_id: int, path: str) -> None:
-        self.first_id = first_id
-        self.path = path
-        self.ids = array("Q")
-        self.offsets = array("Q")
-        self.lengths = array("I")
-        self.samples = array("I")
-        self.live = bytearray()
-        self.live_count = 0
-        self.live_samples = 0
-        self.acked = 0  # entries of this segment in the ack log
-        self.size = 0  # bytes of the file
-        self.fd = -1  # open for appending while this is the active segment
-
-    def add(self, record_id: int, offset: int, length: int, samples: int) -> None:
-        self.ids.append(record_id)
-        self.offsets.append(offset)
-        self.lengths.append(length)
-        self.samples.append(samples)
-        self.live.append(1)
-        self.live_count += 1
-        self.live_samples += samples
-
-
 class Spool:
-    """The spool of one endpoint; see the module docstring for the format and the guarantees.
+    """The spool of one endpoint; see the module docstring for the guarantees.
 
     Args:
         directory: this endpoint's spool directory; created (mode 0700) if missing.
@@ -306,54 +162,27 @@ class Spool:
         fsync_interval: float | None = DEFAULT_FSYNC_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if fcntl is None or not hasattr(os, "writev"):
-            raise ConfigurationError(
-                "spool_dir is not supported on this platform (it needs POSIX flock and writev; "
-                "Windows has neither): leave spool_dir unset"
-            )
-        if max_bytes < 1024:
-            raise ConfigurationError(f"spool_max_bytes={max_bytes!r} is too small: allowed is at least 1 KiB")
-        if segment_bytes is not None and segment_bytes <= 0:
-            raise ConfigurationError(f"segment_bytes={segment_bytes!r} must be positive")
-        if fsync_interval is not None and fsync_interval < 0:
-            raise ConfigurationError(f"fsync_interval={fsync_interval!r} must be >= 0 or None")
+        _check_platform_and_bounds(max_bytes, segment_bytes, fsync_interval)
         self.directory = os.fspath(directory)
-        self._max_bytes = max_bytes
-        self._segment_bytes = segment_bytes or min(_MAX_SEGMENT, max(_MIN_SEGMENT, max_bytes // 16))
-        self._fsync_interval = fsync_interval
-        self._clock = clock
         self._lock = threading.Lock()
-        self._closed = False
-        self._segments: list[_Segment] = []
-        self._firsts: list[int] = []  # first_id of each segment, for bisect
-        self._active: _Segment | None = None
-        self._next_id = 1
-        self._disk_bytes = 0
-        self._live_records = 0
-        self._live_samples = 0
-        self._ack_fd = -1
-        self._ack_entries = 0  # entries in the ack log file
-        self._ack_live = 0  # of them, entries for records of live segments
-        self._dirty: set[int] = set()  # fds written since the last fsync
-        self._dir_dirty = False
-        self._last_fsync = float("-inf")
-        self._counts = {f.name: 0 for f in fields(SpoolStats) if f.default == 0}
-        self._last_log: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-        self._logs: list[tuple[int, str, tuple[Any, ...]]] = []
+        self._files = SpoolFiles(
+            self.directory,
+            max_bytes=max_bytes,
+            segment_bytes=segment_bytes,
+            fsync_interval=fsync_interval,
+            clock=clock,
+        )
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        self._lock_fd = self._take_lock()
+        self._files.lock_fd = take_lock(self.directory)
         try:
-            self._recover()
+            recover(self._files)
         except BaseException:
-            self._close_fds()
+            self._files.close_fds()
             raise
-        self.recovered_through = self._next_id - 1
+        self.recovered_through = self._files.next_id - 1
         """The newest record id found at open: replay ``records(through=recovered_through)``."""
         _live_spools.add(self)
-        self._emit(self._take_logs())
-
-    # -- public API ------------------------------------------------------------------------
+        self._emit(self._files.take_logs())
 
     def append(self, body: bytes, *, protocol: str, samples: int, seq: int, timestamp_ms: int) -> Appended:
         """Write one compressed request and its metadata; see :class:`Appended` for the outcome."""
@@ -365,36 +194,26 @@ class Spool:
         body_crc = zlib.crc32(body)  # outside the lock: the one cost that grows with the body
         need = HEADER_BYTES + len(body)
         with self._lock:
-            result = self._append_locked(body, body_crc, need, code, samples, seq, timestamp_ms)
-            logs = self._take_logs()
+            result = self._files.append(body, body_crc, need, code, samples, seq, timestamp_ms)
+            logs = self._files.take_logs()
         self._emit(logs)
         return result
 
     def ack(self, record_id: int) -> bool:
         """Forget a record that was answered; return whether it was still spooled."""
         with self._lock:
-            found = self._ack_locked(record_id)
-            logs = self._take_logs()
+            found = self._files.ack(record_id)
+            logs = self._files.take_logs()
         self._emit(logs)
         return found
 
     def sync(self) -> None:
         """Fsync what was written, unless the previous fsync is less than ``fsync_interval`` old."""
         with self._lock:
-            if self._closed or self._fsync_interval is None or not (self._dirty or self._dir_dirty):
-                return
-            now = self._clock()
-            if now - self._last_fsync < self._fsync_interval:
-                return  # deferred to the next sync() or close()
-            self._last_fsync = now
-            failures: list[OSError] = []
-            fds = []
-            for fd in self._dirty:  # dup: the segment may be retired and its fd closed meanwhile
-                try:
-                    fds.append(os.dup(fd))
-                except OSError as exc:
-                    failures.append(exc)
-            sync_dir, self._dirty, self._dir_dirty = self._dir_dirty, set(), False
+            taken = self._files.take_dirty(self._files.clock())
+        if taken is None:
+            return
+        fds, sync_dir, failures = taken
         for fd in fds:
             try:
                 os.fsync(fd)
@@ -404,14 +223,14 @@ class Spool:
                 os.close(fd)
         if sync_dir:
             try:
-                self._fsync_directory()
+                self._files.fsync_directory()
             except OSError as exc:
                 failures.append(exc)
         with self._lock:
-            self._counts["fsyncs"] += len(fds) + sync_dir - len(failures)
+            self._files.counts["fsyncs"] += len(fds) + sync_dir - len(failures)
             for failure in failures:
-                self._io_error("fsync", failure)
-            logs = self._take_logs()
+                self._files.io_error("fsync", failure)
+            logs = self._files.take_logs()
         self._emit(logs)
 
     def records(self, *, after: int = 0, through: int | None = None) -> Iterator[SpoolRecord]:
@@ -426,9 +245,9 @@ class Spool:
         try:
             while True:
                 with self._lock:
-                    if self._closed:
+                    if self._files.closed:
                         return
-                    found = self._next_live(cursor, through)
+                    found = self._files.index.next_live(cursor, through)
                     if found is None:
                         return
                     segment, index = found
@@ -442,7 +261,7 @@ class Spool:
                         if fd >= 0:
                             os.close(fd)
                         fd, fd_path = -1, ""
-                        fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+                        fd = os.open(path, os.O_RDONLY | O_CLOEXEC)
                         fd_path = path
                     data = os.pread(fd, HEADER_BYTES + length, offset)
                     header = parse(data, 0)
@@ -451,22 +270,22 @@ class Spool:
                 except OSError as exc:
                     data = b""
                     with self._lock:
-                        self._io_error("read", exc)
+                        self._files.io_error("read", exc)
                 with self._lock:
-                    located = self._locate(record_id)
+                    located = self._files.index.locate(record_id)
                     live = located is not None and located[0].live[located[1]]
                     if live and (header is None or header.record_id != record_id):
-                        self._counts["corrupt_records"] += 1
-                        self._note(
+                        self._files.counts["corrupt_records"] += 1
+                        self._files.note(
                             "corrupt",
                             "Spool %s: record %d in %s fails its checksum; skipped",
                             self.directory,
                             record_id,
                             path,
                         )
-                        self._ack_locked(record_id)
+                        self._files.ack(record_id)
                         live = False
-                    logs = self._take_logs()
+                    logs = self._files.take_logs()
                 self._emit(logs)
                 if live and header is not None:
                     yield SpoolRecord(
@@ -484,29 +303,15 @@ class Spool:
     def stats(self) -> SpoolStats:
         """A consistent copy of the spool's state and counters."""
         with self._lock:
-            return SpoolStats(
-                self._live_records, self._live_samples, self._disk_bytes, len(self._segments), **self._counts
-            )
+            return self._files.stats()
 
     def close(self) -> None:
         """Fsync (unless ``fsync_interval`` is None) and release the directory.  Idempotent."""
         with self._lock:
-            if self._closed:
+            if self._files.closed:
                 return
-            self._closed = True
-            if self._fsync_interval is not None:
-                for fd in self._dirty:
-                    try:
-                        os.fsync(fd)
-                    except OSError as exc:
-                        self._io_error("fsync", exc)
-                if self._dir_dirty:
-                    try:
-                        self._fsync_directory()
-                    except OSError as exc:
-                        self._io_error("fsync", exc)
-            self._close_fds()
-            logs = self._take_logs()
+            self._files.close()
+            logs = self._files.take_logs()
         _live_spools.discard(self)
         self._emit(logs)
 
@@ -517,385 +322,41 @@ class Spool:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{self._live_records} records, {self._disk_bytes} bytes"
+        index = self._files.index
+        state = "closed" if self._files.closed else f"{index.live_records} records, {index.disk_bytes} bytes"
         return f"<Spool {self.directory!r} {state}>"
-
-    # -- opening ---------------------------------------------------------------------------
-
-    def _take_lock(self) -> int:
-        assert fcntl is not None
-        fd = os.open(os.path.join(self.directory, _LOCK_FILE), os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).split(b"\n")[0]
-            os.close(fd)
-            raise SpoolLockedError(self.directory, int(holder) if holder.isdigit() else None) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return fd
-
-    def _recover(self) -> None:
-        """Index every valid record, cut invalid tails, apply the ack log, rewrite it."""
-        names = sorted(os.listdir(self.directory))
-        for name in names:
-            match = _SEGMENT_RE.match(name)
-            if match is None:
-                if name.endswith(".tmp"):  # an ack-log rewrite that did not finish
-                    os.unlink(os.path.join(self.directory, name))
-                continue
-            first_id = int(match.group(1))
-            self._next_id = max(self._next_id, first_id)
-            segment = self._scan(first_id, os.path.join(self.directory, name))
-            if segment.ids:
-                self._next_id = max(self._next_id, segment.ids[-1] + 1)
-            self._segments.append(segment)
-            self._firsts.append(first_id)
-            self._disk_bytes += segment.size
-            self._live_records += segment.live_count
-            self._live_samples += segment.live_samples
-        for record_id in self._read_acks():
-            self._next_id = max(self._next_id, (record_id & ~WATERMARK) + 1)
-            if record_id & WATERMARK:
-                continue
-            located = self._locate(record_id)
-            if located is not None and located[0].live[located[1]]:
-                self._mark_dead(*located)
-        for segment in list(self._segments):
-            if segment.live_count == 0:
-                self._delete_segment(segment)
-        self._rewrite_acks()
-
-    def _scan(self, first_id: int, path: str) -> _Segment:
-        """Read one segment file into an index, skipping invalid stretches and truncating its tail."""
-        segment = _Segment(first_id, path)
-        fd = os.open(path, os.O_RDWR | _O_CLOEXEC)
-        try:
-            data = read_file(fd)
-            found = scan(data, first_id)
-            for offset, header in found.records:
-                segment.add(header.record_id, offset, header.length, header.samples)
-            for start, end in found.skipped:
-                self._counts["corrupt_regions"] += 1
-                self._counts["corrupt_bytes"] += end - start
-                self._note(
-                    "corrupt",
-                    "Spool %s: skipped %d corrupt bytes at offset %d of %s",
-                    self.directory,
-                    end - start,
-                    start,
-                    path,
-                )
-            if found.end < len(data):
-                self._counts["truncated_tails"] += 1
-                self._counts["truncated_bytes"] += len(data) - found.end
-                self._note(
-                    "truncated",
-                    "Spool %s: truncated %d invalid bytes at the end of %s (a write torn by a crash)",
-                    self.directory,
-                    len(data) - found.end,
-                    path,
-                )
-                os.ftruncate(fd, found.end)
-                if self._fsync_interval is not None:
-                    os.fsync(fd)
-            segment.size = found.end
-        finally:
-            os.close(fd)
-        return segment
-
-    def _read_acks(self) -> list[int]:
-        path = os.path.join(self.directory, _ACK_FILE)
-        try:
-            fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
-        except FileNotFoundError:
-            return []
-        try:
-            data = read_file(fd)
-        finally:
-            os.close(fd)
-        ids, invalid = parse_acks(data)
-        if invalid:
-            self._note(
-                "corrupt",
-                "Spool %s: ignored %d invalid bytes of the ack log (those requests may be sent again)",
-                self.directory,
-                invalid,
-            )
-        return ids
-
-    def _rewrite_acks(self) -> None:
-        """Replace the ack log by the entries of live segments: write, fsync, rename."""
-        path = os.path.join(self.directory, _ACK_FILE)
-        entries = bytearray(ack_entry(WATERMARK | (self._next_id - 1)))
-        for segment in self._segments:
-            for index, record_id in enumerate(segment.ids):
-                if not segment.live[index]:
-                    entries += ack_entry(record_id)
-            segment.acked = segment.live.count(0)
-        tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC, 0o600)
-        try:
-            write_all(fd, [bytes(entries)])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        self._fsync_directory()
-        if self._ack_fd >= 0:
-            os.close(self._ack_fd)
-            self._dirty.discard(self._ack_fd)
-        self._ack_fd = os.open(path, os.O_WRONLY | os.O_APPEND | _O_CLOEXEC)
-        self._ack_entries = len(entries) // ACK_BYTES
-        self._ack_live = self._ack_entries - 1
-
-    # -- under the lock ----------------------------------------------------------------------
-
-    def _append_locked(
-        self, body: bytes, body_crc: int, need: int, protocol: int, samples: int, seq: int, timestamp_ms: int
-    ) -> Appended:
-        if self._closed:
-            return Appended(None, reason="closed")
-        if need > self._max_bytes or len(body) >= 1 << 32:
-            self._counts["rejected_too_large"] += 1
-            self._note(
-                "too_large",
-                "Spool %s: a %d-byte request is larger than spool_max_bytes=%d; sent without spooling",
-                self.directory,
-                len(body),
-                self._max_bytes,
-            )
-            return Appended(None, reason="too_large")
-        active = self._active
-        if active is not None and active.size and active.size + need > self._segment_bytes:
-            self._retire_active()
-        dropped: list[DroppedRecord] = []
-        while self._disk_bytes + need > self._max_bytes:
-            oldest = self._segments[0]
-            if oldest is self._active:
-                self._retire_active()  # deletes it if every record in it is acked
-                if not self._segments or self._segments[0] is not oldest:
-                    continue
-            dropped += [
-                DroppedRecord(oldest.ids[i], oldest.samples[i])
-                for i in range(len(oldest.ids))
-                if oldest.live[i]
-            ]
-            self._delete_segment(oldest)
-        if dropped:
-            self._counts["dropped_records"] += len(dropped)
-            self._counts["dropped_samples"] += sum(d.samples for d in dropped)
-            self._note(
-                "full",
-                "Spool %s is full (spool_max_bytes=%d); dropped the oldest %d requests",
-                self.directory,
-                self._max_bytes,
-                len(dropped),
-            )
-        record_id = self._next_id
-        try:
-            if self._active is None:
-                self._open_segment(record_id)
-            segment = self._active
-            assert segment is not None
-            header = encode_header(body_crc, len(body), samples, record_id, seq, timestamp_ms, protocol)
-            offset = segment.size
-            try:
-                write_all(segment.fd, [header, body])
-            except OSError:
-                try:
-                    os.ftruncate(segment.fd, offset)
-                except OSError:
-                    self._retire_active()  # its torn tail is cut at the next open
-                raise
-        except OSError as exc:
-            self._io_error("write", exc)
-            return Appended(None, tuple(dropped), "write_error")
-        self._next_id += 1
-        segment.add(record_id, offset, len(body), samples)
-        segment.size += need
-        self._disk_bytes += need
-        self._live_records += 1
-        self._live_samples += samples
-        self._counts["appended"] += 1
-        self._dirty.add(segment.fd)
-        return Appended(record_id, tuple(dropped))
-
-    def _ack_locked(self, record_id: int) -> bool:
-        if self._closed:
-            return False
-        located = self._locate(record_id)
-        if located is None or not located[0].live[located[1]]:
-            return False
-        segment, index = located
-        self._mark_dead(segment, index)
-        self._counts["acked"] += 1
-        if segment.live_count == 0 and segment is not self._active:
-            self._delete_segment(segment)  # no ack entry needed: the file is gone
-            return True
-        try:
-            write_all(self._ack_fd, [ack_entry(record_id)])
-        except OSError as exc:
-            self._io_error("write", exc)  # replayed once more after a restart
-            return True
-        segment.acked += 1
-        self._ack_entries += 1
-        self._ack_live += 1
-        self._dirty.add(self._ack_fd)
-        if self._ack_entries - self._ack_live > max(4096, self._ack_live):
-            try:
-                self._rewrite_acks()
-            except OSError as exc:
-                self._io_error("write", exc)
-        return True
-
-    def _mark_dead(self, segment: _Segment, index: int) -> None:
-        segment.live[index] = 0
-        segment.live_count -= 1
-        segment.live_samples -= segment.samples[index]
-        self._live_records -= 1
-        self._live_samples -= segment.samples[index]
-
-    def _locate(self, record_id: int) -> tuple[_Segment, int] | None:
-        at = bisect_right(self._firsts, record_id) - 1
-        if at < 0:
-            return None
-        segment = self._segments[at]
-        index = bisect_left(segment.ids, record_id)
-        if index < len(segment.ids) and segment.ids[index] == record_id:
-            return segment, index
-        return None
-
-    def _next_live(self, cursor: int, through: int | None) -> tuple[_Segment, int] | None:
-        """The first live record after ``cursor`` and not after ``through``."""
-        for segment in self._segments[max(0, bisect_right(self._firsts, cursor) - 1) :]:
-            index = segment.live.find(1, bisect_right(segment.ids, cursor))
-            if index >= 0:
-                if through is not None and segment.ids[index] > through:
-                    return None
-                return segment, index
-        return None
-
-    def _open_segment(self, first_id: int) -> None:
-        path = os.path.join(self.directory, f"{first_id:020d}.seg")
-        segment = _Segment(first_id, path)
-        segment.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | _O_CLOEXEC, 0o600)
-        self._segments.append(segment)
-        self._firsts.append(first_id)
-        self._active = segment
-        self._dir_dirty = True
-
-    def _retire_active(self) -> None:
-        """Stop appending to the active segment: fsync it (rotation is rare) and close it."""
-        segment, self._active = self._active, None
-        if segment is None:
-            return
-        if segment.fd in self._dirty and self._fsync_interval is not None:
-            try:
-                os.fsync(segment.fd)
-                self._counts["fsyncs"] += 1
-            except OSError as exc:
-                self._io_error("fsync", exc)
-        self._close_segment_fd(segment)
-        if segment.live_count == 0:
-            self._delete_segment(segment)
-
-    def _close_segment_fd(self, segment: _Segment) -> None:
-        if segment.fd >= 0:
-            self._dirty.discard(segment.fd)
-            os.close(segment.fd)
-            segment.fd = -1
-
-    def _delete_segment(self, segment: _Segment) -> None:
-        if segment is self._active:
-            self._active = None
-        self._close_segment_fd(segment)
-        try:
-            os.unlink(segment.path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            self._io_error("unlink", exc)
-        at = self._segments.index(segment)
-        del self._segments[at]
-        del self._firsts[at]
-        self._disk_bytes -= segment.size
-        self._live_records -= segment.live_count
-        self._live_samples -= segment.live_samples
-        self._ack_live -= segment.acked
-        if not self._segments and self._ack_fd >= 0:
-            self._write_watermark()
-
-    def _write_watermark(self) -> None:
-        """Record the newest id ever used, so that ids keep growing when no segment is left."""
-        try:
-            write_all(self._ack_fd, [ack_entry(WATERMARK | (self._next_id - 1))])
-        except OSError as exc:
-            self._io_error("write", exc)
-            return
-        self._ack_entries += 1
-        self._dirty.add(self._ack_fd)
-
-    def _fsync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY | _O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def _close_fds(self) -> None:
-        """Close every descriptor; closing the lock file's releases the flock (never LOCK_UN)."""
-        for segment in self._segments:
-            if segment.fd >= 0:
-                os.close(segment.fd)
-                segment.fd = -1
-        self._active = None
-        self._dirty = set()
-        for fd in (self._ack_fd, self._lock_fd):
-            if fd >= 0:
-                os.close(fd)
-        self._ack_fd = self._lock_fd = -1
 
     def _after_fork_in_child(self) -> None:
         """Turn this spool off in a forked child: close the inherited descriptors, keep the files."""
         self._lock = threading.Lock()  # may have been held by a parent thread at the fork
-        self._closed = True
-        self._logs = []
+        self._files.closed = True
+        self._files.logs = []
         try:
-            self._close_fds()
+            self._files.close_fds()
         except OSError:
             pass
 
-    # -- counting and logging --------------------------------------------------------------
-
-    def _io_error(self, what: str, exc: OSError) -> None:
-        self._counts["io_errors"] += 1
-        self._note("io", "Spool %s: %s failed: %s", self.directory, what, exc)
-
-    def _note(self, kind: str, message: str, *args: Any) -> None:
-        """Queue a warning, at most one per ``kind`` a minute; emitted once the lock is released."""
-        now = self._clock()
-        if now - self._last_log.get(kind, float("-inf")) < _LOG_INTERVAL:
-            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
-            return
-        self._last_log[kind] = now
-        suppressed = self._suppressed.pop(kind, 0)
-        if suppressed:
-            message += " (%d similar messages not logged)"
-            args = (*args, suppressed)
-        self._logs.append((logging.WARNING, message, args))
-
-    def _take_logs(self) -> list[tuple[int, str, tuple[Any, ...]]]:
-        logs, self._logs = self._logs, []
-        return logs
-
     @staticmethod
-    def _emit(logs: list[tuple[int, str, tuple[Any, ...]]]) -> None:
+    def _emit(logs: list[Log]) -> None:
         for level, message, args in logs:
             logger.log(level, message, *args)
+
+
+def _check_platform_and_bounds(
+    max_bytes: int, segment_bytes: int | None, fsync_interval: float | None
+) -> None:
+    """Refuse a platform without flock and writev, and bounds that make no sense."""
+    if not SUPPORTED:
+        raise ConfigurationError(
+            "spool_dir is not supported on this platform (it needs POSIX flock and writev; "
+            "Windows has neither): leave spool_dir unset"
+        )
+    if max_bytes < 1024:
+        raise ConfigurationError(f"spool_max_bytes={max_bytes!r} is too small: allowed is at least 1 KiB")
+    if segment_bytes is not None and segment_bytes <= 0:
+        raise ConfigurationError(f"segment_bytes={segment_bytes!r} must be positive")
+    if fsync_interval is not None and fsync_interval < 0:
+        raise ConfigurationError(f"fsync_interval={fsync_interval!r} must be >= 0 or None")
 
 
 # Spools open in this process, closed in a forked child (see the module docstring).
