@@ -104,6 +104,8 @@ class RemoteWriteBridge:
         self._thread: threading.Thread | None = None
         self._self_metrics: Any = None
         forks.track(self)
+        if debug and disabled_reason is None:
+            _debug_text(b"")  # imports the decoder here: no thread that pushes may import
         if disabled_reason is None and start:
             self.start()
 
@@ -111,8 +113,6 @@ class RemoteWriteBridge:
         """Start the collector thread (the first collection happens at once) and the exit hook."""
         if self._closed or self._thread is not None:
             return
-        if self._debug:
-            _debug_text(b"")  # imports the decoder here: the collector thread must not import
         self._thread = threading.Thread(target=self._run, name="prometheus-rw-bridge", daemon=True)
         self._thread.start()
         atexit.register(self._atexit)

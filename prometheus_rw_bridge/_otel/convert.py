@@ -87,6 +87,7 @@ __all__ = [
     "Dropped",
     "convert",
     "native_histograms_supported",
+    "target_labels",
 ]
 
 # Why a metric or point was left out, in a word: the ``reason`` label of delivery's drop counters.
@@ -154,7 +155,7 @@ class _Builder:
 
     def add_resource(self, resource_metrics: Any) -> None:
         attributes: Mapping[str, Any] = resource_metrics.resource.attributes or {}
-        target = _target_labels(attributes)
+        target = target_labels(attributes)
         latest = 0
         for scope_metrics in resource_metrics.scope_metrics:
             scope = scope_metrics.scope
@@ -295,7 +296,7 @@ def _conversion_of(data: Any) -> tuple[str, _PointConverter]:
     return mtype, convert_point
 
 
-def _target_labels(attributes: Mapping[str, Any]) -> dict[str, str]:
+def target_labels(attributes: Mapping[str, Any]) -> dict[str, str]:
     """Return ``job`` and ``instance`` from a resource's service attributes (those it has)."""
     labels: dict[str, str] = {}
     name = str(attributes.get("service.name", "") or "")
