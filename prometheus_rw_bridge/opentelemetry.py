@@ -141,9 +141,9 @@ class RemoteWriteMetricExporter(MetricExporter):
         self._feed = Feed()
         self._pid = os.getpid()
         self._said: set[tuple[int, str]] = set()  # (pid, what) logged once
-        self._delivered = True  # all exported so far was delivered: force_flush has nothing to wait for
         settings = resolve(url=url, **options)
         self._discard = not settings.active  # off by configuration: every batch is discarded, successfully
+        self._stale_on_close = settings.stale_on_close
         reason = _off_reason(settings)
         if reason is not None:
             self._bridge = RemoteWriteBridge.disabled(reason)
@@ -173,23 +173,27 @@ class RemoteWriteMetricExporter(MetricExporter):
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         """Wait at most ``timeout_millis`` until what earlier exports queued is delivered; tell if it was."""
         try:
-            if self._delivered or not self._running():
-                return self._delivered
-            self._delivered = self._bridge.flush(_seconds(timeout_millis))
-            return self._delivered
+            if not self._running():
+                return self._discard
+            return self._bridge.flush(_seconds(timeout_millis), collect=False)
         except Exception:
             logger.error("RemoteWriteMetricExporter: force_flush failed", exc_info=True)
             return False
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        """Push the last batch again and, with ``stale_on_close``, end every series, within the timeout.
+        """End every series sent with a stale marker (``stale_on_close``), within the timeout.
 
-        Idempotent.  The SDK's reader passes its remaining time as ``timeout`` (milliseconds),
-        which is honoured too.
+        Without ``stale_on_close`` the last batch is sent once more instead (receivers take the
+        unchanged samples as duplicates).  Idempotent.  The SDK's reader passes its remaining
+        time as ``timeout`` (milliseconds), which is honoured too.
         """
         timeout = kwargs.get("timeout", timeout_millis)
         try:
             if self._running():
+                if self._stale_on_close:
+                    # The bridge's last collection then finds none of the series it sent: each
+                    # gets its stale marker there, instead of being sent once more first.
+                    self._feed.end()
                 self._bridge.close(_seconds(timeout))
         except Exception:
             logger.error("RemoteWriteMetricExporter: shutdown failed", exc_info=True)
@@ -225,10 +229,10 @@ class RemoteWriteMetricExporter(MetricExporter):
         for dropped in conversion.dropped:
             self._say_dropped(dropped)
         self._feed.update(data, conversion)
-        self._delivered = self._bridge.flush(max(0.0, deadline - time.monotonic()))
-        if not self._delivered and _NATIVE_DISABLED in (self._bridge.stats.last_error or ""):
+        delivered = self._bridge.flush(max(0.0, deadline - time.monotonic()))
+        if not delivered and _NATIVE_DISABLED in (self._bridge.stats.last_error or ""):
             self._say_once("native", logging.WARNING, _NATIVE_HINT)
-        return MetricExportResult.SUCCESS if self._delivered else MetricExportResult.FAILURE
+        return MetricExportResult.SUCCESS if delivered else MetricExportResult.FAILURE
 
     def _running(self) -> bool:
         """Tell whether the bridge pushes; say once in a forked child why it does not there."""
@@ -267,8 +271,9 @@ def _check_temporality(preferred: Mapping[type, AggregationTemporality] | None) 
     for instrument, temporality in (preferred or {}).items():
         if temporality is not _CUMULATIVE:
             name = getattr(instrument, "__name__", repr(instrument))
+            given = f"AggregationTemporality.{getattr(temporality, 'name', temporality)}"
             raise ConfigurationError(
-                f"preferred_temporality={{{name}: {temporality!s}}} is not supported: remote write needs "
+                f"preferred_temporality={{{name}: {given}}} is not supported: remote write needs "
                 "cumulative temporality (Prometheus series are cumulative; a missed delta would lose "
                 "counts). Allowed: AggregationTemporality.CUMULATIVE, the default"
             )

@@ -49,6 +49,11 @@ class Feed:
         self._families = list(conversion.families)
         self.dropped = dropped
 
+    def end(self) -> None:
+        """Yield no conversion from now on (the exporter's shutdown: every series has ended)."""
+        self._families = []
+        self.dropped = {}
+
     def register(self, collector: Any) -> None:
         """Add a collector (the bridge's self-metrics) whose families follow the conversion's."""
         self._collectors = [*self._collectors, collector]
