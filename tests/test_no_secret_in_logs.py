@@ -3,8 +3,8 @@
 With the root logger at DEBUG, so that httpx, httpcore, botocore and the library's own loggers
 all emit, every way a push can go (accepted, 5xx retried, 401, a 4xx whose body echoes every
 secret, connection refused, TLS failures, protocol negotiation) through ``enable_remote_write``,
-``push_to_remote_write``, one ``HttpxTransport.send`` and the command line at ``-v`` and ``-vv``
-must leave no secret in any record: not in its message, arguments, exception or stack text.
+``push_to_remote_write``, the OpenTelemetry ``RemoteWriteMetricExporter``, one
+``HttpxTransport.send`` and the command line at ``-v`` and ``-vv`` must leave no secret in any record: not in its message, arguments, exception or stack text.
 Requests go both straight to the receiver and through a forward proxy, since httpcore logs
 each differently.
 
@@ -30,6 +30,8 @@ import httpx
 import pytest
 import trustme
 from faults import FaultReceiver, Reply, refused_url
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult, MetricsData
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from test_cli import COMMAND, DEADLINE, Live, clean_env
 
@@ -42,6 +44,7 @@ from prometheus_rw_bridge import (
 )
 from prometheus_rw_bridge._config.settings import resolve_settings
 from prometheus_rw_bridge._delivery.setup import make_transport
+from prometheus_rw_bridge.opentelemetry import RemoteWriteMetricExporter
 
 # --------------------------------------------------------------------------- the secrets
 
@@ -438,6 +441,46 @@ def test_enable_remote_write(
         finally:
             bridge.close(timeout=0.2 if outcome == "refused" else 5)  # nothing can be delivered there
     records.assert_no_secret(signatures_received(receiver))
+
+
+# --------------------------------------------------------------------------- the OpenTelemetry exporter
+
+
+def otel_data() -> MetricsData:
+    """One batch of the real SDK: a counter and a histogram."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    meter = provider.get_meter("no-secret")
+    meter.create_counter("no.secret.requests").add(1)
+    meter.create_histogram("no.secret.duration", unit="s").record(0.2)
+    data = reader.get_metrics_data()
+    provider.shutdown()
+    assert data is not None
+    return data
+
+
+@pytest.mark.parametrize("push", [pytest.param(p, id=p.name) for p in PUSHES])
+@pytest.mark.parametrize("credentials", CREDENTIAL_PARAMS)
+def test_remote_write_metric_exporter(
+    records: AllRecords, route: Route, credentials: Credentials, push: Push, tmp_path: Path
+) -> None:
+    route.receiver.script(*push.replies)
+    url = credentials.url(route.base + "/api/v1/write")
+    options = {**credentials.options(tmp_path), **route.options, **push.options}
+    exporter = RemoteWriteMetricExporter(url, **options)
+    try:
+        result = exporter.export(otel_data(), timeout_millis=30_000)
+        assert (result is MetricExportResult.SUCCESS) == (push.raises is None), exporter.stats
+        logging.getLogger("host.app").info("exporter %r, stats %r", exporter, exporter.stats)
+    finally:
+        exporter.shutdown(timeout_millis=5_000)
+    received = route.receiver.requests
+    assert len(received) >= len(push.replies) + 1
+    if push.protocols is not None:
+        assert tuple(r.protocol for r in received[:2]) == push.protocols
+    assert f"HTTP Request: POST {route.base}/api/v1/write?api_key=***&code=***" in records.text()
+    assert {route.logger, credentials.logger or route.logger} <= records.names
+    records.assert_no_secret(signatures_received(route.receiver))
 
 
 # --------------------------------------------------------------------------- the command line
