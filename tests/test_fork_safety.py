@@ -5,7 +5,8 @@ does not exist (docs/architecture.md, "Forks").  Two kinds would hurt the child:
 
 * the import lock of a module one of our threads is importing: after a bridge is built, our
   threads import nothing; ``test_no_thread_of_ours_imports_anything`` drives every path they
-  take, each in a fresh interpreter (``fork_probe.py``), and records every import they ask for;
+  take, each in a fresh interpreter (``fork_probe.py``), and records every import they ask for
+  (and every import the OpenTelemetry SDK's reader thread asks for in the exporter's code);
 * prometheus_client's locks, held while a collection runs: a fork waits for it to end
   (``_forks._before_fork``), which the ``test_a_fork_...`` tests check with real forks.
 
@@ -60,6 +61,7 @@ class Scenario:
     close_timeout: float = 5.0
     broken_collector: bool = False
     push: bool = False
+    otel: bool = False  # the OpenTelemetry exporter, exporting from the SDK's reader thread
 
     def as_json(self) -> str:
         return json.dumps(
@@ -71,6 +73,7 @@ class Scenario:
                 "close_timeout": self.close_timeout,
                 "broken_collector": self.broken_collector,
                 "push": self.push,
+                "otel": self.otel,
             }
         )
 
@@ -337,6 +340,20 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
             receiver(),
             every(header("X-Scope-OrgID", "team-a"), header("X-Extra", "1")),
             options={"tenant": "team-a", "headers": {"X-Extra": "1"}},
+        ),
+        at(
+            "otel_exporter",
+            receiver(Reply(503, "busy", headers={"Retry-After": "0"})),
+            every(delivered, statuses(503), logged("Remote-write push #")),
+            options={"debug": True},
+            otel=True,
+        ),
+        at(
+            "otel_exporter_auto",
+            receiver(Reply(415, "1.0 only")),
+            every(delivered, protocols("2.0", "1.0")),
+            options={"protocol": "auto"},
+            otel=True,
         ),
         Scenario(
             "push_to_two_endpoints", [first.url, second.url], lambda *_: None, receiver=second, push=True

@@ -4,7 +4,8 @@ With the root logger at DEBUG, so that httpx, httpcore, botocore and the library
 all emit, every way a push can go (accepted, 5xx retried, 401, a 4xx whose body echoes every
 secret, connection refused, TLS failures, protocol negotiation) through ``enable_remote_write``,
 ``push_to_remote_write``, the OpenTelemetry ``RemoteWriteMetricExporter``, one
-``HttpxTransport.send`` and the command line at ``-v`` and ``-vv`` must leave no secret in any record: not in its message, arguments, exception or stack text.
+``HttpxTransport.send`` and the command line at ``-v`` and ``-vv`` must leave no secret in any
+record: not in its message, arguments, exception or stack text.
 Requests go both straight to the receiver and through a forward proxy, since httpcore logs
 each differently.
 
