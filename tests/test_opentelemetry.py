@@ -12,8 +12,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +37,7 @@ from prometheus_rw_bridge import ConfigurationError, is_stale_nan
 from prometheus_rw_bridge._otel.convert import DROP_NAME_CONFLICT
 from prometheus_rw_bridge.opentelemetry import RemoteWriteMetricExporter
 
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guides" / "opentelemetry.md"
 SUCCESS, FAILURE = MetricExportResult.SUCCESS, MetricExportResult.FAILURE
 IDENTITY = {"job": "shop/checkout", "instance": "pod-7"}
 QUIET = {"self_metrics": False}  # the requests then hold the application's series only
@@ -100,6 +105,21 @@ def test_a_periodic_reader_pushes_the_sdk_metrics_under_prometheus_names(
     metadata = {m.metric_family_name: m for m in request.decoded.metadata}  # type: ignore[union-attr]
     assert metadata["http_server_duration_seconds"].type == "histogram"
     assert metadata["http_server_duration_seconds"].unit == "seconds"
+
+
+def test_the_guide_s_three_line_set_up_pushes(fault_receiver: FaultReceiver) -> None:
+    (set_up,) = re.findall(r"## Set-up in three lines.*?```python\n(.*?)```", GUIDE.read_text(), re.S)
+    program = set_up.replace("http://prometheus:9090/api/v1/write", fault_receiver.url) + (
+        "metrics.get_meter('guide').create_counter('guide.runs').add(1)\n"
+        "metrics.get_meter_provider().shutdown()\n"  # what the SDK does at exit: the last export
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_REMOTE_WRITE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    pushed = [r for r in fault_receiver.requests if "guide_runs_total" in by_name(r)]
+    assert pushed and value(pushed[0], "guide_runs_total") == 1.0
 
 
 def test_options_and_the_environment_are_those_of_enable_remote_write(
