@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 import trustme
 from faults import HANG, FaultReceiver, RecordedRequest, Reply, refused_url
+from forking import fork_child
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from prometheus_rw_bridge import enable_remote_write, is_stale_nan
@@ -427,19 +428,6 @@ class BlockingCollector:
 # bridge's: it can release a collection the bridge's hook would then have to wait for.
 _on_fork: list[Callable[[], None]] = []
 os.register_at_fork(before=lambda: [hook() for hook in _on_fork])
-
-
-def fork_child(child: Callable[[], bool]) -> int:
-    """Fork; the child runs ``child`` and exits 0 if it returned True; return the child's exit status."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = 0 if child() else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 def test_a_fork_waits_for_a_running_collection(fault_receiver: FaultReceiver) -> None:

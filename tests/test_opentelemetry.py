@@ -15,13 +15,14 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from faults import HANG, FaultReceiver, RecordedRequest, Reply
+from forking import fork_child
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -125,10 +126,9 @@ def test_the_guide_s_three_line_set_up_pushes(fault_receiver: FaultReceiver) -> 
 def test_options_and_the_environment_are_those_of_enable_remote_write(
     fault_receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PROMETHEUS_REMOTE_WRITE_URL", fault_receiver.url)
-    monkeypatch.setenv("PROMETHEUS_REMOTE_WRITE_TENANT", "team-a")
-    monkeypatch.setenv("PROMETHEUS_REMOTE_WRITE_HEADERS", "X-Team=checkout")
-    monkeypatch.setenv("PROMETHEUS_REMOTE_WRITE_EXTERNAL_LABELS", "region=eu")
+    environment = {"URL": fault_receiver.url, "TENANT": "team-a", "HEADERS": "X-Team=checkout"}
+    for name, setting in {**environment, "EXTERNAL_LABELS": "region=eu"}.items():
+        monkeypatch.setenv(f"PROMETHEUS_REMOTE_WRITE_{name}", setting)
     exporter = RemoteWriteMetricExporter(bearer_token="not-a-real-token", metric_drop="ignored_.*", **QUIET)
     assert exporter.export(record(_counter_and_ignored), timeout_millis=10_000) is SUCCESS
     (request,) = fault_receiver.wait_for_requests(1)
@@ -450,19 +450,6 @@ def test_repr_masks_credentials(fault_receiver: FaultReceiver) -> None:
 # --- forks ----------------------------------------------------------------------------------
 
 
-def _in_child(child: Callable[[], bool]) -> int:
-    """Fork; the child exits 0 when ``child`` returns True; return its exit status."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = 0 if child() else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_does_not_reuse_the_parent_s_exporter_but_may_build_its_own(
     fault_receiver: FaultReceiver,
@@ -478,7 +465,7 @@ def test_a_forked_child_does_not_reuse_the_parent_s_exporter_but_may_build_its_o
         own.shutdown(timeout_millis=5_000)
         return inherited is FAILURE and pushed is SUCCESS
 
-    assert _in_child(child) == 0
+    assert fork_child(child) == 0
     assert exporter.export(data, timeout_millis=10_000) is SUCCESS  # the parent goes on
     exporter.shutdown()
     from_child = [r for r in fault_receiver.requests if r.header("X-Child") == "yes"]

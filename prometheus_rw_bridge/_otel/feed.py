@@ -21,8 +21,8 @@ from typing import Any
 from opentelemetry.sdk.metrics.export import MetricsData
 from prometheus_client.core import Metric
 
-from .._protocol.encode import EncodedCollection, Encoder
-from .._protocol.encode_v2 import EncodedCollectionV2, EncoderV2
+from .._protocol.encode import Encoder
+from .._protocol.encode_v2 import EncoderV2
 from .convert import Conversion, target_labels
 
 __all__ = ["Feed", "counting_encoders"]
@@ -76,39 +76,34 @@ def _labelled(family: Metric, target: Mapping[str, str]) -> Metric:
     return copy
 
 
-class _CountingEncoder(Encoder):
-    """The 1.0 encoder, reporting the feed's conversion drops with its own."""
+class _ConversionDrops:
+    """Mixin for an encoder: report the feed's conversion drops with the encoder's own."""
 
-    def __init__(self, feed: Feed, **options: Any) -> None:
-        super().__init__(**options)
-        self._feed = feed
+    feed: Feed
 
-    def encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollection:
-        result = super().encode(families, timestamp_ms)
-        result.add_dropped(self._feed.dropped)
+    def encode(self, families: Iterable[Any], timestamp_ms: int) -> Any:
+        result = super().encode(families, timestamp_ms)  # type: ignore[misc]
+        result.add_dropped(self.feed.dropped)
         return result
 
 
-class _CountingEncoderV2(EncoderV2):
-    """The 2.0 encoder, reporting the feed's conversion drops with its own."""
+class _CountingEncoder(_ConversionDrops, Encoder):
+    """The 1.0 encoder, reporting the conversion's drops."""
 
-    def __init__(self, feed: Feed, **options: Any) -> None:
-        super().__init__(**options)
-        self._feed = feed
 
-    def encode(self, families: Iterable[Any], timestamp_ms: int) -> EncodedCollectionV2:
-        result = super().encode(families, timestamp_ms)
-        result.add_dropped(self._feed.dropped)
-        return result
+class _CountingEncoderV2(_ConversionDrops, EncoderV2):
+    """The 2.0 encoder, reporting the conversion's drops."""
 
 
 def counting_encoders(feed: Feed) -> dict[str, Callable[..., Any]]:
     """Return the encoder of each protocol for a bridge that pushes ``feed`` (``encoder_types``)."""
 
-    def v1(**options: Any) -> Encoder:
-        return _CountingEncoder(feed, **options)
+    def of(cls: type[_CountingEncoder | _CountingEncoderV2]) -> Callable[..., Any]:
+        def build(**options: Any) -> Any:
+            encoder = cls(**options)
+            encoder.feed = feed
+            return encoder
 
-    def v2(**options: Any) -> EncoderV2:
-        return _CountingEncoderV2(feed, **options)
+        return build
 
-    return {"1.0": v1, "2.0": v2}
+    return {"1.0": of(_CountingEncoder), "2.0": of(_CountingEncoderV2)}
