@@ -439,6 +439,21 @@ def test_self_metrics_carry_the_resource_s_job_and_instance(fault_receiver: Faul
     exporter.shutdown()
 
 
+def test_without_the_sdk_the_import_says_what_to_install() -> None:
+    program = (
+        "import sys\n"
+        "sys.modules['opentelemetry.sdk.metrics'] = None  # as if opentelemetry-sdk were not installed\n"
+        "import prometheus_rw_bridge\n"  # the package itself needs no SDK
+        "try:\n"
+        "    import prometheus_rw_bridge.opentelemetry\n"
+        "except prometheus_rw_bridge.MissingDependencyError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'prometheus-rw-bridge[opentelemetry]'" in done.stdout
+
+
 def test_repr_masks_credentials(fault_receiver: FaultReceiver) -> None:
     url = fault_receiver.url.replace("http://", "http://probe:repr-password@")
     exporter = RemoteWriteMetricExporter(url, **QUIET)
