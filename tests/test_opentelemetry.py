@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faults import HANG, FaultReceiver, RecordedRequest, Reply
 from forking import fork_child
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
@@ -37,6 +36,7 @@ from otel_sdk import SERVICE, record
 from prometheus_rw_bridge import ConfigurationError, is_stale_nan
 from prometheus_rw_bridge._otel.convert import DROP_NAME_CONFLICT
 from prometheus_rw_bridge.opentelemetry import RemoteWriteMetricExporter
+from prometheus_rw_bridge.testing import HANG, ReceivedRequest, Receiver, Reply
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guides" / "opentelemetry.md"
 SUCCESS, FAILURE = MetricExportResult.SUCCESS, MetricExportResult.FAILURE
@@ -61,7 +61,7 @@ def pipeline(
         provider.shutdown(timeout_millis=10_000)
 
 
-def by_name(request: RecordedRequest) -> dict[str, list[Any]]:
+def by_name(request: ReceivedRequest) -> dict[str, list[Any]]:
     """The series of a decoded request, by name."""
     assert request.decoded is not None, request.decode_error
     found: dict[str, list[Any]] = {}
@@ -70,7 +70,7 @@ def by_name(request: RecordedRequest) -> dict[str, list[Any]]:
     return found
 
 
-def value(request: RecordedRequest, name: str) -> float:
+def value(request: ReceivedRequest, name: str) -> float:
     (series,) = by_name(request)[name]
     (sample,) = series.samples
     return float(sample.value)
@@ -80,7 +80,7 @@ def value(request: RecordedRequest, name: str) -> float:
 
 
 def test_a_periodic_reader_pushes_the_sdk_metrics_under_prometheus_names(
-    fault_receiver: FaultReceiver,
+    fault_receiver: Receiver,
 ) -> None:
     exporter = RemoteWriteMetricExporter(fault_receiver.url, **QUIET)
     with pipeline(exporter) as (provider, meter):
@@ -108,7 +108,7 @@ def test_a_periodic_reader_pushes_the_sdk_metrics_under_prometheus_names(
     assert metadata["http_server_duration_seconds"].unit == "seconds"
 
 
-def test_the_guide_s_three_line_set_up_pushes(fault_receiver: FaultReceiver) -> None:
+def test_the_guide_s_three_line_set_up_pushes(fault_receiver: Receiver) -> None:
     (set_up,) = re.findall(r"## Set-up in three lines.*?```python\n(.*?)```", GUIDE.read_text(), re.S)
     program = set_up.replace("http://prometheus:9090/api/v1/write", fault_receiver.url) + (
         "metrics.get_meter('guide').create_counter('guide.runs').add(1)\n"
@@ -124,7 +124,7 @@ def test_the_guide_s_three_line_set_up_pushes(fault_receiver: FaultReceiver) -> 
 
 
 def test_options_and_the_environment_are_those_of_enable_remote_write(
-    fault_receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch
+    fault_receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     environment = {"URL": fault_receiver.url, "TENANT": "team-a", "HEADERS": "X-Team=checkout"}
     for name, setting in {**environment, "EXTERNAL_LABELS": "region=eu"}.items():
@@ -161,13 +161,13 @@ def _counter_and_ignored(meter: Meter) -> None:
     ],
 )
 def test_bad_configuration_fails_in_the_constructor_naming_the_setting(
-    fault_receiver: FaultReceiver, options: dict[str, Any], message: str
+    fault_receiver: Receiver, options: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ConfigurationError, match=message.replace("{", r"\{").replace("}", r"\}")):
         RemoteWriteMetricExporter(fault_receiver.url, **options)
 
 
-def test_cumulative_temporality_is_asked_of_the_reader(fault_receiver: FaultReceiver) -> None:
+def test_cumulative_temporality_is_asked_of_the_reader(fault_receiver: Receiver) -> None:
     exporter = RemoteWriteMetricExporter(
         fault_receiver.url,
         preferred_temporality={Counter: AggregationTemporality.CUMULATIVE},
@@ -209,7 +209,7 @@ def test_without_a_url_or_when_disabled_exports_are_discarded_successfully(
 
 
 def test_a_503_then_a_429_with_retry_after_are_retried_as_the_bridge_does(
-    fault_receiver: FaultReceiver,
+    fault_receiver: Receiver,
 ) -> None:
     fault_receiver.script(Reply(503, "busy"), Reply(429, "slow down", headers={"Retry-After": "1"}))
     exporter = RemoteWriteMetricExporter(fault_receiver.url, **QUIET)
@@ -228,7 +228,7 @@ def test_a_503_then_a_429_with_retry_after_are_retried_as_the_bridge_does(
 
 
 def test_a_refused_batch_is_dropped_not_retried_and_export_fails(
-    fault_receiver: FaultReceiver, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     fault_receiver.script(Reply(400, "out of order sample"))
     exporter = RemoteWriteMetricExporter(fault_receiver.url, **QUIET)
@@ -242,7 +242,7 @@ def test_a_refused_batch_is_dropped_not_retried_and_export_fails(
 
 
 def test_native_histograms_refused_by_the_receiver_are_not_retried_and_a_hint_is_logged_once(
-    fault_receiver: FaultReceiver, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     fault_receiver.script(*[Reply(500, "native histograms are disabled")] * 2)
     exporter = RemoteWriteMetricExporter(
@@ -264,9 +264,9 @@ def test_native_histograms_refused_by_the_receiver_are_not_retried_and_a_hint_is
 
 
 @pytest.fixture
-def hanging() -> Iterator[FaultReceiver]:
+def hanging() -> Iterator[Receiver]:
     """A receiver that reads every request and never answers, until the test ends."""
-    receiver = FaultReceiver(default=HANG).start()
+    receiver = Receiver(default=HANG).start()
     try:
         yield receiver
     finally:
@@ -275,7 +275,7 @@ def hanging() -> Iterator[FaultReceiver]:
 
 
 def test_export_force_flush_and_shutdown_keep_their_timeouts_while_the_receiver_hangs(
-    hanging: FaultReceiver,
+    hanging: Receiver,
 ) -> None:
     # Each request may take 10 minutes; only the calls' own timeouts can end them sooner.
     exporter = RemoteWriteMetricExporter(hanging.url, timeout=600, **QUIET)
@@ -287,7 +287,7 @@ def test_export_force_flush_and_shutdown_keep_their_timeouts_while_the_receiver_
     assert exporter.export(data) is FAILURE  # shut down
 
 
-def test_the_sdk_s_flush_and_shutdown_return_while_the_receiver_hangs(hanging: FaultReceiver) -> None:
+def test_the_sdk_s_flush_and_shutdown_return_while_the_receiver_hangs(hanging: Receiver) -> None:
     exporter = RemoteWriteMetricExporter(hanging.url, timeout=600, **QUIET)
     provider = MeterProvider(
         metric_readers=[
@@ -304,7 +304,7 @@ def test_the_sdk_s_flush_and_shutdown_return_while_the_receiver_hangs(hanging: F
 
 
 def test_one_hanging_endpoint_does_not_keep_the_other_from_its_data(
-    hanging: FaultReceiver, fault_receiver: FaultReceiver
+    hanging: Receiver, fault_receiver: Receiver
 ) -> None:
     exporter = RemoteWriteMetricExporter([hanging.url, fault_receiver.url], timeout=600, **QUIET)
     data = record(lambda meter: meter.create_counter("orders").add(4))
@@ -316,7 +316,7 @@ def test_one_hanging_endpoint_does_not_keep_the_other_from_its_data(
 
 
 def test_auto_falls_back_to_1_0_for_a_receiver_that_does_not_speak_2_0() -> None:
-    with FaultReceiver(written_headers=False) as receiver:
+    with Receiver(written_headers=False) as receiver:
         exporter = RemoteWriteMetricExporter(receiver.url, protocol="auto", **QUIET)
         data = record(lambda meter: meter.create_counter("orders").add(2))
         assert exporter.export(data, timeout_millis=10_000) is SUCCESS
@@ -326,7 +326,7 @@ def test_auto_falls_back_to_1_0_for_a_receiver_that_does_not_speak_2_0() -> None
     assert value(second, "orders_total") == 2.0
 
 
-def test_exponential_histograms_go_as_native_histograms_over_2_0(fault_receiver: FaultReceiver) -> None:
+def test_exponential_histograms_go_as_native_histograms_over_2_0(fault_receiver: Receiver) -> None:
     exporter = RemoteWriteMetricExporter(
         fault_receiver.url,
         protocol="2.0",
@@ -349,7 +349,7 @@ def test_exponential_histograms_go_as_native_histograms_over_2_0(fault_receiver:
 
 
 def test_a_vanished_series_gets_a_stale_marker_and_shutdown_ends_them_all(
-    fault_receiver: FaultReceiver,
+    fault_receiver: Receiver,
 ) -> None:
     observed = [("a", 1.0), ("b", 2.0)]
 
@@ -370,7 +370,7 @@ def test_a_vanished_series_gets_a_stale_marker_and_shutdown_ends_them_all(
     assert all(is_stale_nan(s.samples[-1].value) for series in last.values() for s in series)
 
 
-def test_without_stale_on_close_shutdown_leaves_the_series_alone(fault_receiver: FaultReceiver) -> None:
+def test_without_stale_on_close_shutdown_leaves_the_series_alone(fault_receiver: Receiver) -> None:
     exporter = RemoteWriteMetricExporter(fault_receiver.url, stale_on_close=False, **QUIET)
     with pipeline(exporter) as (provider, meter):
         meter.create_counter("orders").add(1)
@@ -382,7 +382,7 @@ def test_without_stale_on_close_shutdown_leaves_the_series_alone(fault_receiver:
 
 
 def test_metadata_goes_with_the_first_push_and_again_only_when_it_changes(
-    fault_receiver: FaultReceiver,
+    fault_receiver: Receiver,
 ) -> None:
     exporter = RemoteWriteMetricExporter(fault_receiver.url, **QUIET)
     with pipeline(exporter) as (provider, meter):
@@ -401,7 +401,7 @@ def test_metadata_goes_with_the_first_push_and_again_only_when_it_changes(
 
 
 def test_a_dropped_metric_is_logged_once_and_counted_every_export(
-    fault_receiver: FaultReceiver, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     exporter = RemoteWriteMetricExporter(fault_receiver.url, **QUIET)
     with pipeline(exporter) as (provider, meter):
@@ -416,9 +416,7 @@ def test_a_dropped_metric_is_logged_once_and_counted_every_export(
     assert value(first, "orders_total") == 1.0
 
 
-def test_nothing_is_raised_into_the_sdk(
-    fault_receiver: FaultReceiver, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_nothing_is_raised_into_the_sdk(fault_receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
     exporter = RemoteWriteMetricExporter(fault_receiver.url, **QUIET)
     assert exporter.export(object()) is FAILURE  # type: ignore[arg-type]
     assert "the export failed" in caplog.text
@@ -427,7 +425,7 @@ def test_nothing_is_raised_into_the_sdk(
     assert exporter.export(record(lambda meter: meter.create_counter("c").add(1))) is FAILURE
 
 
-def test_self_metrics_carry_the_resource_s_job_and_instance(fault_receiver: FaultReceiver) -> None:
+def test_self_metrics_carry_the_resource_s_job_and_instance(fault_receiver: Receiver) -> None:
     exporter = RemoteWriteMetricExporter(fault_receiver.url)
     data = record(lambda meter: meter.create_counter("orders").add(1))
     assert exporter.export(data, timeout_millis=10_000) is SUCCESS
@@ -454,7 +452,7 @@ def test_without_the_sdk_the_import_says_what_to_install() -> None:
     assert "pip install 'prometheus-rw-bridge[opentelemetry]'" in done.stdout
 
 
-def test_repr_masks_credentials(fault_receiver: FaultReceiver) -> None:
+def test_repr_masks_credentials(fault_receiver: Receiver) -> None:
     url = fault_receiver.url.replace("http://", "http://probe:repr-password@")
     exporter = RemoteWriteMetricExporter(url, **QUIET)
     assert "repr-password" not in repr(exporter)
@@ -467,7 +465,7 @@ def test_repr_masks_credentials(fault_receiver: FaultReceiver) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_does_not_reuse_the_parent_s_exporter_but_may_build_its_own(
-    fault_receiver: FaultReceiver,
+    fault_receiver: Receiver,
 ) -> None:
     exporter = RemoteWriteMetricExporter(fault_receiver.url, **QUIET)
     data = record(lambda meter: meter.create_counter("orders").add(1))
