@@ -33,6 +33,7 @@ from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
 from otel_sdk import SERVICE, record
 
+import prometheus_rw_bridge.opentelemetry
 from prometheus_rw_bridge import ConfigurationError, is_stale_nan
 from prometheus_rw_bridge._otel.convert import DROP_NAME_CONFLICT
 from prometheus_rw_bridge.opentelemetry import RemoteWriteMetricExporter
@@ -121,6 +122,26 @@ def test_the_guide_s_three_line_set_up_pushes(fault_receiver: Receiver) -> None:
     assert done.returncode == 0, done.stderr
     pushed = [r for r in fault_receiver.requests if "guide_runs_total" in by_name(r)]
     assert pushed and value(pushed[0], "guide_runs_total") == 1.0
+
+
+def test_the_guide_s_example_test_passes(tmp_path: Path) -> None:
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.S) if "def test_" in b]
+    (tmp_path / "test_example.py").write_text(example)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_REMOTE_WRITE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"\b1 passed\b", done.stdout), done.stdout
+
+
+def test_the_public_names() -> None:
+    assert prometheus_rw_bridge.opentelemetry.__all__ == ["RemoteWriteMetricExporter"]
 
 
 def test_options_and_the_environment_are_those_of_enable_remote_write(
