@@ -19,6 +19,10 @@ import threading
 THREAD_PREFIX = "prometheus-rw-bridge"
 """Every thread the library starts has a name that starts with this."""
 
+SDK_READER = "OtelPeriodicExportingMetricReader"
+"""The OpenTelemetry SDK's reader thread, which runs the exporter's code: what it imports in our
+frames counts as ours (the SDK's own imports are the SDK's business)."""
+
 
 class ImportRecorder:
     """A meta-path finder that finds nothing and writes down which thread of ours asked for what."""
@@ -28,9 +32,19 @@ class ImportRecorder:
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> None:
         thread = threading.current_thread()
-        if thread.name.startswith(THREAD_PREFIX):
+        if thread.name.startswith(THREAD_PREFIX) or (thread.name == SDK_READER and _in_our_code()):
             self.records.append({"thread": thread.name, "module": name, "stack": _stack()})
         return None
+
+
+def _in_our_code() -> bool:
+    """Tell whether a frame of the package is on the current stack."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if "/prometheus_rw_bridge/" in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _stack() -> list[str]:
@@ -79,6 +93,59 @@ def registry_with_every_type(name: str) -> CollectorRegistry:
     return registry
 
 
+def run_otel(scenario: dict[str, Any]) -> dict[str, Any]:
+    """Export three times from the SDK's reader thread (a new series, then its end), then shut down."""
+    from opentelemetry.metrics import Observation
+    from opentelemetry.sdk.metrics import Histogram, MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricExportResult, PeriodicExportingMetricReader
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from prometheus_rw_bridge.opentelemetry import RemoteWriteMetricExporter
+
+    results: list[bool] = []
+    exported = threading.Semaphore(0)
+
+    class Exporter(RemoteWriteMetricExporter):
+        def export(self, *args: Any, **kwargs: Any) -> MetricExportResult:
+            result = super().export(*args, **kwargs)
+            results.append(result is MetricExportResult.SUCCESS)
+            exported.release()
+            return result
+
+    exporter = Exporter(
+        preferred_aggregation={Histogram: ExponentialBucketHistogramAggregation()}, **scenario["options"]
+    )
+    reader = PeriodicExportingMetricReader(
+        exporter, export_interval_millis=20, export_timeout_millis=scenario["flush_timeout"] * 1000
+    )
+    provider = MeterProvider(
+        metric_readers=[reader], resource=Resource.create({"service.name": scenario["name"]})
+    )
+    meter = provider.get_meter("probe", "1.0")
+    queues = {"a": 1.0, "b": 2.0}
+    meter.create_observable_gauge(
+        "probe.queue", [lambda _: [Observation(v, {"q": k}) for k, v in queues.items()]]
+    )
+    meter.create_histogram("probe.latency", unit="s").record(0.25)
+    with TracerProvider().get_tracer("probe").start_as_current_span("traced"):  # an exemplar
+        meter.create_counter("probe.requests").add(2, {"route": "/"})
+    for _ in range(3):
+        exported.acquire(timeout=60)
+        queues.pop("b", None)  # a stale marker for it in a later export
+    provider.shutdown(timeout_millis=scenario["close_timeout"] * 1000)
+    stats = exporter.stats
+    return {
+        "name": scenario["name"],
+        "flushed": results[:3],
+        "successes": stats.successes,
+        "errors": stats.errors,
+        "dropped": dict(stats.dropped_by_reason),
+        "last_error": stats.last_error,
+    }
+
+
 def run(scenario: dict[str, Any]) -> dict[str, Any]:
     """Push as ``scenario`` says; a bridge is flushed three times (a new series, then its end) and closed."""
     for name, value in scenario["env"].items():  # None: unset
@@ -86,6 +153,8 @@ def run(scenario: dict[str, Any]) -> dict[str, Any]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+    if scenario["otel"]:
+        return run_otel(scenario)
     registry = registry_with_every_type(scenario["name"])
     if scenario["broken_collector"]:
         registry.register(BrokenCollector())

@@ -182,6 +182,22 @@ def test_timestamps_strictly_increase_within_one_millisecond(
     assert stamps == sorted(set(stamps))
 
 
+def test_flush_without_collecting_waits_for_what_is_queued(
+    registry: CollectorRegistry, closing: list[RemoteWriteBridge]
+) -> None:
+    Gauge("g", "G.", registry=registry).set(1)
+    transport = ScriptedTransport("hang")
+    bridge = make_bridge(registry, transport)
+    closing.append(bridge)
+    assert not bridge.flush(timeout=0)  # collected and queued; its request hangs
+    transport.wait_attempts(1)
+    assert not bridge.flush(timeout=0, collect=False)  # still in flight
+    transport.release.set()  # the hanging attempt fails; the retry delivers
+    assert bridge.flush(timeout=10, collect=False)
+    assert bridge.stats.collections == 1  # nothing collected again
+    assert [v for labels, v, _ in transport.series() if labels["__name__"] == "g"] == [1.0]
+
+
 def test_500_is_retried_and_delivered(registry: CollectorRegistry, closing: list[RemoteWriteBridge]) -> None:
     Gauge("g", "G.", registry=registry).set(1)
     transport = ScriptedTransport(RetryableReceiverError(500, "boom", "u"))

@@ -5,7 +5,8 @@ does not exist (docs/architecture.md, "Forks").  Two kinds would hurt the child:
 
 * the import lock of a module one of our threads is importing: after a bridge is built, our
   threads import nothing; ``test_no_thread_of_ours_imports_anything`` drives every path they
-  take, each in a fresh interpreter (``fork_probe.py``), and records every import they ask for;
+  take, each in a fresh interpreter (``fork_probe.py``), and records every import they ask for
+  (and every import the OpenTelemetry SDK's reader thread asks for in the exporter's code);
 * prometheus_client's locks, held while a collection runs: a fork waits for it to end
   (``_forks._before_fork``), which the ``test_a_fork_...`` tests check with real forks.
 
@@ -35,6 +36,7 @@ from typing import Any
 import pytest
 import trustme
 from auth_servers import FakeSTS, TokenServer
+from forking import fork_child
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from prometheus_rw_bridge import enable_remote_write, is_stale_nan
@@ -63,6 +65,7 @@ class Scenario:
     close_timeout: float = 5.0
     broken_collector: bool = False
     push: bool = False
+    otel: bool = False  # the OpenTelemetry exporter, exporting from the SDK's reader thread
 
     def as_json(self) -> str:
         return json.dumps(
@@ -74,6 +77,7 @@ class Scenario:
                 "close_timeout": self.close_timeout,
                 "broken_collector": self.broken_collector,
                 "push": self.push,
+                "otel": self.otel,
             }
         )
 
@@ -389,6 +393,20 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
             every(header("X-Scope-OrgID", "team-a"), header("X-Extra", "1")),
             options={"tenant": "team-a", "headers": {"X-Extra": "1"}},
         ),
+        at(
+            "otel_exporter",
+            receiver(Reply(503, "busy", headers={"Retry-After": "0"})),
+            every(delivered, statuses(503), logged("Remote-write push #")),
+            options={"debug": True},
+            otel=True,
+        ),
+        at(
+            "otel_exporter_auto",
+            receiver(Reply(415, "1.0 only")),
+            every(delivered, protocols("2.0", "1.0")),
+            options={"protocol": "auto"},
+            otel=True,
+        ),
         Scenario(
             "push_to_two_endpoints", [first.url, second.url], lambda *_: None, receiver=second, push=True
         ),
@@ -462,19 +480,6 @@ class BlockingCollector:
 # bridge's: it can release a collection the bridge's hook would then have to wait for.
 _on_fork: list[Callable[[], None]] = []
 os.register_at_fork(before=lambda: [hook() for hook in _on_fork])
-
-
-def fork_child(child: Callable[[], bool]) -> int:
-    """Fork; the child runs ``child`` and exits 0 if it returned True; return the child's exit status."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = 0 if child() else 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 def test_a_fork_waits_for_a_running_collection(fault_receiver: Receiver) -> None:

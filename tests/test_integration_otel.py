@@ -1,7 +1,8 @@
-"""OpenTelemetry SDK metrics, converted and written to a real Prometheus, read back by PromQL.
+"""OpenTelemetry SDK metrics through RemoteWriteMetricExporter into a real Prometheus, read back by PromQL.
 
-The distributions are recorded with the real SDK; what Prometheus answers is compared with
-values computed from the recorded numbers themselves: a series' value, and
+The distributions are recorded with the real SDK and exported by the exporter (from the SDK's
+``MetricsData``, or through a ``PeriodicExportingMetricReader``); what Prometheus answers is
+compared with values computed from the recorded numbers themselves: a series' value, and
 ``histogram_quantile`` over the stored buckets, classic and native.
 """
 
@@ -12,35 +13,26 @@ import random
 import time
 from typing import Any
 
-import httpx
 import pytest
-from opentelemetry.metrics import Meter, Observation
-from opentelemetry.sdk.metrics.export import MetricsData
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import (
     ExplicitBucketHistogramAggregation,
     ExponentialBucketHistogramAggregation,
     View,
 )
+from opentelemetry.sdk.resources import Resource
 from otel_sdk import native_index, points, record, sampled_span
 from servers import Server, wait_until
 
-from prometheus_rw_bridge import REMOTE_WRITE_HEADERS, generate_write_request
 from prometheus_rw_bridge._otel.convert import Conversion, convert
+from prometheus_rw_bridge.opentelemetry import RemoteWriteMetricExporter
 
 pytestmark = pytest.mark.integration
 
 BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]
 QUANTILES = [0.1, 0.5, 0.9, 0.99]
-
-
-class _Families:
-    """A collector yielding a conversion's families, for ``generate_write_request``."""
-
-    def __init__(self, conversion: Conversion) -> None:
-        self._families = conversion.families
-
-    def collect(self) -> list[Any]:
-        return list(self._families)
 
 
 def _distribution(seed: int, size: int) -> list[float]:
@@ -49,12 +41,14 @@ def _distribution(seed: int, size: int) -> list[float]:
 
 
 def _push(server: Server, data: MetricsData) -> tuple[Conversion, float]:
-    """Write a conversion of ``data``; return it and the points' time (s) to query at."""
+    """Export ``data`` with the exporter; return its conversion and the points' time (s) to query at."""
     conversion = convert(data)
     assert conversion.dropped == []
-    body = generate_write_request(_Families(conversion), job="unused", instance="unused")
-    response = httpx.post(server.write_url, content=body, headers=dict(REMOTE_WRITE_HEADERS), timeout=30)
-    assert response.status_code in (200, 204), response.text
+    exporter = RemoteWriteMetricExporter(server.write_url, self_metrics=False, stale_on_close=False)
+    try:
+        assert exporter.export(data, timeout_millis=30_000) is MetricExportResult.SUCCESS, exporter.stats
+    finally:
+        exporter.shutdown(timeout_millis=10_000)
     (first, *_) = [point for family in conversion.families for point in family.samples]
     return conversion, float(first.timestamp)
 
@@ -182,3 +176,89 @@ def test_exponential_histogram_is_a_native_histogram_in_prometheus(
         "span_id": format(spans[0].span_id, "016x"),
     }
     assert float(exemplar["value"]) == 3.0
+
+
+def test_a_periodic_reader_s_exports_read_back_and_shutdown_ends_the_series(
+    prometheus_server: Server, unique_job: str
+) -> None:
+    durations = _distribution(seed=17, size=200)
+    connections = {"primary": 4.0, "replica": 2.0}
+
+    def pool(options: CallbackOptions) -> list[Observation]:
+        return [Observation(count, {"db.pool": name}) for name, count in connections.items()]
+
+    exporter = RemoteWriteMetricExporter(prometheus_server.write_url, self_metrics=False)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=math.inf)
+    provider = MeterProvider(
+        metric_readers=[reader],
+        resource=Resource.create({"service.name": unique_job}),
+        views=[View(instrument_name="rpc.duration", aggregation=ExplicitBucketHistogramAggregation(BOUNDS))],
+        shutdown_on_exit=False,
+    )
+    meter = provider.get_meter("shop.checkout", "2.1.0")
+    orders = meter.create_counter("shop.orders")
+    in_flight = meter.create_up_down_counter("http.server.active_requests")
+    duration = meter.create_histogram("rpc.duration", unit="s")
+    meter.create_observable_gauge("db.pool.connections", [pool])
+    meter.create_observable_counter("network.io", [lambda _: [Observation(4096)]], unit="By")
+    orders.add(5)
+    in_flight.add(3)
+    for value in durations[:100]:
+        duration.record(value)
+    provider.force_flush(timeout_millis=30_000)
+    orders.add(2)
+    in_flight.add(-1)
+    for value in durations[100:]:
+        duration.record(value)
+    del connections["replica"]  # an observation that ends: a stale marker in the next export
+    provider.force_flush(timeout_millis=30_000)
+    assert exporter.stats.samples_dropped == 0 and exporter.stats.successes == 2
+    now = time.time()
+
+    def scalar(promql: str) -> float:
+        (item,) = prometheus_server.query(promql, time=now)
+        return float(item["value"][1])
+
+    job = f'job="{unique_job}"'
+    assert scalar(f"shop_orders_total{{{job}}}") == 7.0
+    assert scalar(f"http_server_active_requests{{{job}}}") == 2.0
+    assert scalar(f"network_io_bytes_total{{{job}}}") == 4096.0
+    assert scalar(f"rpc_duration_seconds_count{{{job}}}") == len(durations)
+    assert scalar(f"rpc_duration_seconds_sum{{{job}}}") == pytest.approx(sum(durations), rel=1e-9)
+    pools = prometheus_server.query(f"db_pool_connections{{{job}}}", time=now)
+    assert [(item["metric"]["db_pool"], float(item["value"][1])) for item in pools] == [("primary", 4.0)]
+    for q in QUANTILES:
+        got = scalar(f"histogram_quantile({q}, rpc_duration_seconds_bucket{{{job}}})")
+        expected, lower, upper = _classic_quantile(q, BOUNDS, durations)
+        assert got == pytest.approx(expected, rel=1e-9), q
+        assert lower < _true_quantile(durations, q) <= upper
+
+    provider.shutdown(timeout_millis=30_000)  # stale markers for every series sent
+    assert prometheus_server.query(f"{{{job}}}", time=time.time()) == []
+    assert prometheus_server.query(f"shop_orders_total{{{job}}}", time=now) != []  # what was sent stays
+
+
+def test_native_histograms_refused_by_prometheus_are_not_retried(
+    prometheus_server: Server, unique_job: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Without --enable-feature=native-histograms Prometheus 2.x refuses the whole request with a 500.
+    exporter = RemoteWriteMetricExporter(
+        prometheus_server.write_url,
+        self_metrics=False,
+        preferred_aggregation={Histogram: ExponentialBucketHistogramAggregation()},
+    )
+    provider = MeterProvider(
+        metric_readers=[PeriodicExportingMetricReader(exporter, export_interval_millis=math.inf)],
+        resource=Resource.create({"service.name": unique_job}),
+        shutdown_on_exit=False,
+    )
+    meter = provider.get_meter("shop.checkout")
+    meter.create_histogram("rpc.latency", unit="s").record(0.5)
+    meter.create_counter("rpc.calls").add(1)
+    provider.force_flush(timeout_millis=30_000)
+    stats = exporter.stats
+    assert (stats.attempts, set(stats.dropped_by_reason)) == (1, {"http_500"})
+    assert "native histograms are disabled" in (stats.last_error or "")
+    assert "--enable-feature=native-histograms" in caplog.text
+    assert prometheus_server.query(f'rpc_calls_total{{job="{unique_job}"}}') == []  # the whole request
+    provider.shutdown(timeout_millis=10_000)

@@ -3,8 +3,9 @@
 With the root logger at DEBUG, so that httpx, httpcore, botocore and the library's own loggers
 all emit, every way a push can go (accepted, 5xx retried, 401, a 4xx whose body echoes every
 secret, connection refused, TLS failures, protocol negotiation) through ``enable_remote_write``,
-``push_to_remote_write``, one ``HttpxTransport.send`` and the command line at ``-v`` and ``-vv``
-must leave no secret in any record: not in its message, arguments, exception or stack text.
+``push_to_remote_write``, the OpenTelemetry ``RemoteWriteMetricExporter``, one
+``HttpxTransport.send`` and the command line at ``-v`` and ``-vv`` must leave no secret in any
+record: not in its message, arguments, exception or stack text.
 Requests go both straight to the receiver and through a forward proxy, since httpcore logs
 each differently.
 
@@ -30,6 +31,8 @@ import httpx
 import pytest
 import trustme
 from auth_servers import Failure, FakeSTS, TokenServer
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult, MetricsData
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from test_cli import COMMAND, DEADLINE, Live, clean_env
 
@@ -42,6 +45,7 @@ from prometheus_rw_bridge import (
 )
 from prometheus_rw_bridge._config.settings import resolve_settings
 from prometheus_rw_bridge._delivery.setup import make_transport
+from prometheus_rw_bridge.opentelemetry import RemoteWriteMetricExporter
 from prometheus_rw_bridge.testing import Receiver, Reply, refused_url
 
 # --------------------------------------------------------------------------- the secrets
@@ -346,16 +350,24 @@ PUSHES = [
     Push("400-echoing-the-secrets", (echo(400),), raises=NonRetryableReceiverError),
     Push("auto-negotiation", (echo(415),), options={"protocol": "auto"}, protocols=("2.0", "1.0")),
 ]
+PUSH_PARAMS = [pytest.param(p, id=p.name) for p in PUSHES]
 
 
-@pytest.mark.parametrize("push", [pytest.param(p, id=p.name) for p in PUSHES])
+def scripted(
+    route: Route, credentials: Credentials, push: Push, directory: Path
+) -> tuple[str, dict[str, Any]]:
+    """Script the receiver for ``push``; return the URL and the options to push with."""
+    route.receiver.script(*push.replies)
+    options = {**credentials.options(directory), **route.options, **push.options}
+    return credentials.url(route.base + "/api/v1/write"), options
+
+
+@pytest.mark.parametrize("push", PUSH_PARAMS)
 @pytest.mark.parametrize("credentials", CREDENTIAL_PARAMS)
 def test_push_to_remote_write(
     records: AllRecords, route: Route, credentials: Credentials, push: Push, tmp_path: Path
 ) -> None:
-    route.receiver.script(*push.replies)
-    url = credentials.url(route.base + "/api/v1/write")
-    options = {**credentials.options(tmp_path), **route.options, **push.options}
+    url, options = scripted(route, credentials, push, tmp_path)
     try:
         push_to_remote_write(url, registry=registry(), job="no-secret", timeout=30, **options)
     except SendError as exc:
@@ -365,14 +377,22 @@ def test_push_to_remote_write(
         assert push.raises is None
     received = route.receiver.requests
     assert len(received) == len(push.replies) + (push.raises is None)
+    assert_pushed_without_a_secret(records, route, credentials, push)
+
+
+def assert_pushed_without_a_secret(
+    records: AllRecords, route: Route, credentials: Credentials, push: Push
+) -> None:
+    """The push took its path (its protocols, the loggers that must have run) and logged no secret."""
     if push.protocols is not None:
-        assert tuple(r.protocol for r in received) == push.protocols
+        protocols = tuple(r.protocol for r in route.receiver.requests)
+        assert protocols[: len(push.protocols)] == push.protocols
     assert f"HTTP Request: POST {route.base}/api/v1/write?api_key=***&code=***" in records.text()
     assert {route.logger, credentials.logger or route.logger} <= records.names
     records.assert_no_secret(signatures_received(route.receiver))
 
 
-@pytest.mark.parametrize("push", [pytest.param(p, id=p.name) for p in PUSHES])
+@pytest.mark.parametrize("push", PUSH_PARAMS)
 def test_push_through_a_given_client(records: AllRecords, push: Push) -> None:
     # A user's client brings its own auth and secret default headers; they are masked like ours.
     client = httpx.Client(headers={"X-Api-Key": HEADER_API_KEY}, auth=(USER, PASSWORD))
@@ -549,6 +569,39 @@ def test_enable_remote_write(
         finally:
             bridge.close(timeout=0.2 if outcome == "refused" else 5)  # nothing can be delivered there
     records.assert_no_secret(signatures_received(receiver))
+
+
+# --------------------------------------------------------------------------- the OpenTelemetry exporter
+
+
+def otel_data() -> MetricsData:
+    """One batch of the real SDK: a counter and a histogram."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    meter = provider.get_meter("no-secret")
+    meter.create_counter("no.secret.requests").add(1)
+    meter.create_histogram("no.secret.duration", unit="s").record(0.2)
+    data = reader.get_metrics_data()
+    provider.shutdown()
+    assert data is not None
+    return data
+
+
+@pytest.mark.parametrize("push", PUSH_PARAMS)
+@pytest.mark.parametrize("credentials", CREDENTIAL_PARAMS)
+def test_remote_write_metric_exporter(
+    records: AllRecords, route: Route, credentials: Credentials, push: Push, tmp_path: Path
+) -> None:
+    url, options = scripted(route, credentials, push, tmp_path)
+    exporter = RemoteWriteMetricExporter(url, **options)
+    try:
+        result = exporter.export(otel_data(), timeout_millis=30_000)
+        assert (result is MetricExportResult.SUCCESS) == (push.raises is None), exporter.stats
+        logging.getLogger("host.app").info("exporter %r, stats %r", exporter, exporter.stats)
+    finally:
+        exporter.shutdown(timeout_millis=5_000)
+    assert len(route.receiver.requests) >= len(push.replies) + 1  # and what shutdown sent
+    assert_pushed_without_a_secret(records, route, credentials, push)
 
 
 # --------------------------------------------------------------------------- the command line

@@ -38,6 +38,7 @@ from otel_sdk import (
 )
 
 from prometheus_rw_bridge._otel import convert as _convert
+from prometheus_rw_bridge._otel import points as _points
 from prometheus_rw_bridge._otel.convert import Conversion, convert
 from prometheus_rw_bridge._protocol.wire import is_stale_nan
 
@@ -270,7 +271,7 @@ def test_exponential_histogram_of_a_scale_below_minus_4_is_dropped_and_reported(
     conversion = convert(data)
     assert [f.name for f in conversion.families if f.name == "spread"] == []
     (dropped,) = conversion.dropped
-    assert dropped.metric == "spread" and dropped.points == 1
+    assert dropped.metric == "spread" and dropped.points == 1 and dropped.kind == _convert.DROP_POINT
     assert f"scale {point.scale}" in dropped.reason
     assert sample(conversion, "kept_total").value == 1
 
@@ -292,12 +293,12 @@ def test_exponential_point_without_recorded_value_is_stale() -> None:
 def test_without_native_histograms_in_prometheus_client_exponential_histograms_are_dropped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_convert, "_NativeHistogram", None)
+    monkeypatch.setattr(_points, "_NativeHistogram", None)
     conversion, _ = _exponential([1.0, 2.0])
-    assert not _convert.native_histograms_supported()
+    assert not _points.native_histograms_supported()
     assert [f.name for f in conversion.families if f.name.startswith("latency")] == []
     (dropped,) = conversion.dropped
-    assert dropped.metric == "latency"
+    assert dropped.metric == "latency" and dropped.kind == _convert.DROP_NO_NATIVE_HISTOGRAMS
     assert "0.22 or later" in dropped.reason and "prometheus-rw-bridge[opentelemetry]" in dropped.reason
 
 
@@ -320,6 +321,7 @@ def test_delta_temporality_is_dropped_whole_and_reported_while_the_rest_converts
     assert reasons.keys() == {"sent", "took", "level"}
     assert reasons["sent"][0] == 2
     assert all("DELTA temporality" in reason and "cumulative" in reason for _, reason in reasons.values())
+    assert {d.kind for d in conversion.dropped} == {_convert.DROP_DELTA}
 
 
 # --- resource, scope, labels ---------------------------------------------------------------------
@@ -417,6 +419,7 @@ def test_a_name_already_taken_by_another_type_drops_the_later_metric() -> None:
     assert (
         dropped.metric == "orders_total" and "orders_total" in dropped.reason and "counter" in dropped.reason
     )
+    assert dropped.kind == _convert.DROP_NAME_CONFLICT
 
 
 # --- exemplars ----------------------------------------------------------------------------------
@@ -502,3 +505,12 @@ def test_sample_timestamps_are_whole_milliseconds_of_the_point_time() -> None:
     stamp = sample(convert(data), "c_total").timestamp
     assert int(stamp * 1000) == point.time_unix_nano // 1_000_000
     assert not math.isnan(stamp)
+
+
+def test_a_metric_named_target_info_keeps_its_name_and_the_target_info_series_is_dropped() -> None:
+    resource = {**dict(SERVICE), "host.name": "node-3"}
+    conversion = convert(record(lambda meter: meter.create_gauge("target_info").set(7), resource=resource))
+    assert sample(conversion, "target_info").value == 7
+    (dropped,) = conversion.dropped
+    assert (dropped.metric, dropped.points, dropped.kind) == ("target_info", 1, _convert.DROP_NAME_CONFLICT)
+    assert "gauge" in dropped.reason

@@ -107,6 +107,14 @@ def test_other_statuses_are_not_retryable(status: int) -> None:
     assert len(calls) == 1  # redirects are never followed
 
 
+def test_a_5xx_refusing_native_histograms_is_not_retryable() -> None:
+    # Prometheus 2.x without --enable-feature=native-histograms: every retry would be refused too.
+    transport = HttpxTransport(URL, client=answering(500, "native histograms are disabled\n"))
+    with pytest.raises(NonRetryableReceiverError) as info:
+        transport.send(b"x")
+    assert (info.value.status_code, info.value.message) == (500, "native histograms are disabled")
+
+
 def test_redirect_without_body_says_where_it_pointed() -> None:
     client = answering(308, headers={"Location": "https://u:pw@other.test/write"})
     with pytest.raises(NonRetryableReceiverError, match=r"redirect to https://other.test/write not followed"):

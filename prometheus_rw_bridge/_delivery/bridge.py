@@ -104,6 +104,8 @@ class RemoteWriteBridge:
         self._thread: threading.Thread | None = None
         self._self_metrics: Any = None
         forks.track(self)
+        if debug and disabled_reason is None:
+            _debug_text(b"")  # imports the decoder here: no thread that pushes may import
         if disabled_reason is None and start:
             self.start()
 
@@ -111,8 +113,6 @@ class RemoteWriteBridge:
         """Start the collector thread (the first collection happens at once) and the exit hook."""
         if self._closed or self._thread is not None:
             return
-        if self._debug:
-            _debug_text(b"")  # imports the decoder here: the collector thread must not import
         self._thread = threading.Thread(target=self._run, name="prometheus-rw-bridge", daemon=True)
         self._thread.start()
         atexit.register(self._atexit)
@@ -157,11 +157,12 @@ class RemoteWriteBridge:
         """Per-endpoint counters (``_delivery.ledger.EndpointStats``)."""
         return [sender.stats() for sender in self._senders]
 
-    def flush(self, timeout: float | None = None) -> bool:
+    def flush(self, timeout: float | None = None, *, collect: bool = True) -> bool:
         """Collect now, then wait until everything queued so far is delivered.
 
         Args:
             timeout: seconds to wait at most; ``None`` waits as long as it takes.
+            collect: False waits for what is queued without collecting first.
 
         Returns:
             True if every endpoint received everything queued since the previous ``flush()``;
@@ -171,7 +172,7 @@ class RemoteWriteBridge:
         if self._closed:
             return False
         deadline = None if timeout is None else self._clock() + timeout
-        seq = self._collect_once(deadline=deadline)
+        seq = self._collect_once(deadline=deadline) if collect else self._seq
         if seq is None:  # a collection still running elsewhere outlasted the timeout
             return False
         with self._state_lock:

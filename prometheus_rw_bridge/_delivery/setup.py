@@ -7,7 +7,7 @@ policy, not plumbing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._config.settings import EndpointSettings, Settings, resolve_settings
@@ -52,13 +52,35 @@ def make_transports(endpoints: Sequence[EndpointSettings]) -> list[Any]:
     return transports
 
 
-def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
-    """Start a bridge for ``registry`` as ``settings`` describe."""
+def build_bridge(
+    registry: Any,
+    settings: Settings,
+    *,
+    encoder_types: Mapping[str, Callable[..., Any]] | None = None,
+    start: bool = True,
+) -> RemoteWriteBridge:
+    """Build a bridge for ``registry`` as ``settings`` describe, and start it unless told not to.
+
+    Args:
+        registry: what the bridge collects (anything with ``collect()``).
+        settings: the resolved settings.
+        encoder_types: the encoder to build for each protocol (``"1.0"``, ``"2.0"``), called
+            with the encoders' keyword options; ``_protocol``'s ``Encoder`` and ``EncoderV2``
+            by default.
+        start: start the collector thread; without it the bridge pushes only when flushed
+            (the OpenTelemetry exporter, whose reader has its own thread).
+    """
 
     warned: set[tuple[str, str]] = set()  # the 1.0 and 2.0 encoders see the same problems: log each once
+    types: dict[str, Callable[..., Any]] = {"1.0": Encoder}
+    if settings.protocol != "1.0":
+        from .._protocol.encode_v2 import EncoderV2
 
-    def encoder_of(cls: Any) -> Any:
-        return cls(
+        types["2.0"] = EncoderV2
+    types.update(encoder_types or {})
+
+    def encoder_of(protocol: str) -> Any:
+        return types[protocol](
             job=settings.job,
             instance=settings.instance,
             external_labels=settings.external_labels,
@@ -67,12 +89,8 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
             warned=warned,
         )
 
-    encoder = encoder_of(Encoder)
-    encoder_v2 = None
-    if settings.protocol != "1.0":
-        from .._protocol.encode_v2 import EncoderV2
-
-        encoder_v2 = encoder_of(EncoderV2)
+    encoder = encoder_of("1.0")
+    encoder_v2 = encoder_of("2.0") if settings.protocol != "1.0" else None
     transports = make_transports(settings.endpoints)
     senders = []
     for index, transport in enumerate(transports):
@@ -103,5 +121,6 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
     )
     if settings.self_metrics:
         bridge.register_self_metrics()
-    bridge.start()
+    if start:
+        bridge.start()
     return bridge

@@ -4,7 +4,9 @@ The one place where lower-level errors become the error tree of ``_exceptions``:
 
 * an answer other than 2xx: 5xx and 429 become ``RetryableReceiverError`` (with the parsed
   ``Retry-After``), every other status ``NonRetryableReceiverError``, with the receiver's
-  message verbatim but cut, and every secret the request carried masked;
+  message verbatim but cut, and every secret the request carried masked.  A 5xx whose message
+  says the receiver refuses what the request carries by configuration (:data:`PERMANENT_5XX`)
+  is not retryable either: the same request would be refused for ever, holding up the queue;
 * no answer (refused, reset, TLS, timeout): ``TransportError``, saying why in a few words, and
   which trust store a certificate was checked against.
 
@@ -34,6 +36,7 @@ __all__ = [
     "DEFAULT_TRUST_STORE",
     "MAX_BODY_BYTES",
     "MAX_MESSAGE_LENGTH",
+    "PERMANENT_5XX",
     "ended_without_answer",
     "read_limited",
     "receiver_error",
@@ -49,6 +52,11 @@ MAX_MESSAGE_LENGTH = 512
 # Read at most this much of any response body: the spec says senders ignore 2xx bodies, and
 # an error message is cut to MAX_MESSAGE_LENGTH characters anyway.
 MAX_BODY_BYTES = 4 * MAX_MESSAGE_LENGTH
+
+PERMANENT_5XX = ("native histograms are disabled",)
+"""Messages of 5xx answers that no retry changes.  Prometheus 2.x without
+``--enable-feature=native-histograms`` answers ``500 native histograms are disabled`` to a request
+holding a native histogram, and refuses the whole request."""
 
 DEFAULT_TRUST_STORE = "the default trust store (set ca_file or PROMETHEUS_REMOTE_WRITE_CA_FILE)"
 """What a client of the library's own, without ``ca_file``, checks server certificates against."""
@@ -90,7 +98,7 @@ def receiver_error(response: httpx.Response, raw: bytes, url: str, secrets: Iter
     """
     message = scrub(_message(raw, response), secrets)
     status = response.status_code
-    if status >= 500 or status == 429:
+    if (status >= 500 and not any(text in message for text in PERMANENT_5XX)) or status == 429:
         error = RetryableReceiverError(status, message, url)
         error.retry_after = retry_after_from_headers(response.headers)
         return error
