@@ -346,6 +346,59 @@ def test_a_deadline_that_moves_is_read_again_before_each_attempt() -> None:
     assert transport.calls[-1].timeout == pytest.approx(0.1)
 
 
+def test_data_already_too_old_is_not_sent() -> None:
+    clock = FakeClock()
+    transport = FakeTransport(clock, ["ok"])
+    delivery = run(transport, clock, expires_at=clock.now)
+    assert delivery.outcome is Outcome.TOO_OLD and delivery.attempts == 0
+    assert transport.calls == []
+
+
+def test_data_that_grows_too_old_while_retried_is_given_up() -> None:
+    """A lasting 429: retries stop once the data passes sample_age_limit, not before."""
+    clock = FakeClock()
+    transport = FakeTransport(clock, [retryable(429) for _ in range(100)], took=1.0)
+    expiry = clock.now + 10.0
+    hooks = RecordingHooks()
+    delivery = run(transport, clock, expires_at=expiry, hooks=hooks)
+    assert delivery.outcome is Outcome.TOO_OLD
+    assert isinstance(delivery.error, RetryableReceiverError) and delivery.error.status_code == 429
+    assert all(call.at < expiry for call in transport.calls)  # no attempt after the expiry
+    assert clock.now < expiry  # and no wait that would pass it: given up at once
+    assert hooks.failures[-1][2] is None
+
+
+def test_an_expiry_that_moves_is_read_again() -> None:
+    """The sender computes the expiry from the wall clock, which may jump (a suspended host)."""
+    clock = FakeClock()
+    transport = FakeTransport(clock, [retryable(503) for _ in range(100)])
+    expiry: list[float | None] = [clock.now + 3600]
+
+    def wait(seconds: float) -> bool:
+        clock.now += seconds
+        if len(transport.calls) == 2:
+            expiry[0] = clock.now - 1  # the data is now older than the limit
+        return False
+
+    delivery = run(transport, clock, expires_at=lambda: expiry[0], wait=wait)
+    assert delivery.outcome is Outcome.TOO_OLD and len(transport.calls) == 2
+
+
+def test_an_attempt_under_way_is_not_cut_short_by_the_expiry() -> None:
+    clock = FakeClock()
+    transport = FakeTransport(clock, ["ok"], timeout=30.0)
+    delivery = run(transport, clock, expires_at=clock.now + 1.0)
+    assert delivery.outcome is Outcome.SENT
+    assert transport.calls[0].timeout == 30.0
+
+
+def test_the_shutdown_deadline_wins_over_the_expiry() -> None:
+    clock = FakeClock()
+    transport = FakeTransport(clock, [retryable(503) for _ in range(100)])
+    delivery = run(transport, clock, deadline=clock.now + 1.0, expires_at=clock.now + 1.0)
+    assert delivery.outcome is Outcome.GAVE_UP
+
+
 def test_per_attempt_timeout_is_cut_to_the_time_left() -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, [TransportError("timed out"), TransportError("timed out")], timeout=5.0)
