@@ -219,7 +219,7 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
             receiver(Reply(400, "out of order"), Reply(401, "who are you")),
             dropped("http_400", "http_401"),
         ),
-        at("too_large", receiver(Reply(413, "too big")), every(delivered, statuses(413))),
+        at("too_large", receiver(Reply(413, "too big")), every(statuses(413), dropped("http_413"))),
         at("dropped_connection", receiver(Reply(drop=True)), failed_with("closed the connection")),
         at(
             "read_timeout",

@@ -47,6 +47,9 @@ SAMPLES: dict[str, tuple[object, object]] = {
     "HEADERS": ("X-Seven=7", {"X-Seven": "7"}),
     "PROTOCOL": ("auto", "auto"),
     "REGEX": ("go_.*", re.compile("go_.*")),
+    "AGE_LIMIT": ("7m", 420.0),
+    "HEADER_NAME": ("THANOS-TENANT", "THANOS-TENANT"),
+    "DIRECTORY": ("/tmp/seven", "/tmp/seven"),
 }
 # What some options need beside them to be valid (cross-field rules of resolve_settings).
 COMPANIONS: dict[str, dict[str, str]] = {

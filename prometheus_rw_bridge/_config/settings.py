@@ -45,7 +45,7 @@ from .env import ENV_ENDPOINTS, ENV_PREFIX, ENV_SIGV4, ENV_URL
 from .option import BOOLEAN, Option, parse_endpoint_names
 from .parse import RESERVED_HEADERS, fail, parse_text, parse_url, split_list
 from .table import *  # noqa: F403 - so are the settings objects and defaults
-from .table import OPTIONS, EndpointSettings, Settings
+from .table import DEFAULT_TENANT_HEADER, OPTIONS, EndpointSettings, Settings
 from .unknown import warn_unknown_variables
 
 __all__ = ["RESERVED_HEADERS", "resolve_settings"]
@@ -207,8 +207,9 @@ def _check_endpoint(values: Mapping[str, Any], where: _Wheres) -> None:
     headers = {name.lower() for name in values.get("headers", {})}
     if "authorization" in headers and (basic or bearer or given("sigv4")):
         raise conflict("headers", basic or bearer or "sigv4", "an Authorization header and an auth option")
-    if "x-scope-orgid" in headers and given("tenant"):
-        raise conflict("headers", "tenant", "tenant is sent as X-Scope-OrgID")
+    tenant_header = str(values.get("tenant_header") or DEFAULT_TENANT_HEADER)
+    if tenant_header.lower() in headers and given("tenant"):
+        raise conflict("headers", "tenant", f"tenant is sent as {tenant_header}")
 
 
 def _endpoint_layer(item: object, where: str) -> _Layer:

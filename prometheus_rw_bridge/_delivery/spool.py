@@ -90,7 +90,7 @@ import time
 import urllib.parse
 import weakref
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 from .._exceptions import ConfigurationError
@@ -165,13 +165,7 @@ class Spool:
         _check_platform_and_bounds(max_bytes, segment_bytes, fsync_interval)
         self.directory = os.fspath(directory)
         self._lock = threading.Lock()
-        self._files = SpoolFiles(
-            self.directory,
-            max_bytes=max_bytes,
-            segment_bytes=segment_bytes,
-            fsync_interval=fsync_interval,
-            clock=clock,
-        )
+        self._files = SpoolFiles(self.directory, max_bytes, segment_bytes, fsync_interval, clock)
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         self._files.lock_fd = take_lock(self.directory)
         try:
@@ -233,7 +227,7 @@ class Spool:
             logs = self._files.take_logs()
         self._emit(logs)
 
-    def records(self, *, after: int = 0, through: int | None = None) -> Iterator[SpoolRecord]:
+    def records(self, *, after: int = 0, through: int | None = None) -> Generator[SpoolRecord, None, None]:
         """Yield the unacked records with ``after < record_id <= through``, oldest first.
 
         Records appended or acked while iterating are seen or skipped as they come.  The
@@ -299,6 +293,14 @@ class Spool:
         finally:
             if fd >= 0:
                 os.close(fd)
+
+    def read(self, record_id: int) -> SpoolRecord | None:
+        """The record ``record_id`` read back (its checksum checked), or None once acked or dropped."""
+        records = self.records(after=record_id - 1, through=record_id)
+        try:
+            return next(records, None)
+        finally:
+            records.close()
 
     def stats(self) -> SpoolStats:
         """A consistent copy of the spool's state and counters."""
