@@ -310,20 +310,29 @@ def test_transport_errors_are_retried_with_growing_backoff() -> None:
     assert [c.attempt for c in transport.calls] == [0, 1, 2, 3, 4]
 
 
-def test_deadline_stops_retries_and_keeps_the_last_receiver_error() -> None:
+@pytest.mark.parametrize(
+    ("limit", "outcome"),
+    [
+        pytest.param("deadline", Outcome.GAVE_UP, id="deadline"),
+        pytest.param("expires_at", Outcome.TOO_OLD, id="sample-age-limit"),  # a lasting 503 or 429
+    ],
+)
+def test_a_deadline_or_an_expiry_stops_retries_and_keeps_the_last_receiver_error(
+    limit: str, outcome: Outcome
+) -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, [retryable(503) for _ in range(100)], took=0.5)
-    deadline = clock.now + 10.0
+    end = clock.now + 10.0
     hooks = RecordingHooks()
-    delivery = run(transport, clock, deadline=deadline, hooks=hooks)
-    assert delivery.outcome is Outcome.GAVE_UP
+    delivery = run(transport, clock, hooks=hooks, **{limit: end})
+    assert delivery.outcome is outcome
     assert isinstance(delivery.error, RetryableReceiverError)
     assert delivery.error.status_code == 503
     assert "503: receiver says no" in str(delivery.error)
-    assert clock.now <= deadline
-    # Each wait plus the next attempt started before the deadline, and no wait crossed it.
-    assert all(call.at < deadline for call in transport.calls)
-    assert clock.now + NO_JITTER.delay(len(transport.calls)) >= deadline
+    assert clock.now <= end
+    # Each wait plus the next attempt started before the end, and no wait crossed it.
+    assert all(call.at < end for call in transport.calls)
+    assert clock.now + NO_JITTER.delay(len(transport.calls)) >= end
     assert hooks.failures[-1][2] is None  # the last failure was not retried
     assert all(delay is not None for _, _, delay in hooks.failures[:-1])
 
@@ -352,20 +361,6 @@ def test_data_already_too_old_is_not_sent() -> None:
     delivery = run(transport, clock, expires_at=clock.now)
     assert delivery.outcome is Outcome.TOO_OLD and delivery.attempts == 0
     assert transport.calls == []
-
-
-def test_data_that_grows_too_old_while_retried_is_given_up() -> None:
-    """A lasting 429: retries stop once the data passes sample_age_limit, not before."""
-    clock = FakeClock()
-    transport = FakeTransport(clock, [retryable(429) for _ in range(100)], took=1.0)
-    expiry = clock.now + 10.0
-    hooks = RecordingHooks()
-    delivery = run(transport, clock, expires_at=expiry, hooks=hooks)
-    assert delivery.outcome is Outcome.TOO_OLD
-    assert isinstance(delivery.error, RetryableReceiverError) and delivery.error.status_code == 429
-    assert all(call.at < expiry for call in transport.calls)  # no attempt after the expiry
-    assert clock.now < expiry  # and no wait that would pass it: given up at once
-    assert hooks.failures[-1][2] is None
 
 
 def test_an_expiry_that_moves_is_read_again() -> None:
