@@ -9,7 +9,8 @@ Sections (``--sections``, default all): ``time`` (interleaved medians per call a
 the largest), ``bytes`` (wire bytes per sample), ``cpu`` (the library's threads' CPU per
 push beside a busy application thread, from per-thread OS counters; see ``thread_cpu.py``),
 ``memory`` (what the bridge keeps and the peak of one push, per protocol, each in a fresh
-process; see ``memory.py``) and ``http`` (CPU per POST of the two HTTP transports).
+process; see ``memory.py``).  HTTP transports have a benchmark of their own,
+``bench_transport.py``.
 
 Every timing is the CPU time of the calling thread (``time.thread_time``), so other
 processes on a shared machine do not inflate it; candidates are interleaved (each repetition
@@ -49,7 +50,7 @@ from prometheus_rw_bridge._protocol.encode import Encoder
 from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
 from prometheus_rw_bridge._protocol.registry import collect, read
 
-SECTIONS = ("time", "bytes", "cpu", "memory", "http")
+SECTIONS = ("time", "bytes", "cpu", "memory")
 BATCH = 2000  # series per request, the pusher's default max_samples_per_send
 
 
@@ -210,17 +211,6 @@ def memory_section(samples: int) -> None:
     print()
 
 
-def http_section(samples: int, repeat: int) -> None:
-    import http_cost
-
-    registry = build_registry(samples)
-    print("## HTTP: CPU per POST of a 2,000-sample request (median thread CPU)\n")
-    print("| transport | CPU per request |")
-    print("|---|---|")
-    print("\n".join(http_cost.rows(registry, repeat)))
-    print()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1k,10k,100k,1m", help="registry sizes in samples (%(default)s)")
@@ -250,8 +240,6 @@ def main(argv: list[str] | None = None) -> int:
         cpu_section([parse_size(s) for s in args.cpu_sizes.split(",")], args.cpu_pushes, args.cpu_rounds)
     if "memory" in sections:
         memory_section(parse_size(args.memory_size))
-    if "http" in sections:
-        http_section(10_000, args.repeat)
     return 0
 
 

@@ -15,10 +15,13 @@
                +-- TransportError         no answer: refused, reset, TLS failure, timeout
 
 Lower-level errors (httpx, ssl, OSError) are translated into these in one place,
-``_transport``, and chained with ``raise ... from exc``.
+``_http.errors``, and chained with ``raise ... from exc``; :func:`causes` walks such a chain
+(the one walker every layer uses).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 __all__ = [
     "ConfigurationError",
@@ -31,7 +34,25 @@ __all__ = [
     "SendError",
     "SpoolLockedError",
     "TransportError",
+    "causes",
 ]
+
+_MAX_CHAIN = 20
+"""Chained exceptions :func:`causes` follows at most: chains can be cyclic in pathological code."""
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """Yield ``error``, then each exception chained under it (``__cause__``, else ``__context__``).
+
+    Each exception comes once, and at most :data:`_MAX_CHAIN` of them: a chain that loops
+    (code that re-raises an exception it caught under a later one) ends where it would repeat.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen and len(seen) < _MAX_CHAIN:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 class RemoteWriteError(Exception):

@@ -82,9 +82,12 @@ class RemoteWriteOptions(TypedDict, total=False):
     """Proxy URL (``http://``, ``https://``, ``socks5://``). Without it the standard ``HTTPS_PROXY`` /
     ``HTTP_PROXY`` / ``NO_PROXY`` variables are honoured. Value: URL. Default: none. Scope: endpoint."""
     http_client: httpx.Client | None
-    """An ``httpx.Client`` to send through (its transport, proxy, TLS and pool settings apply), for
-    ``httpx.MockTransport``, a corporate proxy or custom TLS; the bridge still adds the protocol's headers and
-    its own auth options. Code only. Value: ``httpx.Client``. Default: none. Scope: endpoint."""
+    """An ``httpx.Client`` to send through (its transport, proxy, TLS, pool settings, default headers and auth
+    apply), for ``httpx.MockTransport``, a corporate proxy or custom TLS. The bridge adds, per request, the
+    protocol's headers, ``headers``, ``tenant``, its own auth options (which win over the client's auth) and
+    ``timeout``; masks what the client sends like its own secrets; and never closes it. Not with ``ca_file``,
+    ``cert_file``, ``key_file``, ``insecure_skip_verify`` or ``proxy``: the client has its own. Code only.
+    Value: ``httpx.Client``. Default: none. Scope: endpoint."""
     timeout: float | str | datetime.timedelta | None
     """How long one HTTP request may take (connect, write, read), as Prometheus's ``remote_timeout``. For
     ``push_to_remote_write()`` it bounds the whole push, retries included. Value: *duration*. Default:

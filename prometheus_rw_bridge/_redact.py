@@ -33,11 +33,14 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from ._exceptions import causes
+
 __all__ = [
     "MASK",
     "MIN_HUNTED_LENGTH",
     "SCRUBBED_LOGGERS",
     "basic_auth_secrets",
+    "header_secrets",
     "is_secret_header",
     "mask_headers",
     "masking_logs",
@@ -46,6 +49,7 @@ __all__ = [
     "scrub_exception_chain",
     "secret_forms",
     "url_secrets",
+    "userinfo_secrets",
 ]
 
 MASK = "***"
@@ -144,6 +148,42 @@ def basic_auth_secrets(username: str, password: str) -> tuple[str, ...]:
     return (password, encoded) if password else (encoded,)
 
 
+def userinfo_secrets(url: str) -> tuple[str, ...]:
+    """Return :func:`url_secrets` and, for a URL with ``user:password@``, the ``Basic`` credential it becomes.
+
+    httpx sends a URL's user info as basic auth (a proxy URL's as ``Proxy-Authorization``).
+    """
+    found = url_secrets(url)
+    try:
+        userinfo, at, _ = urllib.parse.urlsplit(url).netloc.rpartition("@")
+    except ValueError:
+        return found
+    if not at:
+        return found
+    user, _, password = userinfo.partition(":")
+    decoded = basic_auth_secrets(urllib.parse.unquote(user), urllib.parse.unquote(password))
+    return tuple(dict.fromkeys((*found, *decoded)))
+
+
+# A word this long in a secret header's value is a secret on its own: the token of "Bearer <token>".
+_MIN_SECRET_WORD = 8
+
+
+def header_secrets(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """Return the value of every secret-looking header, and each word of it that is a secret alone.
+
+    ``Authorization: Bearer <token>`` gives the whole value and the token, so that a receiver
+    quoting only the token is masked too.
+    """
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    found: list[str] = []
+    for name, value in items:
+        if value and is_secret_header(name):
+            found.append(value)
+            found.extend(word for word in value.split() if len(word) >= _MIN_SECRET_WORD)
+    return tuple(dict.fromkeys(found))
+
+
 def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
     """Return each secret with the forms it may be shown in, longest first, so none is half-masked.
 
@@ -187,15 +227,11 @@ def scrub_exception_chain(error: BaseException, secrets: Iterable[str]) -> None:
     the operating system's or OpenSSL's words, never request data, and are left alone.
     """
     secrets = tuple(secrets)
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen and len(seen) < 20:
-        seen.add(id(current))
+    for current in causes(error):
         if not isinstance(current, OSError):
             args = tuple(scrub(arg, secrets) if isinstance(arg, str) else arg for arg in current.args)
             if args != current.args:
                 current.args = args
-        current = current.__cause__ or current.__context__
 
 
 def _safe_url_in_text(match: re.Match[str]) -> str:

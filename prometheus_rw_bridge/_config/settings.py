@@ -174,6 +174,10 @@ class _Wheres:
         return option
 
 
+# What a given http_client brings itself: the options that would configure the library's own client.
+_CLIENT_OPTIONS = ("ca_file", "cert_file", "key_file", "insecure_skip_verify", "proxy")
+
+
 def _check_endpoint(values: Mapping[str, Any], where: _Wheres) -> None:
     def conflict(first: str, second: str, why: str) -> ConfigurationError:
         return ConfigurationError(f"{where(first)} and {where(second)} cannot both be set: {why}")
@@ -210,6 +214,9 @@ def _check_endpoint(values: Mapping[str, Any], where: _Wheres) -> None:
     tenant_header = str(values.get("tenant_header") or DEFAULT_TENANT_HEADER)
     if tenant_header.lower() in headers and given("tenant"):
         raise conflict("headers", "tenant", f"tenant is sent as {tenant_header}")
+    mine = next((o for o in _CLIENT_OPTIONS if given(o)), None)
+    if given("http_client") and mine:
+        raise conflict("http_client", mine, "the given client's TLS and proxy settings are its own")
 
 
 def _endpoint_layer(item: object, where: str) -> _Layer:

@@ -182,9 +182,11 @@ class EndpointSettings:
     """Proxy URL (`http://`, `https://`, `socks5://`). Without it the standard `HTTPS_PROXY` / `HTTP_PROXY` /
     `NO_PROXY` variables are honoured."""
     http_client: Any = option(HTTP_CLIENT, default=None, section="tls", env=None)
-    """An `httpx.Client` to send through (its transport, proxy, TLS and pool settings apply), for
-    `httpx.MockTransport`, a corporate proxy or custom TLS; the bridge still adds the protocol's headers and
-    its own auth options. Code only."""
+    """An `httpx.Client` to send through (its transport, proxy, TLS, pool settings, default headers and auth
+    apply), for `httpx.MockTransport`, a corporate proxy or custom TLS. The bridge adds, per request, the
+    protocol's headers, `headers`, `tenant`, its own auth options (which win over the client's auth) and
+    `timeout`; masks what the client sends like its own secrets; and never closes it. Not with `ca_file`,
+    `cert_file`, `key_file`, `insecure_skip_verify` or `proxy`: the client has its own. Code only."""
     timeout: float = option(DURATION, default=DEFAULT_TIMEOUT, section="delivery")
     """How long one HTTP request may take (connect, write, read), as Prometheus's `remote_timeout`. For
     `push_to_remote_write()` it bounds the whole push, retries included."""

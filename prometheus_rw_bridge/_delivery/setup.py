@@ -28,21 +28,14 @@ def resolve(**kwargs: Any) -> Settings:
 
 
 def make_transport(endpoint: EndpointSettings) -> Any:
-    """Build the transport for one endpoint: its own HTTP client with auth, TLS and headers.
+    """Build the transport for one endpoint: its HTTP client (``http_client`` or its own), auth, headers.
 
     The transport is warmed up here, in the building thread, so that the thread that later
     sends through it imports nothing (docs/architecture.md, "Forks").
     """
-    from .._http.auth import make_client
-    from .._http.transport import HttpxTransport
+    from .._http.client import endpoint_transport
 
-    transport = HttpxTransport(
-        endpoint.url,
-        client=make_client(endpoint),
-        timeout=endpoint.timeout,
-        remote_name=endpoint.name or None,
-        owns_client=True,
-    )
+    transport = endpoint_transport(endpoint)
     transport.warm_up()
     return transport
 

@@ -10,7 +10,7 @@ import datetime
 import email.utils
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 __all__ = ["parse_http_date", "parse_retry_after", "retry_after_from_headers"]
 
@@ -55,8 +55,15 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(seconds, 0.0)
 
 
-def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
-    """Parse an answer's ``Retry-After``, measuring an HTTP date against its own ``Date``."""
+def retry_after_from_headers(
+    headers: Mapping[str, str], clock: Callable[[], float] = time.time
+) -> float | None:
+    """Parse an answer's ``Retry-After``, measuring an HTTP date against its own ``Date``.
+
+    Args:
+        headers: the answer's headers.
+        clock: the local wall clock (Unix time), for an answer without a ``Date``.
+    """
     date = headers.get("Date")
     now = parse_http_date(date) if date else None
-    return parse_retry_after(headers.get("Retry-After"), time.time() if now is None else now)
+    return parse_retry_after(headers.get("Retry-After"), clock() if now is None else now)

@@ -4,66 +4,55 @@
 that returns a :class:`SendResult` or raises a ``SendError``, and ``close()``.  Tests and users
 may pass anything that has that shape.
 
-``HttpxTransport.send`` makes exactly one POST and turns everything that can go wrong into the
-package's error tree (see ``_exceptions``): 5xx and 429 become ``RetryableReceiverError``,
-other non-2xx answers ``NonRetryableReceiverError``, and failures without an answer
-(refused, reset, TLS, timeout) ``TransportError``.  Whether and when to try again is
-``_retry``'s business.
+``HttpxTransport.send`` makes exactly one POST through an ``httpx.Client`` (its own, or one the
+user gave, whose TLS, proxy and pool settings then apply) and adds, per request, what the
+bridge owns: the protocol's headers, the endpoint's headers and tenant, and its auth.  What
+can go wrong becomes the package's error tree in ``errors``: 5xx and 429
+``RetryableReceiverError``, other non-2xx answers ``NonRetryableReceiverError``, failures
+without an answer (refused, reset, TLS, timeout) ``TransportError``.  Whether and when to try
+again is the retry loop's business.
 
-Credentials never leave this module in text: the URL's ``user:password@`` becomes basic
-auth and is stripped from ``HttpxTransport.url``; error messages (and the errors chained under
+Credentials never leave this module in text: the URL's ``user:password@`` becomes basic auth
+and is stripped from ``HttpxTransport.url``; error messages (and the errors chained under
 them), reprs, and the records httpx, httpcore and botocore log while a request is sent are
-scrubbed of every secret the transport knows (``_redact.masking_logs``).
+scrubbed of every secret the request carried (``_redact``): the configured ones, those an auth
+reports, and the value of every secret-looking header the request went out with, whoever
+(our auth, the client's own auth or default headers) set it.
 """
 
 from __future__ import annotations
 
 import codecs
 import hashlib
-import logging
 import ssl
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
 
 from .._config.parse import parse_headers, parse_url
-from .._exceptions import (
-    ConfigurationError,
-    NonRetryableReceiverError,
-    RetryableReceiverError,
-    TransportError,
-)
+from .._exceptions import ConfigurationError, TransportError
 from .._protocol.headers import headers_for
-from .._redact import (
-    basic_auth_secrets,
-    is_secret_header,
-    masking_logs,
-    safe_url,
-    scrub,
-    scrub_exception_chain,
-    secret_forms,
-    url_secrets,
+from .._redact import header_secrets, masking_logs, safe_url, secret_forms, userinfo_secrets
+from .auth import BasicAuth
+from .errors import (
+    DEFAULT_TRUST_STORE,
+    MAX_MESSAGE_LENGTH,
+    read_limited,
+    receiver_error,
+    transport_error,
+    written_count,
 )
-from .http11 import direct_transport
-from .retry_after import retry_after_from_headers
 
-__all__ = ["MAX_MESSAGE_LENGTH", "HttpxTransport", "SendResult", "Transport", "ended_without_answer"]
-
-logger = logging.getLogger(__name__)
-
-MAX_MESSAGE_LENGTH = 512
-"""Characters of a receiver's error body kept in an exception message."""
-
-# Read at most this much of any response body: the spec says senders ignore 2xx bodies, and
-# an error message is cut to MAX_MESSAGE_LENGTH characters anyway.
-_MAX_BODY_BYTES = 4 * MAX_MESSAGE_LENGTH
+__all__ = ["MAX_MESSAGE_LENGTH", "HttpxTransport", "SendResult", "Transport"]
 
 _SAMPLES_WRITTEN = "X-Prometheus-Remote-Write-Samples-Written"
 _HISTOGRAMS_WRITTEN = "X-Prometheus-Remote-Write-Histograms-Written"
 _EXEMPLARS_WRITTEN = "X-Prometheus-Remote-Write-Exemplars-Written"
+
+_GIVEN_CLIENT_TRUST = "the trust settings of the given http_client (its verify=)"
 
 
 @dataclass(frozen=True)
@@ -155,21 +144,28 @@ class HttpxTransport:
 
     Args:
         url: the endpoint, ``http://`` or ``https://``; ``user:password@`` in it becomes basic auth.
-        client: an ``httpx.Client`` to use (its TLS, proxy and pool settings apply).  By
-            default the transport creates one (no redirects, ``timeout``) and owns it.
-        timeout: seconds allowed per request, for connecting and for each read and write.
+        client: an ``httpx.Client`` to send through (its TLS, proxy, pool settings, default
+            headers and auth apply; ours are added on top).  By default the transport creates
+            one (no redirects, ``timeout``) and owns it.
+        timeout: seconds allowed per request, for connecting and for each read and write; it
+            applies to every request, whichever client sends it.
         headers: extra headers for every request (for example ``X-Scope-OrgID``); the
-            protocol's reserved headers are refused (``_parse.RESERVED_HEADERS``).
+            protocol's reserved headers are refused (``_config.parse.RESERVED_HEADERS``).
         remote_name: a name for logs and self-metrics; by default 6 hex digits hashed from
             the displayed URL, like Prometheus's unnamed remotes.
         auth: an ``httpx.Auth`` (for example a bearer token re-read from a file) or a
-            ``(username, password)`` pair; not allowed together with credentials in ``url``.
+            ``(username, password)`` pair, used instead of the client's own auth; not allowed
+            together with credentials in ``url``.
         owns_client: whether :meth:`close` closes ``client``; by default only a client the
             transport created itself.
+        secrets: further strings the requests carry (a proxy's password, say), masked like
+            the others wherever they would show.
+        trust_store: what the client checks server certificates against, in words, for the
+            message of a failed verification.
 
     Raises:
-        ConfigurationError: ``url``, ``timeout`` or ``headers`` is malformed; the message
-            names it and masks secrets.
+        ConfigurationError: ``url``, ``timeout``, ``headers`` or ``client`` is malformed; the
+            message names it and masks secrets.
 
     Attributes:
         url: the endpoint without credentials, safe for logs and metric labels.
@@ -187,54 +183,40 @@ class HttpxTransport:
         remote_name: str | None = None,
         auth: httpx.Auth | tuple[str, str] | None = None,
         owns_client: bool | None = None,
+        secrets: Iterable[str] = (),
+        trust_store: str | None = None,
     ) -> None:
         url = _validate_url(url)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ConfigurationError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        if client is not None and not isinstance(client, httpx.Client):
+            raise ConfigurationError(
+                f"http_client must be an httpx.Client (a synchronous one), got {type(client).__name__}"
+            )
         bare, credentials = _split_credentials(url)
         if credentials is not None and auth is not None:
             raise ConfigurationError(
                 f"url={safe_url(url)!r} carries credentials and auth is also given; use one of them"
             )
-        self._post_url = bare
-        self._auth: httpx.Auth | tuple[str, str] | None = credentials if credentials is not None else auth
-        secrets = list(url_secrets(url))
         if credentials is not None:
-            secrets.extend(basic_auth_secrets(*credentials))
-        if isinstance(auth, tuple) and len(auth) == 2:
-            secrets.extend(basic_auth_secrets(str(auth[0]), str(auth[1])))
+            auth = credentials
+        if isinstance(auth, tuple):
+            auth = BasicAuth(str(auth[0]), str(auth[1]))
+        self._post_url = bare
+        self._auth: httpx.Auth | None = auth
         self._user_headers = dict(parse_headers(headers or {}, "headers"))
-        for name, value in self._user_headers.items():
-            if is_secret_header(name) and value:
-                secrets.append(value)
-                # "Bearer <token>": the token alone is the secret too.
-                secrets.extend(part for part in value.split() if len(part) >= 8)
-        self._secrets = tuple(secrets)
+        self._secrets = (*userinfo_secrets(url), *secrets, *header_secrets(self._user_headers))
         self.url = safe_url(url)
         self.remote_name = remote_name if remote_name else _short_hash(self.url)
         self.timeout = float(timeout)
         self._owns_client = client is None if owns_client is None else owns_client
-        self._client = (
-            client
-            if client is not None
-            else httpx.Client(
-                timeout=timeout,
-                follow_redirects=False,
-                transport=direct_transport(https=httpx.URL(bare).scheme == "https"),
-            )
-        )
+        if trust_store is None:
+            trust_store = DEFAULT_TRUST_STORE if client is None else _GIVEN_CLIENT_TRUST
+        self._trust_store = trust_store
+        self._client = client if client is not None else httpx.Client(timeout=timeout, follow_redirects=False)
 
     def __repr__(self) -> str:
         return f"HttpxTransport(url={self.url!r}, remote_name={self.remote_name!r})"
-
-    def _known_secrets(self) -> tuple[str, ...]:
-        """Every secret a request of this transport carries, in every form it may be shown in.
-
-        Asked again for each use: the client's auth may have read a rotated token meanwhile.
-        """
-        client_secrets = getattr(self._client, "known_secrets", None)
-        extra = client_secrets() if callable(client_secrets) else ()
-        return secret_forms((*self._secrets, *extra))
 
     def __enter__(self) -> HttpxTransport:
         return self
@@ -243,7 +225,7 @@ class HttpxTransport:
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP client if this transport created it (idempotent)."""
+        """Close the HTTP client if this transport owns it (idempotent); a given client is left open."""
         if self._owns_client:
             self._client.close()
 
@@ -270,36 +252,39 @@ class HttpxTransport:
         """
         # A zero timeout would make httpx's sockets non-blocking, not "expire now".
         seconds = self.timeout if timeout is None else max(timeout, 0.001)
-        auth: Any = self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT
+        sent: list[str] = []  # the secret header values of every request this send makes
+
+        def secrets() -> tuple[str, ...]:
+            return self._known_secrets(sent)
+
         # httpx logs the URL of every request at INFO, httpcore and botocore more at DEBUG.
-        with masking_logs(self._known_secrets):
+        with masking_logs(secrets):
             try:
                 request = self._request(body, protocol, attempt, seconds)
-                response = self._client.send(request, auth=auth, follow_redirects=False, stream=True)
+                sent.extend(header_secrets(request.headers.items()))
+                response = self._client.send(
+                    request, auth=self._auth_noting(sent), follow_redirects=False, stream=True
+                )
                 try:
-                    raw = _read_limited(response)
+                    raw = read_limited(response)  # to its end, mostly: the connection is kept
                 finally:
                     response.close()
             except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
-                secrets = self._known_secrets()
-                tls = self._post_url.startswith("https:")
-                message = scrub(f"cannot send to {self.url}: {_describe(exc, seconds, tls=tls)}", secrets)
-                scrub_exception_chain(exc, secrets)  # tracebacks print it under ours
-                raise TransportError(message) from exc
-        status = response.status_code
-        if 200 <= status < 300:
+                raise transport_error(
+                    exc, self.url, seconds, secrets(), trust_store=self._trust_store
+                ) from exc
+            except RuntimeError as exc:
+                if not self._client.is_closed:
+                    raise
+                raise TransportError(f"cannot send to {self.url}: its http_client has been closed") from exc
+        if response.is_success:
             return SendResult(
-                status_code=status,
-                samples_written=_count(response.headers, _SAMPLES_WRITTEN),
-                histograms_written=_count(response.headers, _HISTOGRAMS_WRITTEN),
-                exemplars_written=_count(response.headers, _EXEMPLARS_WRITTEN),
+                status_code=response.status_code,
+                samples_written=written_count(response.headers, _SAMPLES_WRITTEN),
+                histograms_written=written_count(response.headers, _HISTOGRAMS_WRITTEN),
+                exemplars_written=written_count(response.headers, _EXEMPLARS_WRITTEN),
             )
-        message = scrub(_message(raw, response), self._known_secrets())
-        if status >= 500 or status == 429:
-            error = RetryableReceiverError(status, message, self.url)
-            error.retry_after = retry_after_from_headers(response.headers)
-            raise error
-        raise NonRetryableReceiverError(status, message, self.url)
+        raise receiver_error(response, raw, self.url, secrets())
 
     def warm_up(self) -> None:
         """Run now, in the calling thread, the steps of a first ``send()`` that may import modules.
@@ -313,9 +298,7 @@ class HttpxTransport:
         """
         request = self._request(b"", "1.0", 1, self.timeout)
         codecs.lookup("idna")
-        auth = self._auth if self._auth is not None else self._client.auth
-        if isinstance(auth, tuple):
-            auth = httpx.BasicAuth(*auth)
+        auth = self._effective_auth()
         if auth is not None:
             # Signing logs what send() would log (botocore's canonical request): mask it the same way.
             with masking_logs(self._known_secrets):
@@ -327,6 +310,24 @@ class HttpxTransport:
                 finally:
                     flow.close()
 
+    def _effective_auth(self) -> httpx.Auth | None:
+        """The auth a request gets: ours, else the client's own."""
+        return self._auth if self._auth is not None else self._client.auth
+
+    def _auth_noting(self, sent: list[str]) -> Any:
+        """The auth argument for ``client.send`` that notes, in ``sent``, the secrets each request carries."""
+        auth = self._effective_auth()
+        return httpx.USE_CLIENT_DEFAULT if auth is None else _NotingSecrets(auth, sent)
+
+    def _known_secrets(self, sent: Iterable[str] = ()) -> tuple[str, ...]:
+        """Every secret a request of this transport carries, in every form it may be shown in.
+
+        Asked again for each use: the auth may have read a rotated token meanwhile.
+        """
+        secrets_of = getattr(self._effective_auth(), "secrets", None)
+        of_auth = secrets_of() if callable(secrets_of) else ()
+        return secret_forms((*self._secrets, *of_auth, *sent))
+
     def _request(self, body: bytes, protocol: str, attempt: int, seconds: float) -> httpx.Request:
         """Build the POST of one request body (auth is added when it is sent)."""
         headers = {**self._user_headers, **headers_for(protocol)}
@@ -337,116 +338,27 @@ class HttpxTransport:
         )
 
 
-def _read_limited(response: httpx.Response) -> bytes:
-    """Read up to ``_MAX_BODY_BYTES`` of a streamed response body."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= _MAX_BODY_BYTES:
-            break
-    return b"".join(chunks)[:_MAX_BODY_BYTES]
+class _NotingSecrets(httpx.Auth):
+    """Run another auth, noting the secret header values of every request its flow sends.
 
-
-def _message(raw: bytes, response: httpx.Response) -> str:
-    """Return the receiver's error body as text, verbatim but cut to ``MAX_MESSAGE_LENGTH``."""
-    text = raw.decode(response.encoding or "utf-8", errors="replace").strip()
-    if 300 <= response.status_code < 400 and not text:
-        location = response.headers.get("Location")
-        text = f"redirect to {safe_url(location)} not followed" if location else ""
-    if len(text) > MAX_MESSAGE_LENGTH:
-        text = text[: MAX_MESSAGE_LENGTH - 3] + "..."
-    return text
-
-
-def _count(headers: httpx.Headers, name: str) -> int | None:
-    """Parse one ``*-Written`` header; a malformed value counts as absent."""
-    value = headers.get(name)
-    if value is None:
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        logger.debug("ignoring malformed %s header %r", name, value)
-        return None
-
-
-def _describe(exc: BaseException, timeout: float, *, tls: bool = False) -> str:
-    """Say in a few words why no answer came; never includes request headers."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return f"connecting timed out after {timeout:g}s"
-    if isinstance(exc, httpx.ReadTimeout):
-        return f"no response within {timeout:g}s"
-    if isinstance(exc, httpx.WriteTimeout):
-        return f"sending the body timed out after {timeout:g}s"
-    if isinstance(exc, httpx.PoolTimeout):
-        return f"no free connection within {timeout:g}s"
-    cause = _root_cause(exc)
-    if tls and ended_without_answer(exc):
-        # A server that requires a client certificate and gets none either sends an alert or,
-        # as often under TLS 1.3 (the client has already sent its request), just closes.
-        return (
-            f"the server ended the TLS connection during or right after the handshake ({cause}); "
-            "a server that requires a client certificate (mutual TLS) does this when it gets none "
-            "it trusts (cert_file, PROMETHEUS_REMOTE_WRITE_CERT_FILE)"
-        )
-    if isinstance(cause, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed: {cause.verify_message or cause.reason or cause}"
-    if isinstance(cause, ssl.SSLError):
-        return f"TLS error: {cause.reason or cause}"
-    if isinstance(cause, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(cause, ConnectionResetError):
-        return "connection reset by the receiver"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the receiver closed the connection or answered malformed HTTP ({exc})"
-    if isinstance(exc, httpx.ProxyError):
-        return f"proxy error: {exc}"
-    text = str(exc) or str(cause) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
-
-
-def _root_cause(exc: BaseException) -> BaseException:
-    """Return the first ``ssl.SSLError`` in the cause chain, else the innermost exception."""
-    for _ in range(20):  # bounded: chains can be cyclic in pathological code
-        if isinstance(exc, ssl.SSLError):
-            return exc
-        inner = exc.__cause__ or exc.__context__
-        if inner is None:
-            break
-        exc = inner
-    return exc
-
-
-# How a connection ends when the peer closes or resets it instead of answering
-# (http.client.RemoteDisconnected is a ConnectionResetError).
-_ENDED = (
-    ssl.SSLEOFError,
-    ssl.SSLZeroReturnError,
-    ConnectionResetError,
-    ConnectionAbortedError,
-    BrokenPipeError,
-)
-
-
-def ended_without_answer(exc: BaseException) -> bool:
-    """Tell whether the server closed or reset the connection without a word (no answer, no TLS alert).
-
-    Over https, on a fresh connection, that is what a server does that drops the handshake, or
-    ends the connection just after it (TLS 1.3 servers check the client certificate only then).
+    They are masked in the records logged while the request is sent and in the receiver's
+    answer: whatever the auth is (ours, the user's ``auth=``, the given client's own).
     """
-    current: BaseException | None = exc
-    for _ in range(20):  # bounded: chains can be cyclic in pathological code
-        if current is None:
-            return False
-        if isinstance(current, _ENDED):
-            return True
-        if isinstance(current, ssl.SSLError):
-            # An alert or another TLS failure says more than "ended"; OpenSSL 3 may report an
-            # early EOF as a plain SSLError.
-            return "unexpected eof" in str(current).lower()
-        if isinstance(current, httpx.RemoteProtocolError) and "without sending a response" in str(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+
+    def __init__(self, inner: httpx.Auth, sent: list[str]) -> None:
+        self._inner = inner
+        self._sent = sent
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = self._inner.sync_auth_flow(request)
+        try:
+            request = next(flow)
+            while True:
+                self._sent.extend(header_secrets(request.headers.items()))
+                response = yield request
+                try:
+                    request = flow.send(response)
+                except StopIteration:
+                    return
+        finally:
+            flow.close()

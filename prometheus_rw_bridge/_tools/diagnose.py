@@ -11,11 +11,11 @@ import os
 import socket
 import ssl
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._http.transport import ended_without_answer
+from .._exceptions import causes
+from .._http.errors import ended_without_answer
 
 __all__ = ["AuthUsed", "Diagnosis", "auth_used", "diagnose_answer", "diagnose_transport_error"]
 
@@ -216,7 +216,7 @@ def diagnose_transport_error(error: BaseException, *, url: str, used: Any = None
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or "?"
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    chain = list(_causes(error))
+    chain = list(causes(error))
     text = " ".join(str(exc) for exc in chain).lower()
     said = f"(error: {error})"
     verify = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
@@ -305,15 +305,6 @@ def diagnose_transport_error(error: BaseException, *, url: str, used: Any = None
     if parts.scheme == "http" and any(phrase in text for phrase in hung_up):
         hints.insert(0, "the server hung up without answering: if it speaks https at this port, use https://")
     return Diagnosis(False, f"no answer from {host}:{port}.", hints)
-
-
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
 
 
 def auth_used(endpoint: Any) -> AuthUsed:
