@@ -112,8 +112,10 @@ def test_split_body_needs_two_series() -> None:
     assert split_body(Encoder(job="j", instance="i").encode(registry.collect(), 1).body()) is None
 
 
-@pytest.mark.parametrize(("cls", "protocol"), [(Encoder, "1.0"), (EncoderV2, "2.0")])
-@pytest.mark.parametrize("max_bytes", [300, 700, 2000])
+@pytest.mark.parametrize(
+    ("cls", "protocol", "max_bytes"),
+    [(Encoder, "1.0", 300), (Encoder, "1.0", 2000), (EncoderV2, "2.0", 700), (EncoderV2, "2.0", 2000)],
+)
 def test_no_compressed_body_is_larger_than_max_bytes(cls: Any, protocol: str, max_bytes: int) -> None:
     collection = cls(job="j", instance="i").encode(read(_registry(40)), 1)
     requests = compress_requests(collection, protocol, 2000, metadata=protocol == "1.0", max_bytes=max_bytes)
@@ -121,3 +123,12 @@ def test_no_compressed_body_is_larger_than_max_bytes(cls: Any, protocol: str, ma
     assert sum(r.samples for r in requests) == collection.samples
     names = [n for r in requests for n in _names(_snappy.decompress(r.body), protocol)]
     assert names == _names(collection.body(metadata=False), protocol)  # every series once, in order
+
+
+def test_a_2_0_request_whose_symbol_table_alone_cannot_fit_is_not_halved_in_vain() -> None:
+    collection = EncoderV2(job="j", instance="i").encode(read(_registry(40)), 1)
+    cut = list(iter_split(collection, 2000, max_bytes=300))
+    requests = compress_requests(collection, "2.0", 2000, metadata=False, max_bytes=300)
+    assert len(cut) <= len(requests) < 2 * len(cut)  # halved only where the halves could fit
+    assert len(requests) < collection.samples // 2  # not down to one series each, in vain
+    assert max(len(r.body) for r in requests) > 300  # what cannot fit is left for the sender to refuse

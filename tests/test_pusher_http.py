@@ -259,6 +259,29 @@ def test_a_50k_sample_push_to_a_receiver_answering_in_200ms_keeps_max_shards_req
         assert bridge.stats.samples_dropped == 0
 
 
+@pytest.mark.parametrize(
+    ("protocol", "limit"),
+    [
+        pytest.param("1.0", 8 * 1024, id="1.0"),
+        # A 2.0 request carries the symbol table its series refer to (here up to 39 KB compressed).
+        pytest.param("2.0", 48 * 1024, id="2.0"),
+    ],
+)
+def test_no_body_on_the_wire_is_larger_than_max_bytes_per_send(
+    receiver: FaultReceiver, bridges: list[RemoteWriteBridge], protocol: str, limit: int
+) -> None:
+    registry = CollectorRegistry()
+    gauge = Gauge("labelled", "L.", ["path", "n"], registry=registry)
+    for n in range(3000):
+        gauge.labels(f"/api/v1/customers/{n * 7919}/orders", str(n)).set(n)
+    bridge = start(bridges, receiver.url, registry, max_bytes_per_send=limit, protocol=protocol)
+    assert bridge.flush(timeout=30)
+    assert max(len(r.body) for r in receiver.requests) <= limit
+    assert len(receiver.requests) > 2 * 2  # cut finer than max_samples_per_send (2,000) alone would
+    assert bridge.stats.samples_dropped == 0 and bridge.stats.samples_sent == 2 * 3000
+    assert all(r.status == 204 for r in receiver.requests)
+
+
 def test_tenant_goes_in_the_tenant_header(receiver: FaultReceiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(1)

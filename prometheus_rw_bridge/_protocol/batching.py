@@ -100,12 +100,32 @@ def compress_requests(
 
 
 def _compressed(raw: bytes, count: int, protocol: str, max_bytes: int | None) -> list[Request]:
-    """Compress one request, halving it while the result is larger than ``max_bytes``."""
+    """Compress one request, halving it while the result is larger than ``max_bytes``.
+
+    Both halves of a 2.0 request keep its symbol table; when that alone cannot fit, halving
+    cannot help and the request stays whole.
+    """
     body = _snappy.compress(raw)
     halves = split_body(raw, protocol) if max_bytes is not None and len(body) > max_bytes else None
     if halves is None:
         return [Request(body, count, protocol)]
+    shared = _shared_head(halves[0][0], halves[1][0])
+    if max_bytes is not None and shared and len(_snappy.compress(shared)) >= max_bytes:
+        return [Request(body, count, protocol)]
     return [request for half, n in halves for request in _compressed(half, n, protocol, max_bytes)]
+
+
+def _shared_head(left: bytes, right: bytes) -> bytes:
+    """The longest common prefix of two halves: what :func:`split_body` copied into both."""
+    low, high = 0, min(len(left), len(right))
+    view_left, view_right = memoryview(left), memoryview(right)
+    while low < high:  # prefixes are equal up to some length, then never again: bisect it
+        middle = (low + high + 1) // 2
+        if view_left[:middle] == view_right[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return left[:low]
 
 
 def split_body(raw: bytes, protocol: str = "1.0") -> tuple[tuple[bytes, int], tuple[bytes, int]] | None:
