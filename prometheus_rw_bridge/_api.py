@@ -74,6 +74,7 @@ def enable_remote_write(
 
     Raises:
         ConfigurationError: a setting is malformed.
+        SpoolLockedError: another process owns an endpoint's spool under ``spool_dir``.
     """
     from ._delivery.setup import build_bridge, resolve
 
@@ -124,7 +125,8 @@ def push_to_remote_write(
     within which connection errors, timeouts, 5xx and 429 are retried (honouring
     ``Retry-After``); other 4xx are never retried.  Several endpoints are pushed in parallel.
     With ``protocol="auto"`` a receiver that turns out not to speak 2.0 gets the same data
-    as 1.0.
+    as 1.0.  With ``spool_dir`` the push is written to disk first: if it fails it still
+    raises, and the next call (with the same ``spool_dir``) delivers it first, then its own.
 
     Args:
         url: the receiver's remote-write URL, or a list of URLs.
@@ -138,6 +140,7 @@ def push_to_remote_write(
         NonRetryableReceiverError: the receiver refused the data (message has its status and text).
         RetryableReceiverError: the receiver kept failing until the timeout.
         TransportError: the receiver could not be reached before the timeout.
+        SpoolLockedError: another process (or push) owns an endpoint's spool under ``spool_dir``.
         MissingDependencyError: cramjam cannot be imported.
     """
     from ._delivery.oneshot import push_once

@@ -57,11 +57,13 @@ class EndpointStats:
 class BridgeStats:
     """What a bridge has done so far, summed over its endpoints.
 
-    ``samples_dropped`` counts samples given up for good (queue full, rejected with a 4xx,
-    shutdown deadline, or unsendable: an empty name, a value that is no number...; each
-    endpoint counts those of every collection); ``samples_failed`` the subset that a receiver
-    refused or that failed at shutdown.  ``success_rate`` is successes / attempts (1.0 before
-    the first attempt).
+    ``samples_dropped`` counts samples given up for good, by reason in ``dropped_by_reason``:
+    ``queue_full``, ``spool_full``, ``too_old`` (past ``sample_age_limit``), ``too_large`` (past
+    ``max_bytes_per_send``), ``http_<status>`` (refused with a 4xx), ``shutdown`` (past the
+    close deadline, not spooled), ``protocol_fallback``, or unsendable (an empty name, a value
+    that is no number...; each endpoint counts those of every collection).  ``samples_failed``
+    is the subset a receiver refused or that could never be sent.  ``success_rate`` is
+    successes / attempts (1.0 before the first attempt).
     """
 
     attempts: int

@@ -5,7 +5,7 @@ One :class:`Spool` per endpoint directory (:func:`endpoint_directory` names it u
 it is answered (2xx, or a 4xx that will never succeed), and on start replays what is still
 unacked, in order, before any new data.
 
-The interface the sender calls::
+The interface the sender calls (through ``spooled``)::
 
     spool = Spool(endpoint_directory(spool_dir, url, tenant), max_bytes=spool_max_bytes)
     for record in spool.records(through=spool.recovered_through):   # replay, oldest first
@@ -16,6 +16,8 @@ The interface the sender calls::
     for dropped in appended.dropped:        # the spool was full: the oldest went
         ...                                 # forget it unless in flight; count dropped.samples
     spool.sync()                            # once per collection: fsync (see below)
+    # when the request's turn comes, on a sender thread (its body waited only on disk):
+    body = spool.read(appended.record_id).body     # None once acked or dropped
     # each answered request, on a sender thread, in any order:
     spool.ack(appended.record_id)
     spool.close()                           # at shutdown; also fsyncs
