@@ -21,6 +21,7 @@ from prometheus_rw_bridge import decode_write_request, enable_remote_write
 from prometheus_rw_bridge._delivery.collection import Collection, Part
 from prometheus_rw_bridge._delivery.negotiate import Negotiator
 from prometheus_rw_bridge._delivery.retry import RetryPolicy
+from prometheus_rw_bridge._delivery.selfmetrics import SelfMetricsCollector
 from prometheus_rw_bridge._delivery.sender import EndpointSender
 from prometheus_rw_bridge._delivery.spool import Spool
 from prometheus_rw_bridge._exceptions import (
@@ -251,6 +252,11 @@ def test_a_collection_too_old_when_its_turn_comes_is_dropped_without_an_attempt(
     assert sender.stats().samples_dropped == {"too_old": 2}
     assert "older than sample_age_limit=60s" in caplog.text
     assert sender.dropped_after(0)  # flush() reports the loss
+    families = {f.name: f for f in SelfMetricsCollector(lambda: [sender]).collect()}
+    dropped = {
+        s.labels["reason"]: s.value for s in families["prometheus_remote_storage_samples_dropped"].samples
+    }
+    assert dropped == {"too_old": 2.0}
 
 
 # -- max_bytes_per_send ------------------------------------------------------------------------

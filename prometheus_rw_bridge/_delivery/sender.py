@@ -304,9 +304,10 @@ class EndpointSender:
             self._disk.ack(part)
             return None
         body = self._disk.body(part)
-        if body is None:  # the spool's bound dropped it after it was claimed
-            self._ledger.dropped(part.samples, "spool_full", seq)
-            return None
+        if body is None:
+            if not self._stopping:  # the spool's bound dropped it after it was claimed
+                self._ledger.dropped(part.samples, "spool_full", seq)
+            return None  # (at shutdown the spool is closed: the record waits for the next start)
         if self._max_body is not None and len(body) > self._max_body:
             self._ledger.too_large(part.samples, len(body), self._max_body, seq)
             self._disk.ack(part)
