@@ -323,6 +323,41 @@ def test_a_failed_cron_push_is_kept_and_delivered_first_by_the_next(
     assert [v for _, v in points(receiver, "cron_value")] == [1.0, 2.0, 2.0]  # nothing sent twice
 
 
+def test_each_endpoint_gets_a_spool_directory_of_its_own(
+    tmp_path: Any, bridges: list[RemoteWriteBridge]
+) -> None:
+    with FaultReceiver() as first, FaultReceiver() as second:
+        registry = CollectorRegistry()
+        Gauge("both_spooled", "B.", registry=registry).set(1)
+        bridge = start(bridges, [first.url, second.url], registry, spool_dir=str(tmp_path))
+        assert bridge.flush(timeout=30)
+        assert points(first, "both_spooled") and points(second, "both_spooled")
+        directories = sorted(p.name for p in tmp_path.iterdir())
+        assert len(directories) == 2 and all(name.startswith("127.0.0.1_") for name in directories)
+
+
+def test_a_cron_push_to_a_1_0_receiver_with_auto_and_a_spool_hands_over_the_1_0_copies(
+    receiver: FaultReceiver, tmp_path: Any
+) -> None:
+    registry = CollectorRegistry()
+    gauge = Gauge("cron_auto", "C.", registry=registry)
+    receiver.stop()
+    gauge.set(1)
+    with pytest.raises(prw.TransportError):
+        push_to_remote_write(
+            receiver.url, registry=registry, spool_dir=str(tmp_path), protocol="auto", timeout=1
+        )
+    receiver.start()
+    receiver.script(Reply(415, "1.0 only"))
+    gauge.set(2)
+    push_to_remote_write(
+        receiver.url, registry=registry, spool_dir=str(tmp_path), protocol="auto", timeout=10
+    )
+    assert [v for _, v in points(receiver, "cron_auto")] == [1.0, 2.0]
+    # The kept push probes 2.0 and falls back; this push's 1.0 copies then go at once.
+    assert [(r.protocol, r.status) for r in receiver.requests] == [("2.0", 415), ("1.0", 204), ("1.0", 204)]
+
+
 def test_a_cron_push_while_another_holds_the_spool_raises_spool_locked(
     receiver: FaultReceiver, tmp_path: Any
 ) -> None:

@@ -7,7 +7,9 @@ While an ``auto`` endpoint has not yet confirmed 2.0, a collection carries 1.0 c
 requests.  Its first request then goes out alone: if the receiver shows it does not speak 2.0
 (``Outcome.FALLBACK``), the 2.0 requests are discarded and the 1.0 copies sent instead;
 otherwise the copies are discarded and the rest follow.  Only after that do several requests
-go out at once, so a fallback never finds half a collection sent in the wrong protocol.
+go out at once, so a fallback never finds half a collection sent in the wrong protocol.  A
+collection made as 2.0 before the endpoint fell back (a spool replay, say) goes out as its 1.0
+copies at once.
 """
 
 from __future__ import annotations
@@ -36,10 +38,17 @@ class Courier(Protocol):
     def discard(self, parts: Sequence[Part]) -> None:
         """Forget requests that will never be sent (the other protocol's copies): no loss."""
 
+    def protocol(self) -> str:
+        """The protocol the endpoint is known to take now (``"1.0"`` after a fallback)."""
+
 
 def deliver_collection(collection: Collection, courier: Courier, lanes: Lanes) -> None:
     """Deliver every request of ``collection``, up to ``lanes.count`` at once; return when all are settled."""
     parts = collection.parts
+    if collection.fallback is not None and courier.protocol() == "1.0":
+        courier.discard(parts)  # made as 2.0 before the endpoint fell back (a replay, say)
+        parts = collection.parts = collection.fallback
+        collection.fallback = None
     if collection.fallback is not None:
         while parts:  # probe with one request at a time until one is answered
             outcome = courier.deliver(parts[0], collection)

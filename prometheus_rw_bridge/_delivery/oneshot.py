@@ -136,6 +136,9 @@ class _OneShot:
         for part in parts:
             self._ack(part)
 
+    def protocol(self) -> str:
+        return self._negotiator.protocol()
+
     def _ack(self, part: Part) -> None:
         if self._spool is not None and part.record_id is not None:
             self._spool.ack(part.record_id)

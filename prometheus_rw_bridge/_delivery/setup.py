@@ -135,14 +135,15 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
     bridge = RemoteWriteBridge(
         registry,
         senders,
-        encoder=encoder,
-        encoder_v2=encoder_v2,
         interval=settings.interval,
-        max_samples_per_send=settings.max_samples_per_send,
-        max_bytes_per_send=settings.max_bytes_per_send,
         stale_on_close=settings.stale_on_close,
         debug=settings.debug,
         start=False,
+        # What each collection is encoded and cut into:
+        encoder=encoder,
+        encoder_v2=encoder_v2,
+        max_samples_per_send=settings.max_samples_per_send,
+        max_bytes_per_send=settings.max_bytes_per_send,
     )
     if settings.self_metrics:
         bridge.register_self_metrics()
