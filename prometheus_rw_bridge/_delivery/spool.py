@@ -95,6 +95,7 @@ import zlib
 from collections.abc import Callable, Generator
 from pathlib import Path
 
+from .._config.settings import DEFAULT_SPOOL_MAX_BYTES
 from .._exceptions import ConfigurationError
 from .._redact import safe_url
 from .spool_files import O_CLOEXEC, Log, SpoolFiles
@@ -117,8 +118,9 @@ __all__ = [
     "endpoint_directory",
 ]
 
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-"""Default bound of one endpoint's spool: a day and more of a 10 k-sample app every 15 s."""
+DEFAULT_MAX_BYTES = DEFAULT_SPOOL_MAX_BYTES
+"""Default bound of one endpoint's spool (``spool_max_bytes``): a day and more of a 10 k-sample
+app every 15 s."""
 
 DEFAULT_FSYNC_INTERVAL = 1.0
 """Default least number of seconds between two fsyncs of :meth:`Spool.sync`."""
