@@ -125,6 +125,7 @@ class RecordedRequest:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # a sender's lanes connect at once (socketserver's default is 5)
     receiver: FaultReceiver
 
 

@@ -181,22 +181,27 @@ def test_close_returns_within_its_deadline_when_the_receiver_hangs(bridges: list
 
 
 class CountingReceiver(FaultReceiver):
-    """A FaultReceiver that also counts the requests it is handling at once."""
+    """A FaultReceiver that counts the requests it is working on at once.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    With ``work`` it first works that many seconds on each request (counted), then answers it
+    as scripted; one lane's requests then never overlap in the count, since the next one is sent
+    only once this one is answered.
+    """
+
+    def __init__(self, *args: Any, work: float = 0.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.counting = threading.Lock()
+        self.work = work
         self.in_flight = self.most_in_flight = 0
 
     def _handle(self, handler: Any) -> None:
         with self.counting:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        try:
-            super()._handle(handler)
-        finally:
-            with self.counting:
-                self.in_flight -= 1
+        threading.Event().wait(self.work)  # a receiver that takes its time (no event ends it)
+        with self.counting:
+            self.in_flight -= 1
+        super()._handle(handler)
 
 
 def test_timestamps_strictly_increase_per_series_under_random_delays(
@@ -207,7 +212,7 @@ def test_timestamps_strictly_increase_per_series_under_random_delays(
     replies = [Reply(delay=rng.choice([0.0, 0.0, 0.01, 0.03, 0.1])) for _ in range(200)]
     replies[3] = Reply(503)
     replies[9] = Reply(500)
-    with CountingReceiver(replies) as receiver:
+    with CountingReceiver(replies, work=0.05) as receiver:
         registry = CollectorRegistry()
         counter = Counter("ops", "Ops.", ["shard"], registry=registry)
         bridge = start(bridges, receiver.url, registry, max_samples_per_send=500, max_shards=8)
@@ -242,7 +247,7 @@ def test_a_50k_sample_push_to_a_receiver_answering_in_200ms_keeps_max_shards_req
     Proven by what the receiver sees (requests handled at once), not by a clock; the elapsed
     time is printed for information.
     """
-    with CountingReceiver(default=Reply(delay=0.2)) as receiver:
+    with CountingReceiver(work=0.2) as receiver:
         registry = CollectorRegistry()
         gauge = Gauge("wide", "W.", ["n"], registry=registry)
         for n in range(50_000):
