@@ -15,6 +15,7 @@ for it (``test_a_sender_waiting_on_a_receiver_does_not_hold_up_a_fork``).
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import logging
@@ -26,23 +27,25 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
-from faults import HANG, FaultReceiver, RecordedRequest, Reply, refused_url
+from auth_servers import FakeSTS, TokenServer
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from prometheus_rw_bridge import enable_remote_write, is_stale_nan
 from prometheus_rw_bridge._delivery import forks as _forks
+from prometheus_rw_bridge.testing import HANG, ReceivedRequest, Receiver, Reply, refused_url
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 PROBE = Path(__file__).with_name("fork_probe.py")
 
-Check = Callable[[dict[str, Any], list[RecordedRequest], str], None]
+Check = Callable[[dict[str, Any], list[ReceivedRequest], str], None]
 """Asserts that a scenario took its path, given its result, its receiver's requests and its log."""
 
 
@@ -53,7 +56,7 @@ class Scenario:
     name: str
     url: str | list[str]
     check: Check
-    receiver: FaultReceiver | None = None  # whose requests ``check`` gets
+    receiver: Receiver | None = None  # whose requests ``check`` gets
     options: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str | None] = field(default_factory=dict)
     flush_timeout: float = 10.0
@@ -78,7 +81,7 @@ class Scenario:
 # -- checks ----------------------------------------------------------------------------------
 
 
-def delivered(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+def delivered(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
     """Everything arrived, and the last push ended every series with a stale marker."""
     assert result["flushed"] == [True, True, True], result
     assert result["successes"] >= 4 and not result["dropped"], result
@@ -88,7 +91,7 @@ def delivered(result: dict[str, Any], requests: list[RecordedRequest], log: str)
 
 
 def statuses(*wanted: int) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         answered = [request.status for request in requests]
         assert all(status in answered for status in wanted), answered
 
@@ -96,21 +99,21 @@ def statuses(*wanted: int) -> Check:
 
 
 def dropped(*reasons: str) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         assert set(reasons) <= set(result["dropped"]), result
 
     return check
 
 
 def failed_with(text: str) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         assert result["errors"] > 0 and text in (result["last_error"] or ""), result
 
     return check
 
 
 def header(name: str, starts: str) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         values = {request.header(name) for request in requests}
         assert values and all((value or "").startswith(starts) for value in values), values
 
@@ -120,7 +123,7 @@ def header(name: str, starts: str) -> Check:
 def protocols(*first: str, then: tuple[str, ...] = ("1.0", "2.0")) -> Check:
     """The first requests used the protocols ``first``, in this order, and the others ``then``."""
 
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         used = [request.protocol for request in requests]
         assert used[: len(first)] == list(first) and set(used[len(first) :]) <= set(then), used
 
@@ -128,21 +131,21 @@ def protocols(*first: str, then: tuple[str, ...] = ("1.0", "2.0")) -> Check:
 
 
 def logged(text: str) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         assert text in log, log[-3000:]
 
     return check
 
 
 def arrived_at(path: str) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         assert requests and all(request.path == path for request in requests), [r.path for r in requests]
 
     return check
 
 
 def every(*checks: Check) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         for one in checks:
             one(result, requests, log)
 
@@ -190,17 +193,38 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
     )
     aws_config = tmp_path / "aws-config"
     aws_config.write_text(f"[default]\ncredential_process = {sys.executable} {process}\n")
-    started: list[FaultReceiver] = []
+    started: list[Receiver] = []
 
-    def receiver(*replies: Reply | int, **kwargs: Any) -> FaultReceiver:
-        running = FaultReceiver(replies, **kwargs).start()
+    def receiver(*replies: Reply | int, **kwargs: Any) -> Receiver:
+        running = Receiver(replies, **kwargs).start()
         started.append(running)
         return running
 
-    def at(name: str, running: FaultReceiver, check: Check, **kwargs: Any) -> Scenario:
+    def at(name: str, running: Receiver, check: Check, **kwargs: Any) -> Scenario:
         return Scenario(name, running.url, check, receiver=running, **kwargs)
 
     now = email.utils.formatdate(time.time(), usegmt=True)
+    servers = ExitStack()
+    tokens = servers.enter_context(TokenServer("probe-client", "probe-client-secret", lifetime=3600))
+    failing_tokens = servers.enter_context(TokenServer("probe-client", "probe-client-secret", failures=[503]))
+    sts = servers.enter_context(FakeSTS())
+    short_sts = servers.enter_context(
+        FakeSTS(lifetime=datetime.timedelta(minutes=5))
+    )  # refreshed at each use
+
+    def oauth2_with(server: TokenServer) -> dict[str, Any]:
+        return {
+            "oauth2_client_id": "probe-client",
+            "oauth2_client_secret": "probe-client-secret",
+            "oauth2_token_url": server.token_url,
+            "oauth2_scopes": ["write"],
+        }
+
+    role = {
+        "sigv4": True,
+        "sigv4_region": "eu-west-1",
+        "sigv4_role_arn": "arn:aws:iam::123456789012:role/probe",
+    }
     proxy = receiver()
     first, second = receiver(), receiver()
     found = [
@@ -305,6 +329,33 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
                 "AWS_SECRET_ACCESS_KEY": None,
             },
         ),
+        at("oauth2", receiver(), header("Authorization", "Bearer token-"), options=oauth2_with(tokens)),
+        at(
+            "oauth2_after_a_401",
+            receiver(Reply(401, "token revoked")),
+            every(delivered, statuses(401), header("Authorization", "Bearer token-")),
+            options=oauth2_with(tokens),
+        ),
+        at(
+            "oauth2_token_endpoint_retried",
+            receiver(),
+            every(delivered, header("Authorization", "Bearer token-")),
+            options=oauth2_with(failing_tokens),
+        ),
+        at(
+            "sigv4_assumed_role",
+            receiver(),
+            header("Authorization", "AWS4-HMAC-SHA256 Credential=ASIAROLE"),
+            options=role,
+            env={"AWS_ENDPOINT_URL_STS": sts.base_url},
+        ),
+        at(
+            "sigv4_assumed_role_refreshed",
+            receiver(),
+            header("Authorization", "AWS4-HMAC-SHA256 Credential=ASIAROLE"),
+            options={**role, "sigv4_service": "aps"},
+            env={"AWS_ENDPOINT_URL_STS": short_sts.base_url},
+        ),
         at(
             "auto_415",
             receiver(Reply(415, "1.0 only")),
@@ -364,6 +415,7 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
     yield found
     for running in started:
         running.stop()
+    servers.close()
 
 
 def probe(scenario: Scenario, env: dict[str, str]) -> dict[str, Any]:
@@ -444,7 +496,7 @@ def fork_child(child: Callable[[], bool]) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def test_a_fork_waits_for_a_running_collection(fault_receiver: FaultReceiver) -> None:
+def test_a_fork_waits_for_a_running_collection(fault_receiver: Receiver) -> None:
     registry = CollectorRegistry()
     counter = Counter("jobs", "Jobs.", registry=registry)
     collector = BlockingCollector()
@@ -470,7 +522,7 @@ def test_a_fork_waits_for_a_running_collection(fault_receiver: FaultReceiver) ->
 
 
 def test_a_fork_waits_for_a_collection_only_so_long(
-    fault_receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(_forks, "FORK_WAIT", 0.2)
     registry = CollectorRegistry()
@@ -488,7 +540,7 @@ def test_a_fork_waits_for_a_collection_only_so_long(
 
 
 def test_a_fork_from_inside_a_collection_does_not_wait_for_it(
-    fault_receiver: FaultReceiver, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     statuses: list[int] = []
 
@@ -510,7 +562,7 @@ def test_a_fork_from_inside_a_collection_does_not_wait_for_it(
 
 
 def test_a_sender_waiting_on_a_receiver_does_not_hold_up_a_fork(
-    fault_receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(_forks, "FORK_WAIT", 3600.0)  # waiting on the sender would hang this test
     caplog.set_level(logging.INFO)

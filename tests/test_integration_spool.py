@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faults import FaultReceiver
 
 from prometheus_rw_bridge._delivery.spool_format import MAGIC
+from prometheus_rw_bridge.testing import Receiver
 
 APP = Path(__file__).with_name("spool_app.py")
 SECOND_RUN = 1000  # the values of the second process start here
@@ -79,17 +79,17 @@ class App:
 
 
 @pytest.fixture
-def receiver() -> Iterator[FaultReceiver]:
-    with FaultReceiver() as running:
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
         running.stop()  # down: connections are refused until it starts again
         yield running
 
 
-def values(receiver: FaultReceiver) -> list[int]:
+def values(receiver: Receiver) -> list[int]:
     """Every value of ``spooled_value`` the receiver accepted, in arrival order."""
     got = []
     for request in receiver.requests:
-        if request.decoded is None or request.status != 204:
+        if request.decoded is None or not request.accepted:
             continue
         for series in request.decoded.series:
             if series.name == "spooled_value":
@@ -103,7 +103,7 @@ def newest_segment(spool_dir: Path) -> Path:
     return segments[-1]
 
 
-def restart_and_check(receiver: FaultReceiver, spool_dir: Path, spooled: list[int]) -> tuple[list[int], str]:
+def restart_and_check(receiver: Receiver, spool_dir: Path, spooled: list[int]) -> tuple[list[int], str]:
     """Bring the receiver back, run a second app on the spool; return what arrived and its stderr."""
     receiver.start()
     second = App(receiver.url, spool_dir, SECOND_RUN)
@@ -122,7 +122,7 @@ def restart_and_check(receiver: FaultReceiver, spool_dir: Path, spooled: list[in
 
 @pytest.mark.parametrize("torn_tail", [pytest.param(False, id="clean"), pytest.param(True, id="torn-tail")])
 def test_a_killed_app_delivers_every_spooled_collection_once_in_order_after_a_restart(
-    receiver: FaultReceiver, tmp_path: Path, torn_tail: bool
+    receiver: Receiver, tmp_path: Path, torn_tail: bool
 ) -> None:
     spool_dir = tmp_path / "spool"
     first = App(receiver.url, spool_dir, 0)
@@ -139,7 +139,7 @@ def test_a_killed_app_delivers_every_spooled_collection_once_in_order_after_a_re
 
 
 def test_a_kill_in_the_middle_of_a_push_loses_at_most_that_collection(
-    receiver: FaultReceiver, tmp_path: Path
+    receiver: Receiver, tmp_path: Path
 ) -> None:
     spool_dir = tmp_path / "spool"
     first = App(receiver.url, spool_dir, 0)

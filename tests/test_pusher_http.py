@@ -20,14 +20,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from faults import FaultReceiver, Reply
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import Metric
 from servers import Server, wait_until
 
 import prometheus_rw_bridge as prw
 from prometheus_rw_bridge import RemoteWriteBridge, enable_remote_write, push_to_remote_write
-from prometheus_rw_bridge._tools.receiver import Receiver
+from prometheus_rw_bridge.testing import Receiver, Reply
 
 
 @pytest.fixture
@@ -39,8 +38,8 @@ def bridges() -> Iterator[list[RemoteWriteBridge]]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[FaultReceiver]:
-    with FaultReceiver() as fault_receiver:
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as fault_receiver:
         yield fault_receiver
 
 
@@ -56,7 +55,7 @@ def start(
     return bridge
 
 
-def points(receiver: FaultReceiver, name: str) -> list[tuple[int, float]]:
+def points(receiver: Receiver, name: str) -> list[tuple[int, float]]:
     """Every (timestamp, value) received for series ``name``, in arrival order."""
     out: list[tuple[int, float]] = []
     for request in receiver.requests:
@@ -68,7 +67,7 @@ def points(receiver: FaultReceiver, name: str) -> list[tuple[int, float]]:
     return out
 
 
-def test_enable_returns_at_once_and_pushes(receiver: FaultReceiver, bridges: list[RemoteWriteBridge]) -> None:
+def test_enable_returns_at_once_and_pushes(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     Gauge("ready", "Ready.", registry=registry).set(1)
     bridge = start(bridges, receiver.url, registry)
@@ -83,7 +82,7 @@ def test_enable_returns_at_once_and_pushes(receiver: FaultReceiver, bridges: lis
 
 
 def test_same_registry_and_url_gives_the_same_bridge(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
+    receiver: Receiver, bridges: list[RemoteWriteBridge]
 ) -> None:
     registry = CollectorRegistry()
     first = start(bridges, receiver.url, registry)
@@ -93,9 +92,7 @@ def test_same_registry_and_url_gives_the_same_bridge(
     assert other is not first
 
 
-def test_receiver_down_then_up_loses_nothing(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
-) -> None:
+def test_receiver_down_then_up_loses_nothing(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     gauge = Gauge("level", "Level.", registry=registry)
     bridge = start(bridges, receiver.url, registry)
@@ -115,9 +112,7 @@ def test_receiver_down_then_up_loses_nothing(
     assert bridge.stats.samples_dropped == 0
 
 
-def test_first_answer_500_is_delivered_later(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
-) -> None:
+def test_first_answer_500_is_delivered_later(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(5)
     receiver.script(Reply(500, "try later"))
@@ -131,7 +126,7 @@ def test_first_answer_500_is_delivered_later(
 
 
 def test_answer_400_is_never_resent(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge], caplog: pytest.LogCaptureFixture
+    receiver: Receiver, bridges: list[RemoteWriteBridge], caplog: pytest.LogCaptureFixture
 ) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(5)
@@ -148,7 +143,7 @@ def test_answer_400_is_never_resent(
     assert bridge.stats.dropped_by_reason.get("http_400", 0) > 0
 
 
-def test_429_retry_after_is_honoured(receiver: FaultReceiver, bridges: list[RemoteWriteBridge]) -> None:
+def test_429_retry_after_is_honoured(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(5)
     receiver.script(Reply(429, "slow down", {"Retry-After": "2"}))
@@ -159,7 +154,7 @@ def test_429_retry_after_is_honoured(receiver: FaultReceiver, bridges: list[Remo
 
 
 def test_close_returns_within_its_deadline_when_the_receiver_hangs(bridges: list[RemoteWriteBridge]) -> None:
-    with FaultReceiver(default=Reply(hang=True)) as hanging:
+    with Receiver(default=Reply(hang=True)) as hanging:
         registry = CollectorRegistry()
         Gauge("g", "G.", registry=registry).set(1)
         bridge = enable_remote_write(
@@ -180,28 +175,23 @@ def test_close_returns_within_its_deadline_when_the_receiver_hangs(bridges: list
     assert bridge.stats.dropped_by_reason.get("shutdown", 0) > 0
 
 
-class CountingReceiver(FaultReceiver):
-    """A FaultReceiver that counts the requests it is working on at once.
+class Work:
+    """A receiver's ``on_request``: work ``seconds`` on every request before it is answered,
+    counting the requests worked on at once.  One lane's requests never overlap in the count:
+    the next one is sent only once this one is answered."""
 
-    With ``work`` it first works that many seconds on each request (counted), then answers it
-    as scripted; one lane's requests then never overlap in the count, since the next one is sent
-    only once this one is answered.
-    """
-
-    def __init__(self, *args: Any, work: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.counting = threading.Lock()
-        self.work = work
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.lock = threading.Lock()
         self.in_flight = self.most_in_flight = 0
 
-    def _handle(self, handler: Any) -> None:
-        with self.counting:
+    def __call__(self, request: Any) -> None:
+        with self.lock:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        threading.Event().wait(self.work)  # a receiver that takes its time (no event ends it)
-        with self.counting:
+        threading.Event().wait(self.seconds)  # a receiver that takes its time (no event ends it)
+        with self.lock:
             self.in_flight -= 1
-        super()._handle(handler)
 
 
 def test_timestamps_strictly_increase_per_series_under_random_delays(
@@ -212,7 +202,8 @@ def test_timestamps_strictly_increase_per_series_under_random_delays(
     replies = [Reply(delay=rng.choice([0.0, 0.0, 0.01, 0.03, 0.1])) for _ in range(200)]
     replies[3] = Reply(503)
     replies[9] = Reply(500)
-    with CountingReceiver(replies, work=0.05) as receiver:
+    work = Work(0.05)
+    with Receiver(replies, on_request=work) as receiver:
         registry = CollectorRegistry()
         counter = Counter("ops", "Ops.", ["shard"], registry=registry)
         bridge = start(bridges, receiver.url, registry, max_samples_per_send=500, max_shards=8)
@@ -234,7 +225,7 @@ def test_timestamps_strictly_increase_per_series_under_random_delays(
                     seen += 1
         assert len([k for k in last if dict(k)["__name__"] == "ops_total"]) == 1500
         assert seen >= 1500 * 2 * 7
-        assert receiver.most_in_flight > 1  # the requests of a collection did go out side by side
+        assert work.most_in_flight > 1  # the requests of a collection did go out side by side
         assert bridge.stats.samples_dropped == 0
 
 
@@ -247,7 +238,8 @@ def test_a_50k_sample_push_to_a_receiver_answering_in_200ms_keeps_max_shards_req
     Proven by what the receiver sees (requests handled at once), not by a clock; the elapsed
     time is printed for information.
     """
-    with CountingReceiver(work=0.2) as receiver:
+    work = Work(0.2)
+    with Receiver(on_request=work) as receiver:
         registry = CollectorRegistry()
         gauge = Gauge("wide", "W.", ["n"], registry=registry)
         for n in range(50_000):
@@ -260,7 +252,7 @@ def test_a_50k_sample_push_to_a_receiver_answering_in_200ms_keeps_max_shards_req
         wide = [r for r in receiver.requests if r.decoded and r.decoded.series[0].name == "wide"]
         assert len(wide) == 2 * 25  # two collections, 2,000 samples a request, none resent
         assert sum(len(r.decoded.series) for r in wide if r.decoded) == 2 * 50_000
-        assert receiver.most_in_flight == shards
+        assert work.most_in_flight == shards
         assert bridge.stats.samples_dropped == 0
 
 
@@ -273,7 +265,7 @@ def test_a_50k_sample_push_to_a_receiver_answering_in_200ms_keeps_max_shards_req
     ],
 )
 def test_no_body_on_the_wire_is_larger_than_max_bytes_per_send(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge], protocol: str, limit: int
+    receiver: Receiver, bridges: list[RemoteWriteBridge], protocol: str, limit: int
 ) -> None:
     registry = CollectorRegistry()
     gauge = Gauge("labelled", "L.", ["path", "n"], registry=registry)
@@ -287,7 +279,7 @@ def test_no_body_on_the_wire_is_larger_than_max_bytes_per_send(
     assert all(r.status == 204 for r in receiver.requests)
 
 
-def test_tenant_goes_in_the_tenant_header(receiver: FaultReceiver, bridges: list[RemoteWriteBridge]) -> None:
+def test_tenant_goes_in_the_tenant_header(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(1)
     bridge = start(bridges, receiver.url, registry, tenant="team-a", tenant_header="THANOS-TENANT")
@@ -298,7 +290,7 @@ def test_tenant_goes_in_the_tenant_header(receiver: FaultReceiver, bridges: list
 
 
 def test_tenant_header_defaults_to_x_scope_orgid_and_comes_from_the_environment(
-    receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(1)
@@ -310,7 +302,7 @@ def test_tenant_header_defaults_to_x_scope_orgid_and_comes_from_the_environment(
 
 
 def test_a_failed_cron_push_is_kept_and_delivered_first_by_the_next(
-    receiver: FaultReceiver, tmp_path: Any
+    receiver: Receiver, tmp_path: Any
 ) -> None:
     registry = CollectorRegistry()
     gauge = Gauge("cron_value", "C.", registry=registry)
@@ -331,7 +323,7 @@ def test_a_failed_cron_push_is_kept_and_delivered_first_by_the_next(
 def test_each_endpoint_gets_a_spool_directory_of_its_own(
     tmp_path: Any, bridges: list[RemoteWriteBridge]
 ) -> None:
-    with FaultReceiver() as first, FaultReceiver() as second:
+    with Receiver() as first, Receiver() as second:
         registry = CollectorRegistry()
         Gauge("both_spooled", "B.", registry=registry).set(1)
         bridge = start(bridges, [first.url, second.url], registry, spool_dir=str(tmp_path))
@@ -342,7 +334,7 @@ def test_each_endpoint_gets_a_spool_directory_of_its_own(
 
 
 def test_a_cron_push_to_a_1_0_receiver_with_auto_and_a_spool_hands_over_the_1_0_copies(
-    receiver: FaultReceiver, tmp_path: Any
+    receiver: Receiver, tmp_path: Any
 ) -> None:
     registry = CollectorRegistry()
     gauge = Gauge("cron_auto", "C.", registry=registry)
@@ -364,7 +356,7 @@ def test_a_cron_push_to_a_1_0_receiver_with_auto_and_a_spool_hands_over_the_1_0_
 
 
 def test_a_cron_push_while_another_holds_the_spool_raises_spool_locked(
-    receiver: FaultReceiver, tmp_path: Any
+    receiver: Receiver, tmp_path: Any
 ) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(1)
@@ -377,7 +369,7 @@ def test_a_cron_push_while_another_holds_the_spool_raises_spool_locked(
 
 
 def test_self_metrics_are_pushed_with_prometheus_names(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
+    receiver: Receiver, bridges: list[RemoteWriteBridge]
 ) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(1)
@@ -410,7 +402,7 @@ def test_self_metrics_are_pushed_with_prometheus_names(
 
 
 def test_debug_mode_logs_each_push_as_text(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge], caplog: pytest.LogCaptureFixture
+    receiver: Receiver, bridges: list[RemoteWriteBridge], caplog: pytest.LogCaptureFixture
 ) -> None:
     registry = CollectorRegistry()
     Gauge("debugged", "D.", registry=registry).set(3)
@@ -432,7 +424,7 @@ def test_no_url_is_a_quiet_no_op(monkeypatch: pytest.MonkeyPatch, caplog: pytest
     assert bridge.stats.attempts == 0
 
 
-def test_push_to_remote_write_raises_with_the_receivers_message(receiver: FaultReceiver) -> None:
+def test_push_to_remote_write_raises_with_the_receivers_message(receiver: Receiver) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(1)
     receiver.script(Reply(400, "label name is invalid"))
@@ -443,7 +435,7 @@ def test_push_to_remote_write_raises_with_the_receivers_message(receiver: FaultR
     assert "400" in str(info.value)
 
 
-def test_push_to_remote_write_retries_within_its_timeout(receiver: FaultReceiver) -> None:
+def test_push_to_remote_write_retries_within_its_timeout(receiver: Receiver) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(1)
     receiver.script(Reply(503), Reply(503))
@@ -452,7 +444,7 @@ def test_push_to_remote_write_retries_within_its_timeout(receiver: FaultReceiver
 
 
 def test_push_to_remote_write_gives_up_at_its_timeout() -> None:
-    with FaultReceiver(default=Reply(503, "overloaded")) as receiver:
+    with Receiver(default=Reply(503, "overloaded")) as receiver:
         registry = CollectorRegistry()
         Gauge("g", "G.", registry=registry).set(1)
         with pytest.raises(prw.RetryableReceiverError) as info:
@@ -519,7 +511,7 @@ def test_outage_leaves_no_gap_in_prometheus(server_factory: Any, bridges: list[R
 
 def test_interpreter_exit_is_bounded_by_the_close_deadline() -> None:
     """A receiver that accepts and never answers delays exit by at most ``close()``'s deadline."""
-    with FaultReceiver(default=Reply(hang=True)) as hanging:
+    with Receiver(default=Reply(hang=True)) as hanging:
         code = f"""
 from prometheus_client import Gauge
 import prometheus_rw_bridge as prw
@@ -535,7 +527,7 @@ print("started", flush=True)
     assert "started" in proc.stdout
 
 
-def test_without_protobuf_the_encoder_still_pushes(receiver: FaultReceiver) -> None:
+def test_without_protobuf_the_encoder_still_pushes(receiver: Receiver) -> None:
     """The encoder writes protobuf by hand, so a missing protobuf runtime costs only decoding."""
     code = f"""
 import sys
@@ -578,7 +570,7 @@ def test_auto_protocol_falls_back_and_stores_in_prometheus_2_42(
 
 
 def test_auto_protocol_stays_on_2_0_with_a_2_0_receiver(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
+    receiver: Receiver, bridges: list[RemoteWriteBridge]
 ) -> None:
     registry = _app_registry()
     bridge = start(bridges, receiver.url, registry, protocol="auto")
@@ -594,9 +586,7 @@ def test_auto_protocol_stays_on_2_0_with_a_2_0_receiver(
     assert not [s for s in decoded.series if s.name == "orders_created"]
 
 
-def test_auto_protocol_resends_as_1_0_after_415(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
-) -> None:
+def test_auto_protocol_resends_as_1_0_after_415(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = _app_registry()
     receiver.script(Reply(415, "unsupported content type"))
     bridge = start(bridges, receiver.url, registry, protocol="auto")
@@ -610,7 +600,7 @@ def test_auto_protocol_resends_as_1_0_after_415(
 
 
 def test_push_to_remote_write_takes_url_and_timeout_from_the_environment(
-    receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PROMETHEUS_REMOTE_WRITE_URL", receiver.url)
     monkeypatch.setenv("PROMETHEUS_REMOTE_WRITE_TIMEOUT", "1.5")
@@ -630,7 +620,7 @@ def test_push_to_remote_write_takes_url_and_timeout_from_the_environment(
 
 
 def test_push_to_remote_write_pushes_several_endpoints_in_parallel() -> None:
-    with FaultReceiver(default=Reply(hang=True)) as hanging, FaultReceiver() as healthy:
+    with Receiver(default=Reply(hang=True)) as hanging, Receiver() as healthy:
         registry = CollectorRegistry()
         Gauge("fan_out", "F.", registry=registry).set(1)
         with pytest.raises(prw.TransportError):
@@ -639,7 +629,7 @@ def test_push_to_remote_write_pushes_several_endpoints_in_parallel() -> None:
         assert points(healthy, "fan_out") and points(healthy, "fan_out")[0][1] == 1.0
 
 
-def test_push_to_remote_write_auto_falls_back_after_415(receiver: FaultReceiver) -> None:
+def test_push_to_remote_write_auto_falls_back_after_415(receiver: Receiver) -> None:
     registry = _app_registry()
     receiver.script(Reply(415, "unsupported"))
     push_to_remote_write(receiver.url, registry=registry, protocol="auto", job="j", instance="i")
@@ -647,7 +637,7 @@ def test_push_to_remote_write_auto_falls_back_after_415(receiver: FaultReceiver)
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
-def test_a_forked_child_can_enable_again_without_duplicate_series(receiver: FaultReceiver) -> None:
+def test_a_forked_child_can_enable_again_without_duplicate_series(receiver: Receiver) -> None:
     import os
 
     registry = CollectorRegistry()
@@ -710,14 +700,12 @@ def test_a_sample_with_an_empty_name_is_dropped_counted_and_warned_once(
         assert bridge.flush(timeout=30)  # the dropped series is not "undelivered"
         assert bridge.flush(timeout=30)
         # Counted at each collection: the second flush pushed what the first one counted.
-        dropped = receiver.store.get(
-            "prometheus_remote_storage_samples_dropped_total", reason="empty_metric_name"
-        )
+        dropped = receiver.get("prometheus_remote_storage_samples_dropped_total", reason="empty_metric_name")
         assert dropped is not None and dropped.value >= 1
         bridge.close(timeout=10)
-        assert receiver.store.violations == []  # no empty __name__ (nor any other rule broken)
-        assert all(series.name for series in receiver.store.series())
-        assert receiver.store.get("custom_empty", k="kept") is not None
+        assert receiver.violations == []  # no empty __name__ (nor any other rule broken)
+        assert all(series.name for series in receiver.series())
+        assert receiver.get("custom_empty", k="kept") is not None
     stats = bridge.stats
     assert stats.dropped_by_reason == {"empty_metric_name": stats.collections}
     assert stats.samples_dropped == stats.collections >= 3
@@ -733,14 +721,14 @@ def test_one_shot_pushes_drop_an_empty_name_and_warn_once_per_process(
     with Receiver() as receiver:
         for _ in range(2):
             push_to_remote_write(receiver.write_url, registry=registry, job="j", instance="i")
-        assert receiver.store.violations == []
-        assert receiver.store.get("one_shot_empty", k="kept") is not None
+        assert receiver.violations == []
+        assert receiver.get("one_shot_empty", k="kept") is not None
     assert caplog.text.count("yields a sample with an empty name") == 1
     assert caplog.text.count("unsendable, by reason: {'empty_metric_name': 1}") == 2
 
 
 def test_a_hanging_endpoint_never_delays_another(bridges: list[RemoteWriteBridge]) -> None:
-    with FaultReceiver(default=Reply(hang=True)) as hanging, FaultReceiver() as healthy:
+    with Receiver(default=Reply(hang=True)) as hanging, Receiver() as healthy:
         registry = CollectorRegistry()
         gauge = Gauge("both", "B.", registry=registry)
         bridge = start(bridges, [hanging.url, healthy.url], registry, timeout=60)
