@@ -17,6 +17,7 @@ from ._exceptions import (
     RemoteWriteError,
     RetryableReceiverError,
     SendError,
+    SpoolLockedError,
     TransportError,
 )
 from ._protocol.decode import (
@@ -53,6 +54,7 @@ __all__ = [
     "RemoteWriteError",
     "RetryableReceiverError",
     "SendError",
+    "SpoolLockedError",
     "TransportError",
     "__version__",
     "decode_write_request",

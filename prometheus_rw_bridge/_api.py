@@ -13,11 +13,9 @@ from prometheus_client import REGISTRY
 
 from ._delivery import bridge as _bridge
 from ._delivery.bridge import RemoteWriteBridge
-from ._delivery.negotiate import Negotiator
-from ._delivery.retry import Outcome, send_with_retries
-from ._delivery.sender import compress_requests
 from ._exceptions import ConfigurationError, MissingDependencyError, SendError
 from ._protocol import snappy as _snappy
+from ._protocol.batching import Request, compress_requests
 from ._protocol.encode import Encoder
 from ._protocol.families import ONE_SHOT_WARNINGS
 from ._protocol.registry import read
@@ -76,6 +74,7 @@ def enable_remote_write(
 
     Raises:
         ConfigurationError: a setting is malformed.
+        SpoolLockedError: another process owns an endpoint's spool under ``spool_dir``.
     """
     from ._delivery.setup import build_bridge, resolve
 
@@ -126,7 +125,8 @@ def push_to_remote_write(
     within which connection errors, timeouts, 5xx and 429 are retried (honouring
     ``Retry-After``); other 4xx are never retried.  Several endpoints are pushed in parallel.
     With ``protocol="auto"`` a receiver that turns out not to speak 2.0 gets the same data
-    as 1.0.
+    as 1.0.  With ``spool_dir`` the push is written to disk first: if it fails it still
+    raises, and the next call (with the same ``spool_dir``) delivers it first, then its own.
 
     Args:
         url: the receiver's remote-write URL, or a list of URLs.
@@ -140,9 +140,11 @@ def push_to_remote_write(
         NonRetryableReceiverError: the receiver refused the data (message has its status and text).
         RetryableReceiverError: the receiver kept failing until the timeout.
         TransportError: the receiver could not be reached before the timeout.
+        SpoolLockedError: another process (or push) owns an endpoint's spool under ``spool_dir``.
         MissingDependencyError: cramjam cannot be imported.
     """
-    from ._delivery.setup import make_transports, resolve
+    from ._delivery.oneshot import push_once
+    from ._delivery.setup import make_spools, make_transports, resolve
 
     settings = resolve(url=url, **options)
     if not settings.enabled:
@@ -150,30 +152,39 @@ def push_to_remote_write(
         return
     if not settings.endpoints:
         raise ConfigurationError("url: no remote-write URL given (argument or PROMETHEUS_REMOTE_WRITE_URL)")
-    requests = _encode_once(registry, settings)
+    timestamp_ms, requests = _encode_once(registry, settings)
     endpoints = settings.endpoints
     # Built (and warmed up) here, not in the pool's threads, which must import nothing.
     transports = make_transports(endpoints)
+    spools = make_spools(settings, transports)  # SpoolLockedError while another push runs
+
+    def push(index: int) -> SendError | None:
+        return push_once(
+            endpoints[index],
+            transports[index],
+            mode=settings.protocol,
+            timestamp_ms=timestamp_ms,
+            requests=requests,
+            max_bytes_per_send=settings.max_bytes_per_send,
+            spool=spools[index],
+        )
+
     if len(endpoints) == 1:
-        error = _push_endpoint(endpoints[0], transports[0], settings.protocol, requests)
-        errors = [] if error is None else [error]
+        outcomes = [push(0)]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        def push(endpoint: Any, transport: Any) -> SendError | None:
-            return _push_endpoint(endpoint, transport, settings.protocol, requests)
-
         with ThreadPoolExecutor(len(endpoints), thread_name_prefix="prometheus-rw-bridge-push") as pool:
-            outcomes = list(pool.map(push, endpoints, transports))
-        errors = [error for error in outcomes if error is not None]
+            outcomes = list(pool.map(push, range(len(endpoints))))
+    errors = [error for error in outcomes if error is not None]
     for extra in errors[1:]:
         logger.error("Remote write failed: %s", extra)
     if errors:
         raise errors[0]
 
 
-def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
-    """Collect once and return the compressed requests for each protocol the settings may use."""
+def _encode_once(registry: Any, settings: Any) -> tuple[int, dict[str, list[Request]]]:
+    """Collect once; return the timestamp and the compressed requests of each protocol that may be sent."""
     families = list(read(registry))
     timestamp_ms = int(time.time() * 1000)
     options = {
@@ -183,48 +194,15 @@ def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
         "metric_filter": settings.metric_filter,
         "warned": ONE_SHOT_WARNINGS,  # a process pushing again and again warns once per problem
     }
-    limit = settings.max_samples_per_send
+    limit, max_bytes = settings.max_samples_per_send, settings.max_bytes_per_send
     encoded = Encoder(**options).encode(families, timestamp_ms)
     if encoded.dropped:
         # No counters outlive a one-shot push; the warnings said why, this says how many.
         logger.debug("push_to_remote_write: samples left out as unsendable, by reason: %s", encoded.dropped)
-    requests = {"1.0": [r.body for r in compress_requests(encoded, "1.0", limit, metadata=True)]}
+    requests = {"1.0": compress_requests(encoded, "1.0", limit, metadata=True, max_bytes=max_bytes)}
     if settings.protocol != "1.0":
         from ._protocol.encode_v2 import EncoderV2
 
         encoded_v2 = EncoderV2(**options).encode(families, timestamp_ms)
-        requests["2.0"] = [r.body for r in compress_requests(encoded_v2, "2.0", limit, metadata=False)]
-    return requests
-
-
-def _push_endpoint(
-    endpoint: Any, transport: Any, mode: str, requests: dict[str, list[bytes]]
-) -> SendError | None:
-    """Push every request to one endpoint within its timeout; return the error that ended it, if any.
-
-    Closes ``transport``.
-    """
-    deadline = time.monotonic() + endpoint.timeout
-    negotiator = Negotiator(mode)
-
-    def send_all(protocol: str) -> bool:
-        """Send every request as ``protocol``; False means: resend everything as 1.0."""
-        for body in requests[protocol]:
-            delivery = send_with_retries(
-                transport, body, protocol=protocol, deadline=deadline, negotiator=negotiator
-            )
-            if delivery.outcome is Outcome.FALLBACK:
-                return False
-            if delivery.outcome is not Outcome.SENT:
-                assert delivery.error is not None
-                raise delivery.error
-        return True
-
-    try:
-        if not send_all(negotiator.protocol()):
-            send_all("1.0")
-    except SendError as exc:
-        return exc
-    finally:
-        transport.close()
-    return None
+        requests["2.0"] = compress_requests(encoded_v2, "2.0", limit, metadata=False, max_bytes=max_bytes)
+    return timestamp_ms, requests

@@ -48,7 +48,11 @@ class RemoteWriteOptions(TypedDict, total=False):
     """File holding the bearer token; re-read when it changes, so rotated tokens work without a restart.
     Value: file. Default: none. Scope: endpoint, credential."""
     tenant: str | None
-    """Sent as ``X-Scope-OrgID`` (Mimir, Cortex). Value: text. Default: none. Scope: endpoint."""
+    """Sent in the ``tenant_header`` (Mimir, Cortex: ``X-Scope-OrgID``; Thanos Receive: ``THANOS-TENANT``).
+    Value: text. Default: none. Scope: endpoint."""
+    tenant_header: str | None
+    """The header ``tenant`` is sent in; Thanos Receive reads ``THANOS-TENANT``. Value: header name. Default:
+    ``X-Scope-OrgID``. Scope: endpoint."""
     headers: Mapping[str, str] | str | None
     """Extra HTTP headers (``Name=value,...``); values of headers that look secret are masked everywhere. The
     protocol's own headers (``Content-Type``, ``Content-Encoding``, ``User-Agent``,
@@ -118,6 +122,14 @@ class RemoteWriteOptions(TypedDict, total=False):
     """How long one HTTP request may take (connect, write, read), as Prometheus's ``remote_timeout``. For
     ``push_to_remote_write()`` it bounds the whole push, retries included. Value: *duration*. Default:
     ``30s``. Scope: endpoint."""
+    max_shards: int | str | None
+    """Requests in flight at once per endpoint. One collection's requests go out side by side (each series is
+    in one of them); the next collection waits until they are done, so every series stays in order. Value:
+    integer > 0. Default: ``8``. Scope: endpoint."""
+    sample_age_limit: float | str | datetime.timedelta | None
+    """Data older than this is dropped (reason ``too_old``) instead of sent or retried, so a lasting 429 or
+    503 costs old data, not new; ``0`` keeps retrying for ever. See delivery guarantees. Value: *duration*,
+    ``0`` for none. Default: ``1800s``. Scope: endpoint."""
     write_relabel_configs: Sequence[Mapping[str, Any]] | RelabelRules | None
     """Prometheus relabel rules applied to every series sent to this endpoint: in code a list of mappings
     (``source_labels``, ``regex``, ``action``, ...), in the variable the path of a YAML or JSON file of them.
@@ -147,14 +159,25 @@ class RemoteWriteOptions(TypedDict, total=False):
     """Also log every push as ``/metrics``-style text with its sequence number. Secrets are never logged.
     Value: *boolean*. Default: ``false``. Scope: bridge."""
     max_samples_per_send: int | str | None
-    """The most samples in one request; larger collections are split (a 413 answer splits further). Value:
-    integer > 0. Default: ``2000``. Scope: bridge."""
+    """The most samples in one request; larger collections are split. Value: integer > 0. Default: ``2000``.
+    Scope: bridge."""
+    max_bytes_per_send: int | str | None
+    """No request body on the wire is larger: requests are cut before they are sent. A single series that
+    cannot fit is dropped (reason ``too_large``). Set it below the receiver's or its proxy's body limit.
+    Value: *size*. Default: no limit. Scope: bridge."""
     queue_capacity: int | str | None
     """Collections queued per endpoint while it is unreachable (20 minutes at the default interval); beyond it
     the oldest are dropped and counted. Value: integer > 0. Default: ``80``. Scope: bridge."""
     queue_max_bytes: int | str | None
     """Memory bound of each endpoint's queue (compressed bodies); beyond it the oldest collections are
     dropped. Value: *size*. Default: ``64MiB``. Scope: bridge."""
+    spool_dir: str | os.PathLike[str] | None
+    """Keep every request on disk, in a directory per endpoint, from before it is sent until it is answered,
+    so a restart or a crash loses nothing queued; it is sent first at the next start. One process per
+    directory. See delivery guarantees. Value: directory. Default: none (memory only). Scope: bridge."""
+    spool_max_bytes: int | str | None
+    """Disk bound of each endpoint's spool; beyond it the oldest requests are dropped (reason ``spool_full``).
+    Value: *size*. Default: ``256MiB``. Scope: bridge."""
     stale_on_close: bool | str | None
     """On ``close()`` (and at exit) end every series sent with a stale marker. Value: *boolean*. Default:
     ``true``. Scope: bridge."""

@@ -1,4 +1,4 @@
-"""Real Prometheus and VictoriaMetrics servers for integration tests.
+"""Real Prometheus, VictoriaMetrics and vmagent servers for integration tests.
 
 Each server runs from its Debian binary on a free loopback port, with its data in a
 directory of its own, and is stopped (SIGTERM, then SIGKILL) when the test is done.  The
@@ -27,17 +27,20 @@ import pytest
 __all__ = [
     "PROMETHEUS_BINARY",
     "VICTORIAMETRICS_BINARY",
+    "VMAGENT_BINARY",
     "Server",
     "ServerError",
     "free_port",
     "require_binary",
     "start_prometheus",
     "start_victoriametrics",
+    "start_vmagent",
     "wait_until",
 ]
 
 PROMETHEUS_BINARY = "prometheus"
 VICTORIAMETRICS_BINARY = "victoria-metrics"
+VMAGENT_BINARY = "vmagent"  # from the victoria-metrics Debian package
 
 START_DEADLINE = 60.0
 """Seconds a server may take to become ready (generous: CI machines have two shared cores)."""
@@ -114,10 +117,10 @@ def wait_until(
 
 @dataclass
 class Server:
-    """A running Prometheus or VictoriaMetrics process.
+    """A running Prometheus, VictoriaMetrics or vmagent process.
 
     Attributes:
-        kind: ``"prometheus"`` or ``"victoriametrics"``.
+        kind: ``"prometheus"``, ``"victoriametrics"`` or ``"vmagent"``.
         url: base URL, e.g. ``http://127.0.0.1:41234``.
         write_url: the remote-write endpoint (``url + "/api/v1/write"``).
         workdir: the directory holding its data, config and log.
@@ -343,3 +346,35 @@ def start_victoriametrics(workdir: Path, *, extra_args: Sequence[str] = ()) -> S
         ]
 
     return _launch("victoriametrics", workdir, make_args)
+
+
+def start_vmagent(
+    workdir: Path, remote_write_urls: Sequence[str], *, extra_args: Sequence[str] = ()
+) -> Server:
+    """Start a vmagent that replicates what it receives to every URL, and return it when ready.
+
+    It accepts remote write at ``write_url`` and keeps a persistent queue per URL under
+    ``workdir``, so a receiver that is down gets everything once it is back.  Its own counters
+    (``vmagent_remotewrite_*``) are at ``url + "/metrics"``.
+
+    Args:
+        workdir: an empty directory for its queues and log.
+        remote_write_urls: where to replicate to (``-remoteWrite.url``, one per receiver).
+        extra_args: further command-line flags.
+    """
+    binary = require_binary(VMAGENT_BINARY)
+    flags = {"remoteWrite.tmpDataPath": workdir / "queues", "remoteWrite.flushInterval": "200ms"}
+    urls = [f"-remoteWrite.url={url}" for url in remote_write_urls]
+
+    def make_args(port: int) -> list[str]:
+        listen = f"-httpListenAddr=127.0.0.1:{port}"
+        return [
+            binary,
+            listen,
+            *(f"-{k}={v}" for k, v in flags.items()),
+            *urls,
+            "-loggerLevel=WARN",
+            *extra_args,
+        ]
+
+    return _launch("vmagent", workdir, make_args)

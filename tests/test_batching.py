@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from prometheus_rw_bridge import decode_write_request
 from prometheus_rw_bridge._protocol import snappy as _snappy
@@ -88,3 +88,47 @@ def test_split_body_halves_a_request_between_series() -> None:
     assert n_left + n_right == collection.samples
     assert _names(left, "1.0") + _names(right, "1.0") == _names(body, "1.0")
     assert _snappy.decompress(_snappy.compress(left)) == left
+
+
+def test_split_body_v2_copies_the_symbols_table_into_both_halves() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("c", "C.", ["n"], registry=registry)
+    for i in range(6):
+        counter.labels(str(i)).inc(i)
+    raw = EncoderV2(job="j", instance="i").encode(registry.collect(), 1).body()
+    halves = split_body(raw, "2.0")
+    assert halves is not None
+    got = []
+    for body, count in halves:
+        decoded = decode_write_request(body, compressed=False, protocol="2.0")  # every ref resolves
+        assert len(decoded.series) == count == 3
+        got += [(s.labels["n"], s.samples[0].value) for s in decoded.series]
+    assert sorted(got) == [(str(i), float(i)) for i in range(6)]
+
+
+def test_split_body_needs_two_series() -> None:
+    registry = CollectorRegistry()
+    Gauge("only", "O.", registry=registry).set(1)
+    assert split_body(Encoder(job="j", instance="i").encode(registry.collect(), 1).body()) is None
+
+
+@pytest.mark.parametrize(
+    ("cls", "protocol", "max_bytes"),
+    [(Encoder, "1.0", 300), (Encoder, "1.0", 2000), (EncoderV2, "2.0", 700), (EncoderV2, "2.0", 2000)],
+)
+def test_no_compressed_body_is_larger_than_max_bytes(cls: Any, protocol: str, max_bytes: int) -> None:
+    collection = cls(job="j", instance="i").encode(read(_registry(40)), 1)
+    requests = compress_requests(collection, protocol, 2000, metadata=protocol == "1.0", max_bytes=max_bytes)
+    assert all(len(r.body) <= max_bytes for r in requests if r.samples > 1)
+    assert sum(r.samples for r in requests) == collection.samples
+    names = [n for r in requests for n in _names(_snappy.decompress(r.body), protocol)]
+    assert names == _names(collection.body(metadata=False), protocol)  # every series once, in order
+
+
+def test_a_2_0_request_whose_symbol_table_alone_cannot_fit_is_not_halved_in_vain() -> None:
+    collection = EncoderV2(job="j", instance="i").encode(read(_registry(40)), 1)
+    cut = list(iter_split(collection, 2000, max_bytes=300))
+    requests = compress_requests(collection, "2.0", 2000, metadata=False, max_bytes=300)
+    assert len(cut) <= len(requests) < 2 * len(cut)  # halved only where the halves could fit
+    assert len(requests) < collection.samples // 2  # not down to one series each, in vain
+    assert max(len(r.body) for r in requests) > 300  # what cannot fit is left for the sender to refuse

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -24,27 +23,16 @@ from prometheus_client.core import Metric
 from prometheus_rw_bridge import STALE_NAN_BITS, decode_write_request
 from prometheus_rw_bridge._delivery.bridge import RemoteWriteBridge
 from prometheus_rw_bridge._delivery.retry import RetryPolicy
-from prometheus_rw_bridge._delivery.sender import EndpointSender, split_body
+from prometheus_rw_bridge._delivery.sender import EndpointSender
 from prometheus_rw_bridge._exceptions import (
     NonRetryableReceiverError,
     RetryableReceiverError,
     TransportError,
 )
+from prometheus_rw_bridge._http.transport import SendResult as Result
 from prometheus_rw_bridge._protocol.encode import Encoder
 
 FAST = RetryPolicy(min_backoff=0.001, max_backoff=0.002, jitter=0.0)
-
-
-@dataclass
-class Result:
-    status_code: int = 204
-    samples_written: int | None = None
-    histograms_written: int | None = None
-    exemplars_written: int | None = None
-
-    @property
-    def confirms_v2(self) -> bool:
-        return self.samples_written is not None
 
 
 class ScriptedTransport:
@@ -84,7 +72,7 @@ class ScriptedTransport:
         with self.cond:
             self.received.append((body, protocol, attempt))
             self.cond.notify_all()
-        return Result()
+        return Result(204)
 
     def set_script(self, *script: Any) -> None:
         with self.cond:
@@ -391,62 +379,22 @@ def test_a_raising_collector_does_not_stop_the_bridge(
     assert "flaky" in {labels["__name__"] for labels, _, _ in transport.series()}
 
 
-def test_413_splits_and_resends(registry: CollectorRegistry, closing: list[RemoteWriteBridge]) -> None:
+def test_413_is_dropped_counted_and_never_split_or_resent(
+    registry: CollectorRegistry, closing: list[RemoteWriteBridge], caplog: pytest.LogCaptureFixture
+) -> None:
     counter = Counter("c", "C.", ["n"], registry=registry)
     for i in range(10):
         counter.labels(str(i)).inc(i)
-    transport = ScriptedTransport(NonRetryableReceiverError(413, "too large", "u"))
+    transport = ScriptedTransport(NonRetryableReceiverError(413, "request entity too large", "u"))
     bridge = make_bridge(registry, transport)
     closing.append(bridge)
-    assert bridge.flush(timeout=10)
-    assert len(transport.received) == 2
-    values = sorted(v for labels, v, _ in transport.series() if labels["__name__"] == "c_total")
-    assert values == [float(i) for i in range(10)]
-
-
-def test_split_body_cuts_between_series() -> None:
-    registry = CollectorRegistry()
-    for i in range(5):
-        Gauge(f"g{i}", "G.", registry=registry).set(i)
-    raw = Encoder(job="j", instance="i").encode(registry.collect(), 1).body()
-    halves = split_body(raw)
-    assert halves is not None
-    (left, left_count), (right, right_count) = halves
-    assert left + right == raw and (left_count, right_count) == (2, 3)
-    from prometheus_rw_bridge._protocol import schema as _schema
-
-    names = [
-        label.value
-        for half in (left, right)
-        for ts in _schema.WriteRequest.FromString(half).timeseries
-        for label in ts.labels
-        if label.name == "__name__"
-    ]
-    assert sorted(names) == [f"g{i}" for i in range(5)]
-
-
-def test_split_body_v2_copies_the_symbols_table_into_both_halves() -> None:
-    from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
-
-    registry = CollectorRegistry()
-    counter = Counter("c", "C.", ["n"], registry=registry)
-    for i in range(6):
-        counter.labels(str(i)).inc(i)
-    raw = EncoderV2(job="j", instance="i").encode(registry.collect(), 1).body()
-    halves = split_body(raw, "2.0")
-    assert halves is not None
-    got = []
-    for body, count in halves:
-        decoded = decode_write_request(body, compressed=False, protocol="2.0")  # every ref resolves
-        assert len(decoded.series) == count == 3
-        got += [(s.labels["n"], s.samples[0].value) for s in decoded.series]
-    assert sorted(got) == [(str(i), float(i)) for i in range(6)]
-
-
-def test_split_body_needs_two_series() -> None:
-    registry = CollectorRegistry()
-    Gauge("only", "O.", registry=registry).set(1)
-    assert split_body(Encoder(job="j", instance="i").encode(registry.collect(), 1).body()) is None
+    assert bridge.flush(timeout=10) is False  # its samples were dropped
+    assert transport.attempts == 1 and transport.received == []  # one request, never split, never resent
+    stats = bridge.stats
+    assert stats.samples_failed == stats.dropped_by_reason["http_413"] > 0
+    assert "max_bytes_per_send" in caplog.text and "max_samples_per_send" in caplog.text
+    assert bridge.flush(timeout=10)  # the next collection goes out as usual
+    assert transport.attempts == 2
 
 
 def test_flush_of_an_empty_registry_returns_at_once(closing: list[RemoteWriteBridge]) -> None:

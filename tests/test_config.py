@@ -238,6 +238,17 @@ def test_tenant_is_sent_as_x_scope_orgid() -> None:
     assert endpoint.request_headers == {"X-Extra": "1", "X-Scope-OrgID": "team-a"}
 
 
+def test_tenant_goes_in_tenant_header_and_sample_age_limit_0_turns_it_off() -> None:
+    environ = {
+        "PROMETHEUS_REMOTE_WRITE_TENANT_HEADER": "THANOS-TENANT",
+        "PROMETHEUS_REMOTE_WRITE_SAMPLE_AGE_LIMIT": "0",
+    }
+    endpoint = one_endpoint(resolve_settings(url=URL, tenant="team-a", environ=environ))
+    assert endpoint.request_headers == {"THANOS-TENANT": "team-a"}
+    assert endpoint.sample_age_limit == 0.0
+    assert one_endpoint(resolve_settings(url=URL, environ={})).sample_age_limit == 1800.0
+
+
 def test_files_are_checked_and_kept_as_paths(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text(SECRET + "\n")
@@ -491,6 +502,17 @@ def test_malformed_argument_names_the_argument(kwargs: dict[str, Any], fragment:
         pytest.param(
             {"tenant": "t", "headers": {"X-Scope-OrgID": "u"}}, ["headers and tenant"], id="tenant-twice"
         ),
+        pytest.param(
+            {"tenant": "t", "tenant_header": "THANOS-TENANT", "headers": {"thanos-tenant": "u"}},
+            ["headers and tenant", "THANOS-TENANT"],
+            id="tenant-twice-in-its-own-header",
+        ),
+        pytest.param(
+            {"tenant_header": "Content-Type"}, ["tenant_header", "'Content-Type'", "reserved"], id="reserved"
+        ),
+        pytest.param({"tenant_header": "X Tenant"}, ["tenant_header", "header name"], id="not-a-token"),
+        pytest.param({"sample_age_limit": "-1s"}, ["sample_age_limit", "0 for no limit"], id="negative-age"),
+        pytest.param({"max_shards": 0}, ["max_shards"], id="no-shards"),
         pytest.param(
             {"bearer_token": SECRET, "headers": {"authorization": "Basic x"}},
             ["headers and bearer_token"],

@@ -247,7 +247,7 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
             receiver(Reply(400, "out of order"), Reply(401, "who are you")),
             dropped("http_400", "http_401"),
         ),
-        at("too_large", receiver(Reply(413, "too big")), every(delivered, statuses(413))),
+        at("too_large", receiver(Reply(413, "too big")), every(statuses(413), dropped("http_413"))),
         at("dropped_connection", receiver(Reply(drop=True)), failed_with("closed the connection")),
         at(
             "read_timeout",
@@ -409,6 +409,25 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
         ),
         Scenario(
             "push_to_two_endpoints", [first.url, second.url], lambda *_: None, receiver=second, push=True
+        ),
+        at(
+            "shards",  # several requests of each collection, on several lanes
+            receiver(Reply(503)),
+            every(delivered, statuses(503)),
+            options={"max_samples_per_send": 2, "max_shards": 4},
+        ),
+        at(
+            "spool",  # every request written to disk, read back, acknowledged
+            receiver(Reply(503)),
+            every(delivered, statuses(503)),
+            options={"spool_dir": str(tmp_path / "spool"), "max_samples_per_send": 2},
+        ),
+        at(
+            "spool_push",
+            receiver(),
+            lambda *_: None,
+            options={"spool_dir": str(tmp_path / "spool-push")},
+            push=True,
         ),
     ]
     yield found

@@ -25,6 +25,7 @@ EXPORTED = {
     "RemoteWriteError",
     "RetryableReceiverError",
     "SendError",
+    "SpoolLockedError",
     "TransportError",
     "__version__",
     "decode_write_request",

@@ -14,6 +14,8 @@ import random
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -173,17 +175,38 @@ def test_close_returns_within_its_deadline_when_the_receiver_hangs(bridges: list
     assert bridge.stats.dropped_by_reason.get("shutdown", 0) > 0
 
 
+class Work:
+    """A receiver's ``on_request``: work ``seconds`` on every request before it is answered,
+    counting the requests worked on at once.  One lane's requests never overlap in the count:
+    the next one is sent only once this one is answered."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.in_flight = self.most_in_flight = 0
+
+    def __call__(self, request: Any) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        threading.Event().wait(self.seconds)  # a receiver that takes its time (no event ends it)
+        with self.lock:
+            self.in_flight -= 1
+
+
 def test_timestamps_strictly_increase_per_series_under_random_delays(
     bridges: list[RemoteWriteBridge],
 ) -> None:
+    """Several requests of a collection in flight at once, retries among them: order still holds."""
     rng = random.Random(7)
-    replies = [Reply(delay=rng.choice([0.0, 0.0, 0.01, 0.03])) for _ in range(200)]
+    replies = [Reply(delay=rng.choice([0.0, 0.0, 0.01, 0.03, 0.1])) for _ in range(200)]
     replies[3] = Reply(503)
     replies[9] = Reply(500)
-    with Receiver(replies) as receiver:
+    work = Work(0.05)
+    with Receiver(replies, on_request=work) as receiver:
         registry = CollectorRegistry()
         counter = Counter("ops", "Ops.", ["shard"], registry=registry)
-        bridge = start(bridges, receiver.url, registry, max_samples_per_send=500)
+        bridge = start(bridges, receiver.url, registry, max_samples_per_send=500, max_shards=8)
         for round_ in range(6):
             for shard in range(1500):
                 counter.labels(str(shard)).inc(rng.random())
@@ -202,6 +225,147 @@ def test_timestamps_strictly_increase_per_series_under_random_delays(
                     seen += 1
         assert len([k for k in last if dict(k)["__name__"] == "ops_total"]) == 1500
         assert seen >= 1500 * 2 * 7
+        assert work.most_in_flight > 1  # the requests of a collection did go out side by side
+        assert bridge.stats.samples_dropped == 0
+
+
+@pytest.mark.parametrize("shards", [1, 8])
+def test_a_50k_sample_push_to_a_receiver_answering_in_200ms_keeps_max_shards_requests_in_flight(
+    bridges: list[RemoteWriteBridge], shards: int
+) -> None:
+    """One lane waits 25 x 200 ms (5 s) for 25 requests; eight lanes wait 4 x 200 ms.
+
+    Proven by what the receiver sees (requests handled at once), not by a clock; the elapsed
+    time is printed for information.
+    """
+    work = Work(0.2)
+    with Receiver(on_request=work) as receiver:
+        registry = CollectorRegistry()
+        gauge = Gauge("wide", "W.", ["n"], registry=registry)
+        for n in range(50_000):
+            gauge.labels(str(n)).set(n)
+        bridge = start(bridges, receiver.url, registry, max_shards=shards, timeout=60)
+        receiver.wait_for_requests(25, timeout=120)  # the start-up collection: 25 requests
+        started = time.monotonic()
+        assert bridge.flush(timeout=120)
+        print(f"\none 50 k-sample push, {shards} shard(s): {time.monotonic() - started:.2f} s")
+        wide = [r for r in receiver.requests if r.decoded and r.decoded.series[0].name == "wide"]
+        assert len(wide) == 2 * 25  # two collections, 2,000 samples a request, none resent
+        assert sum(len(r.decoded.series) for r in wide if r.decoded) == 2 * 50_000
+        assert work.most_in_flight == shards
+        assert bridge.stats.samples_dropped == 0
+
+
+@pytest.mark.parametrize(
+    ("protocol", "limit"),
+    [
+        pytest.param("1.0", 8 * 1024, id="1.0"),
+        # A 2.0 request carries the symbol table its series refer to (here up to 39 KB compressed).
+        pytest.param("2.0", 48 * 1024, id="2.0"),
+    ],
+)
+def test_no_body_on_the_wire_is_larger_than_max_bytes_per_send(
+    receiver: Receiver, bridges: list[RemoteWriteBridge], protocol: str, limit: int
+) -> None:
+    registry = CollectorRegistry()
+    gauge = Gauge("labelled", "L.", ["path", "n"], registry=registry)
+    for n in range(3000):
+        gauge.labels(f"/api/v1/customers/{n * 7919}/orders", str(n)).set(n)
+    bridge = start(bridges, receiver.url, registry, max_bytes_per_send=limit, protocol=protocol)
+    assert bridge.flush(timeout=30)
+    assert max(len(r.body) for r in receiver.requests) <= limit
+    assert len(receiver.requests) > 2 * 2  # cut finer than max_samples_per_send (2,000) alone would
+    assert bridge.stats.samples_dropped == 0 and bridge.stats.samples_sent == 2 * 3000
+    assert all(r.accepted for r in receiver.requests)
+
+
+def test_tenant_goes_in_the_tenant_header(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
+    registry = CollectorRegistry()
+    Gauge("g", "G.", registry=registry).set(1)
+    bridge = start(bridges, receiver.url, registry, tenant="team-a", tenant_header="THANOS-TENANT")
+    assert bridge.flush(timeout=10)
+    request = receiver.requests[-1]
+    assert request.header("THANOS-TENANT") == "team-a"
+    assert request.header("X-Scope-OrgID") is None
+
+
+def test_tenant_header_defaults_to_x_scope_orgid_and_comes_from_the_environment(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = CollectorRegistry()
+    Gauge("g", "G.", registry=registry).set(1)
+    push_to_remote_write(receiver.url, registry=registry, tenant="team-a")
+    assert receiver.requests[-1].header("X-Scope-OrgID") == "team-a"
+    monkeypatch.setenv("PROMETHEUS_REMOTE_WRITE_TENANT_HEADER", "THANOS-TENANT")
+    push_to_remote_write(receiver.url, registry=registry, tenant="team-b")
+    assert receiver.requests[-1].header("THANOS-TENANT") == "team-b"
+
+
+def test_a_failed_cron_push_is_kept_and_delivered_first_by_the_next(
+    receiver: Receiver, tmp_path: Any
+) -> None:
+    registry = CollectorRegistry()
+    gauge = Gauge("cron_value", "C.", registry=registry)
+    receiver.stop()  # the receiver is down for the first run
+    gauge.set(1)
+    with pytest.raises(prw.TransportError):
+        push_to_remote_write(receiver.url, registry=registry, spool_dir=str(tmp_path), timeout=1)
+    receiver.start()
+    gauge.set(2)
+    push_to_remote_write(receiver.url, registry=registry, spool_dir=str(tmp_path), timeout=10)
+    assert [v for _, v in points(receiver, "cron_value")] == [1.0, 2.0]  # the kept push first, once
+    stamps = [ts for ts, _ in points(receiver, "cron_value")]
+    assert stamps == sorted(stamps)
+    push_to_remote_write(receiver.url, registry=registry, spool_dir=str(tmp_path), timeout=10)
+    assert [v for _, v in points(receiver, "cron_value")] == [1.0, 2.0, 2.0]  # nothing sent twice
+
+
+def test_each_endpoint_gets_a_spool_directory_of_its_own(
+    tmp_path: Any, bridges: list[RemoteWriteBridge]
+) -> None:
+    with Receiver() as first, Receiver() as second:
+        registry = CollectorRegistry()
+        Gauge("both_spooled", "B.", registry=registry).set(1)
+        bridge = start(bridges, [first.url, second.url], registry, spool_dir=str(tmp_path))
+        assert bridge.flush(timeout=30)
+        assert points(first, "both_spooled") and points(second, "both_spooled")
+        directories = sorted(p.name for p in tmp_path.iterdir())
+        assert len(directories) == 2 and all(name.startswith("127.0.0.1_") for name in directories)
+
+
+def test_a_cron_push_to_a_1_0_receiver_with_auto_and_a_spool_hands_over_the_1_0_copies(
+    receiver: Receiver, tmp_path: Any
+) -> None:
+    registry = CollectorRegistry()
+    gauge = Gauge("cron_auto", "C.", registry=registry)
+    receiver.stop()
+    gauge.set(1)
+    with pytest.raises(prw.TransportError):
+        push_to_remote_write(
+            receiver.url, registry=registry, spool_dir=str(tmp_path), protocol="auto", timeout=1
+        )
+    receiver.start()
+    receiver.script(Reply(415, "1.0 only"))
+    gauge.set(2)
+    push_to_remote_write(
+        receiver.url, registry=registry, spool_dir=str(tmp_path), protocol="auto", timeout=10
+    )
+    assert [v for _, v in points(receiver, "cron_auto")] == [1.0, 2.0]
+    # The kept push probes 2.0 and falls back; this push's 1.0 copies then go at once.
+    assert [(r.protocol, r.status) for r in receiver.requests] == [("2.0", 415), ("1.0", 204), ("1.0", 204)]
+
+
+def test_a_cron_push_while_another_holds_the_spool_raises_spool_locked(
+    receiver: Receiver, tmp_path: Any
+) -> None:
+    registry = CollectorRegistry()
+    Gauge("g", "G.", registry=registry).set(1)
+    bridge = enable_remote_write(receiver.url, registry=registry, interval=3600, spool_dir=str(tmp_path))
+    try:
+        with pytest.raises(prw.SpoolLockedError, match=str(tmp_path)):
+            push_to_remote_write(receiver.url, registry=registry, spool_dir=str(tmp_path))
+    finally:
+        bridge.close(timeout=5)
 
 
 def test_self_metrics_are_pushed_with_prometheus_names(

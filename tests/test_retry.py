@@ -310,20 +310,29 @@ def test_transport_errors_are_retried_with_growing_backoff() -> None:
     assert [c.attempt for c in transport.calls] == [0, 1, 2, 3, 4]
 
 
-def test_deadline_stops_retries_and_keeps_the_last_receiver_error() -> None:
+@pytest.mark.parametrize(
+    ("limit", "outcome"),
+    [
+        pytest.param("deadline", Outcome.GAVE_UP, id="deadline"),
+        pytest.param("expires_at", Outcome.TOO_OLD, id="sample-age-limit"),  # a lasting 503 or 429
+    ],
+)
+def test_a_deadline_or_an_expiry_stops_retries_and_keeps_the_last_receiver_error(
+    limit: str, outcome: Outcome
+) -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, [retryable(503) for _ in range(100)], took=0.5)
-    deadline = clock.now + 10.0
+    end = clock.now + 10.0
     hooks = RecordingHooks()
-    delivery = run(transport, clock, deadline=deadline, hooks=hooks)
-    assert delivery.outcome is Outcome.GAVE_UP
+    delivery = run(transport, clock, hooks=hooks, **{limit: end})
+    assert delivery.outcome is outcome
     assert isinstance(delivery.error, RetryableReceiverError)
     assert delivery.error.status_code == 503
     assert "503: receiver says no" in str(delivery.error)
-    assert clock.now <= deadline
-    # Each wait plus the next attempt started before the deadline, and no wait crossed it.
-    assert all(call.at < deadline for call in transport.calls)
-    assert clock.now + NO_JITTER.delay(len(transport.calls)) >= deadline
+    assert clock.now <= end
+    # Each wait plus the next attempt started before the end, and no wait crossed it.
+    assert all(call.at < end for call in transport.calls)
+    assert clock.now + NO_JITTER.delay(len(transport.calls)) >= end
     assert hooks.failures[-1][2] is None  # the last failure was not retried
     assert all(delay is not None for _, _, delay in hooks.failures[:-1])
 
@@ -344,6 +353,45 @@ def test_a_deadline_that_moves_is_read_again_before_each_attempt() -> None:
     assert delivery.outcome is Outcome.GAVE_UP
     assert len(transport.calls) == 4  # the attempt that fitted into the 0.1 s, then no more
     assert transport.calls[-1].timeout == pytest.approx(0.1)
+
+
+def test_data_already_too_old_is_not_sent() -> None:
+    clock = FakeClock()
+    transport = FakeTransport(clock, ["ok"])
+    delivery = run(transport, clock, expires_at=clock.now)
+    assert delivery.outcome is Outcome.TOO_OLD and delivery.attempts == 0
+    assert transport.calls == []
+
+
+def test_an_expiry_that_moves_is_read_again() -> None:
+    """The sender computes the expiry from the wall clock, which may jump (a suspended host)."""
+    clock = FakeClock()
+    transport = FakeTransport(clock, [retryable(503) for _ in range(100)])
+    expiry: list[float | None] = [clock.now + 3600]
+
+    def wait(seconds: float) -> bool:
+        clock.now += seconds
+        if len(transport.calls) == 2:
+            expiry[0] = clock.now - 1  # the data is now older than the limit
+        return False
+
+    delivery = run(transport, clock, expires_at=lambda: expiry[0], wait=wait)
+    assert delivery.outcome is Outcome.TOO_OLD and len(transport.calls) == 2
+
+
+def test_an_attempt_under_way_is_not_cut_short_by_the_expiry() -> None:
+    clock = FakeClock()
+    transport = FakeTransport(clock, ["ok"], timeout=30.0)
+    delivery = run(transport, clock, expires_at=clock.now + 1.0)
+    assert delivery.outcome is Outcome.SENT
+    assert transport.calls[0].timeout == 30.0
+
+
+def test_the_shutdown_deadline_wins_over_the_expiry() -> None:
+    clock = FakeClock()
+    transport = FakeTransport(clock, [retryable(503) for _ in range(100)])
+    delivery = run(transport, clock, deadline=clock.now + 1.0, expires_at=clock.now + 1.0)
+    assert delivery.outcome is Outcome.GAVE_UP
 
 
 def test_per_attempt_timeout_is_cut_to_the_time_left() -> None:

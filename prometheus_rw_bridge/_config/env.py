@@ -36,7 +36,12 @@ ENV_BEARER_TOKEN_FILE = "PROMETHEUS_REMOTE_WRITE_BEARER_TOKEN_FILE"
 file. Default: none. Scope: endpoint, credential."""
 
 ENV_TENANT = "PROMETHEUS_REMOTE_WRITE_TENANT"
-"""Sent as ``X-Scope-OrgID`` (Mimir, Cortex). Value: text. Default: none. Scope: endpoint."""
+"""Sent in the ``tenant_header`` (Mimir, Cortex: ``X-Scope-OrgID``; Thanos Receive: ``THANOS-TENANT``). Value:
+text. Default: none. Scope: endpoint."""
+
+ENV_TENANT_HEADER = "PROMETHEUS_REMOTE_WRITE_TENANT_HEADER"
+"""The header ``tenant`` is sent in; Thanos Receive reads ``THANOS-TENANT``. Value: header name. Default:
+``X-Scope-OrgID``. Scope: endpoint."""
 
 ENV_HEADERS = "PROMETHEUS_REMOTE_WRITE_HEADERS"
 """Extra HTTP headers (``Name=value,...``); values of headers that look secret are masked everywhere. The
@@ -113,6 +118,16 @@ ENV_TIMEOUT = "PROMETHEUS_REMOTE_WRITE_TIMEOUT"
 ``push_to_remote_write()`` it bounds the whole push, retries included. Value: *duration*. Default: ``30s``.
 Scope: endpoint."""
 
+ENV_MAX_SHARDS = "PROMETHEUS_REMOTE_WRITE_MAX_SHARDS"
+"""Requests in flight at once per endpoint. One collection's requests go out side by side (each series is in
+one of them); the next collection waits until they are done, so every series stays in order. Value: integer >
+0. Default: ``8``. Scope: endpoint."""
+
+ENV_SAMPLE_AGE_LIMIT = "PROMETHEUS_REMOTE_WRITE_SAMPLE_AGE_LIMIT"
+"""Data older than this is dropped (reason ``too_old``) instead of sent or retried, so a lasting 429 or 503
+costs old data, not new; ``0`` keeps retrying for ever. See delivery guarantees. Value: *duration*, ``0`` for
+none. Default: ``1800s``. Scope: endpoint."""
+
 ENV_RELABEL_CONFIG_FILE = "PROMETHEUS_REMOTE_WRITE_RELABEL_CONFIG_FILE"
 """Prometheus relabel rules applied to every series sent to this endpoint: in code a list of mappings
 (``source_labels``, ``regex``, ``action``, ...), in the variable the path of a YAML or JSON file of them. See
@@ -151,8 +166,13 @@ ENV_DEBUG = "PROMETHEUS_REMOTE_WRITE_DEBUG"
 *boolean*. Default: ``false``. Scope: bridge."""
 
 ENV_MAX_SAMPLES_PER_SEND = "PROMETHEUS_REMOTE_WRITE_MAX_SAMPLES_PER_SEND"
-"""The most samples in one request; larger collections are split (a 413 answer splits further). Value: integer
-> 0. Default: ``2000``. Scope: bridge."""
+"""The most samples in one request; larger collections are split. Value: integer > 0. Default: ``2000``.
+Scope: bridge."""
+
+ENV_MAX_BYTES_PER_SEND = "PROMETHEUS_REMOTE_WRITE_MAX_BYTES_PER_SEND"
+"""No request body on the wire is larger: requests are cut before they are sent. A single series that cannot
+fit is dropped (reason ``too_large``). Set it below the receiver's or its proxy's body limit. Value: *size*.
+Default: no limit. Scope: bridge."""
 
 ENV_QUEUE_CAPACITY = "PROMETHEUS_REMOTE_WRITE_QUEUE_CAPACITY"
 """Collections queued per endpoint while it is unreachable (20 minutes at the default interval); beyond it the
@@ -161,6 +181,15 @@ oldest are dropped and counted. Value: integer > 0. Default: ``80``. Scope: brid
 ENV_QUEUE_MAX_BYTES = "PROMETHEUS_REMOTE_WRITE_QUEUE_MAX_BYTES"
 """Memory bound of each endpoint's queue (compressed bodies); beyond it the oldest collections are dropped.
 Value: *size*. Default: ``64MiB``. Scope: bridge."""
+
+ENV_SPOOL_DIR = "PROMETHEUS_REMOTE_WRITE_SPOOL_DIR"
+"""Keep every request on disk, in a directory per endpoint, from before it is sent until it is answered, so a
+restart or a crash loses nothing queued; it is sent first at the next start. One process per directory. See
+delivery guarantees. Value: directory. Default: none (memory only). Scope: bridge."""
+
+ENV_SPOOL_MAX_BYTES = "PROMETHEUS_REMOTE_WRITE_SPOOL_MAX_BYTES"
+"""Disk bound of each endpoint's spool; beyond it the oldest requests are dropped (reason ``spool_full``).
+Value: *size*. Default: ``256MiB``. Scope: bridge."""
 
 ENV_STALE_ON_CLOSE = "PROMETHEUS_REMOTE_WRITE_STALE_ON_CLOSE"
 """On ``close()`` (and at exit) end every series sent with a stale marker. Value: *boolean*. Default:
@@ -194,7 +223,9 @@ __all__ = [
     "ENV_INTERVAL",
     "ENV_JOB",
     "ENV_KEY_FILE",
+    "ENV_MAX_BYTES_PER_SEND",
     "ENV_MAX_SAMPLES_PER_SEND",
+    "ENV_MAX_SHARDS",
     "ENV_METRIC_DROP",
     "ENV_METRIC_KEEP",
     "ENV_OAUTH2_CLIENT_ID",
@@ -211,13 +242,17 @@ __all__ = [
     "ENV_QUEUE_CAPACITY",
     "ENV_QUEUE_MAX_BYTES",
     "ENV_RELABEL_CONFIG_FILE",
+    "ENV_SAMPLE_AGE_LIMIT",
     "ENV_SELF_METRICS",
     "ENV_SIGV4",
     "ENV_SIGV4_REGION",
     "ENV_SIGV4_ROLE_ARN",
     "ENV_SIGV4_SERVICE",
+    "ENV_SPOOL_DIR",
+    "ENV_SPOOL_MAX_BYTES",
     "ENV_STALE_ON_CLOSE",
     "ENV_TENANT",
+    "ENV_TENANT_HEADER",
     "ENV_TIMEOUT",
     "ENV_URL",
     "ENV_USERNAME",

@@ -24,9 +24,12 @@ from .._redact import MASK, mask_headers, safe_url
 from .env import ENV_PREFIX
 from .parse import (
     fail,
+    parse_age_limit,
     parse_bool,
+    parse_directory,
     parse_duration,
     parse_file,
+    parse_header_name,
     parse_headers,
     parse_labels,
     parse_names,
@@ -137,6 +140,9 @@ def parse_relabel_file(value: object, where: str) -> Any:
 
 
 DURATION = Kind(parse_duration, "float | str | datetime.timedelta", "*duration*", text=_seconds)
+AGE_LIMIT = Kind(
+    parse_age_limit, "float | str | datetime.timedelta", "*duration*, `0` for none", text=_seconds
+)
 BOOLEAN = Kind(parse_bool, "bool | str", "*boolean*", text=_words)
 COUNT = Kind(parse_positive_int, "int | str", "integer > 0")
 SIZE = Kind(parse_size, "int | str", "*size*", text=_bytes)
@@ -144,6 +150,8 @@ TEXT = Kind(parse_text, "str", "text")
 NAME = Kind(parse_nonempty, "str", "text")
 SECRET = Kind(parse_secret, "str", "text", show=lambda _: repr(MASK), secret=True)
 FILE = Kind(parse_file, "str | os.PathLike[str]", "file")
+DIRECTORY = Kind(parse_directory, "str | os.PathLike[str]", "directory")
+HEADER_NAME = Kind(parse_header_name, "str", "header name")
 URL = Kind(parse_url, "str", "URL", show=lambda value: repr(safe_url(value)))
 PROXY = Kind(parse_proxy, "str", "URL", show=lambda value: repr(safe_url(value)))
 LABELS = Kind(parse_labels, "Mapping[str, str] | str", "*pairs*", show=_mapping)

@@ -23,9 +23,12 @@ from .._redact import MASK, safe_url
 __all__ = [
     "RESERVED_HEADERS",
     "fail",
+    "parse_age_limit",
     "parse_bool",
+    "parse_directory",
     "parse_duration",
     "parse_file",
+    "parse_header_name",
     "parse_headers",
     "parse_labels",
     "parse_names",
@@ -89,6 +92,18 @@ def parse_duration(value: object, where: str) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise fail(where, value, _DURATION_ALLOWED)
     return seconds
+
+
+def parse_age_limit(value: object, where: str) -> float:
+    """Parse a duration as :func:`parse_duration` does, or ``0`` (``0s``) for "no limit"."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    if isinstance(value, str) and value.strip().lower() in ("0", "0s", "0ms", "off"):
+        return 0.0
+    try:
+        return parse_duration(value, where)
+    except ConfigurationError:
+        raise fail(where, value, "expected a duration (seconds, or 30m, 1h, 90s) or 0 for no limit") from None
 
 
 _TRUE = frozenset({"true", "1", "yes"})
@@ -334,6 +349,25 @@ def parse_headers(value: object, where: str) -> Mapping[str, str]:
             raise ConfigurationError(f"{where}: header {name!r} is given twice")
         headers[name] = header_value
     return MappingProxyType(headers)
+
+
+def parse_header_name(value: object, where: str) -> str:
+    """Parse the name of a header the bridge sets itself (an HTTP token, not a reserved one)."""
+    name = parse_nonempty(value, where).strip()
+    if not _HEADER_NAME_RE.fullmatch(name):
+        raise fail(where, value, "expected a header name (an HTTP token such as X-Scope-OrgID)")
+    if name.lower() in RESERVED_HEADERS:
+        reserved = ", ".join(sorted(RESERVED_HEADERS))
+        raise fail(where, value, f"a header the protocol does not reserve (reserved: {reserved})")
+    return name
+
+
+def parse_directory(value: object, where: str) -> str:
+    """Parse the path of a directory, which need not exist yet (it is created); not an existing file."""
+    path = parse_nonempty(os.fspath(value) if isinstance(value, os.PathLike) else value, where)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise fail(where, value, "expected a directory (it is created if missing), not a file")
+    return path
 
 
 def parse_regex(value: object, where: str) -> re.Pattern[str]:

@@ -45,7 +45,7 @@ from .env import ENV_ENDPOINTS, ENV_PREFIX, ENV_SIGV4, ENV_URL
 from .option import BOOLEAN, Option, parse_endpoint_names
 from .parse import RESERVED_HEADERS, fail, parse_text, parse_url, split_list
 from .table import *  # noqa: F403 - so are the settings objects and defaults
-from .table import OPTIONS, EndpointSettings, Settings
+from .table import DEFAULT_TENANT_HEADER, OPTIONS, EndpointSettings, Settings
 from .unknown import warn_unknown_variables
 
 __all__ = ["RESERVED_HEADERS", "resolve_settings"]
@@ -249,8 +249,9 @@ def _check_endpoint(values: Mapping[str, Any], where: _Wheres) -> None:
     sets_authorization = basic or bearer or ("sigv4" if given("sigv4") else None) or oauth2
     if "authorization" in headers and sets_authorization:
         raise conflict("headers", sets_authorization, "an Authorization header and an auth option")
-    if "x-scope-orgid" in headers and given("tenant"):
-        raise conflict("headers", "tenant", "tenant is sent as X-Scope-OrgID")
+    tenant_header = str(values.get("tenant_header") or DEFAULT_TENANT_HEADER)
+    if tenant_header.lower() in headers and given("tenant"):
+        raise conflict("headers", "tenant", f"tenant is sent as {tenant_header}")
     mine = next((o for o in _CLIENT_OPTIONS if given(o)), None)
     if given("http_client") and mine:
         raise conflict("http_client", mine, "the given client's TLS and proxy settings are its own")

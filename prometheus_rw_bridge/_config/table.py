@@ -47,12 +47,15 @@ from typing import Any
 
 from .._protocol.relabel import RelabelRules
 from .option import (
+    AGE_LIMIT,
     AUTH,
     BOOLEAN,
     COUNT,
+    DIRECTORY,
     DURATION,
     ENDPOINTS,
     FILE,
+    HEADER_NAME,
     HEADERS,
     HTTP_CLIENT,
     LABELS,
@@ -78,8 +81,12 @@ from .option import (
 __all__ = [
     "DEFAULT_INTERVAL",
     "DEFAULT_MAX_SAMPLES_PER_SEND",
+    "DEFAULT_MAX_SHARDS",
     "DEFAULT_QUEUE_CAPACITY",
     "DEFAULT_QUEUE_MAX_BYTES",
+    "DEFAULT_SAMPLE_AGE_LIMIT",
+    "DEFAULT_SPOOL_MAX_BYTES",
+    "DEFAULT_TENANT_HEADER",
     "DEFAULT_TIMEOUT",
     "OPTIONS",
     "EndpointSettings",
@@ -101,6 +108,23 @@ DEFAULT_QUEUE_CAPACITY = 80
 
 DEFAULT_QUEUE_MAX_BYTES = 64 * 1024 * 1024
 """Bytes (compressed bodies) queued per endpoint before the oldest snapshots are dropped."""
+
+DEFAULT_MAX_SHARDS = 8
+"""Requests of one collection in flight at once per endpoint.  A 1 M-sample push is 500 requests
+of 2,000 samples: over a 100 ms link one lane needs 50 s, eight need about 6 s, well within the
+default 15 s interval (a 100 k-sample push: 0.6 s instead of 5 s)."""
+
+DEFAULT_SAMPLE_AGE_LIMIT = 1800.0
+"""Seconds after which queued or retried data is dropped instead of sent (30 minutes).  Longer than
+the 20 minutes the default queue holds, so no outage the queue survives loses data to it; shorter
+than the hour a Prometheus-TSDB receiver (Prometheus, Mimir, Cortex, Thanos Receive) still accepts
+behind its newest sample, so the bridge does not keep retrying what such a receiver refuses."""
+
+DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
+"""Bound of each endpoint's disk spool: a day and more of a 10 k-sample app every 15 s."""
+
+DEFAULT_TENANT_HEADER = "X-Scope-OrgID"
+"""The header ``tenant`` is sent in (Mimir, Cortex, Loki); Thanos Receive reads ``THANOS-TENANT``."""
 
 
 def _empty() -> Mapping[str, str]:
@@ -131,7 +155,9 @@ class EndpointSettings:
     bearer_token_file: str | None = option(FILE, default=None, credential=True, section="auth")
     """File holding the bearer token; re-read when it changes, so rotated tokens work without a restart."""
     tenant: str | None = option(NAME, default=None, section="auth")
-    """Sent as `X-Scope-OrgID` (Mimir, Cortex)."""
+    """Sent in the `tenant_header` (Mimir, Cortex: `X-Scope-OrgID`; Thanos Receive: `THANOS-TENANT`)."""
+    tenant_header: str = option(HEADER_NAME, default=DEFAULT_TENANT_HEADER, section="auth")
+    """The header `tenant` is sent in; Thanos Receive reads `THANOS-TENANT`."""
     headers: Mapping[str, str] = option(HEADERS, factory=_empty, section="auth")
     """Extra HTTP headers (`Name=value,...`); values of headers that look secret are masked everywhere. The
     protocol's own headers (`Content-Type`, `Content-Encoding`, `User-Agent`,
@@ -194,6 +220,12 @@ class EndpointSettings:
     timeout: float = option(DURATION, default=DEFAULT_TIMEOUT, section="delivery")
     """How long one HTTP request may take (connect, write, read), as Prometheus's `remote_timeout`. For
     `push_to_remote_write()` it bounds the whole push, retries included."""
+    max_shards: int = option(COUNT, default=DEFAULT_MAX_SHARDS, section="delivery")
+    """Requests in flight at once per endpoint. One collection's requests go out side by side (each series is
+    in one of them); the next collection waits until they are done, so every series stays in order."""
+    sample_age_limit: float = option(AGE_LIMIT, default=DEFAULT_SAMPLE_AGE_LIMIT, section="delivery")
+    """Data older than this is dropped (reason `too_old`) instead of sent or retried, so a lasting 429 or 503
+    costs old data, not new; `0` keeps retrying for ever. See [delivery guarantees](delivery.md)."""
     write_relabel_configs: RelabelRules | None = option(
         RELABEL_RULES, default=None, env="RELABEL_CONFIG_FILE", env_kind=RELABEL_FILE, section="filters"
     )
@@ -206,10 +238,10 @@ class EndpointSettings:
 
     @property
     def request_headers(self) -> dict[str, str]:
-        """The headers this endpoint adds to every request: ``headers`` plus ``X-Scope-OrgID``."""
+        """The headers this endpoint adds to every request: ``headers``, ``tenant`` as ``tenant_header``."""
         result = dict(self.headers)
         if self.tenant:
-            result["X-Scope-OrgID"] = self.tenant
+            result[self.tenant_header] = self.tenant
         return result
 
 
@@ -260,13 +292,25 @@ class Settings:
     debug: bool = option(BOOLEAN, default=False)
     """Also log every push as `/metrics`-style text with its sequence number. Secrets are never logged."""
     max_samples_per_send: int = option(COUNT, default=DEFAULT_MAX_SAMPLES_PER_SEND, section="delivery")
-    """The most samples in one request; larger collections are split (a 413 answer splits further)."""
+    """The most samples in one request; larger collections are split."""
+    max_bytes_per_send: int | None = option(SIZE, default=None, section="delivery", default_text="no limit")
+    """No request body on the wire is larger: requests are cut before they are sent. A single series that
+    cannot fit is dropped (reason `too_large`). Set it below the receiver's or its proxy's body limit."""
     queue_capacity: int = option(COUNT, default=DEFAULT_QUEUE_CAPACITY, section="delivery")
     """Collections queued per endpoint while it is unreachable (20 minutes at the default interval); beyond it
     the oldest are dropped and counted."""
     queue_max_bytes: int = option(SIZE, default=DEFAULT_QUEUE_MAX_BYTES, section="delivery")
     """Memory bound of each endpoint's queue (compressed bodies); beyond it the oldest collections are
     dropped."""
+    spool_dir: str | None = option(
+        DIRECTORY, default=None, section="delivery", default_text="none (memory only)"
+    )
+    """Keep every request on disk, in a directory per endpoint, from before it is sent until it is
+    answered, so a restart or a crash loses nothing queued; it is sent first at the next start. One process
+    per directory. See [delivery guarantees](delivery.md)."""
+    spool_max_bytes: int = option(SIZE, default=DEFAULT_SPOOL_MAX_BYTES, section="delivery")
+    """Disk bound of each endpoint's spool; beyond it the oldest requests are dropped (reason
+    `spool_full`)."""
     stale_on_close: bool = option(BOOLEAN, default=True, section="delivery")
     """On `close()` (and at exit) end every series sent with a stale marker."""
     self_metrics: bool = option(BOOLEAN, default=True, section="delivery")

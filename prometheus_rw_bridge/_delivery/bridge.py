@@ -20,23 +20,20 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._config.settings import DEFAULT_INTERVAL, DEFAULT_MAX_SAMPLES_PER_SEND
-from .._protocol.encode import EncodedCollection, Encoder
+from .._protocol.encode import Encoder
 from .._protocol.registry import read
 from . import forks
+from .collection import CollectionMaker, debug_text
 from .ledger import BridgeStats
-from .sender import Collection, EndpointSender, Request, compress_requests
+from .sender import EndpointSender
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["BridgeStats", "RemoteWriteBridge"]
-
-METADATA_RESEND_INTERVAL = 60.0
-"""Seconds after which unchanged metadata is sent again (Prometheus: ``metadata_config.send_interval``)."""
 
 
 def next_tick(start: float, tick: int, now: float, interval: float) -> tuple[int, float]:
@@ -69,6 +66,7 @@ class RemoteWriteBridge:
         encoder: Encoder,
         interval: float = DEFAULT_INTERVAL,
         max_samples_per_send: int = DEFAULT_MAX_SAMPLES_PER_SEND,
+        max_bytes_per_send: int | None = None,
         stale_on_close: bool = True,
         debug: bool = False,
         encoder_v2: Any = None,
@@ -79,24 +77,28 @@ class RemoteWriteBridge:
     ) -> None:
         self._registry = registry
         self._senders = list(senders)
-        self._encoder = encoder
-        self._encoder_v2 = encoder_v2
         self._interval = interval
-        self._max_samples = max_samples_per_send
         self._stale_on_close = stale_on_close
         self._debug = debug
         self._clock = clock
         self._wall_clock = wall_clock
+        self._maker = CollectionMaker(
+            self._senders,
+            encoder=encoder,
+            encoder_v2=encoder_v2,
+            max_samples=max_samples_per_send,
+            max_bytes=max_bytes_per_send,
+            debug=debug,
+            clock=clock,
+        )
         self.disabled_reason = disabled_reason
         self._collect_lock = threading.Lock()
         self._collecting_in: int | None = None  # the thread ident running a collection
         self._state_lock = threading.Lock()
         self._stop = threading.Event()
         self._closed = disabled_reason is not None
-        self._seq = 0
         self._flushed_seq = 0  # the newest collection a flush() has reported on
         self._last_ts = 0
-        self._last_metadata_at = -METADATA_RESEND_INTERVAL
         self._collections = 0
         self._collection_errors = 0
         self._pid = os.getpid()
@@ -105,7 +107,7 @@ class RemoteWriteBridge:
         self._self_metrics: Any = None
         forks.track(self)
         if debug and disabled_reason is None:
-            _debug_text(b"")  # imports the decoder here: no thread that pushes may import
+            debug_text(b"")  # imports the decoder here: no thread that pushes may import
         if disabled_reason is None and start:
             self.start()
 
@@ -265,95 +267,23 @@ class RemoteWriteBridge:
         self._collecting_in = threading.get_ident()
         try:
             if os.getpid() != self._pid or (self._closed and not final):
-                return self._seq
+                return self._maker.seq
             timestamp_ms = self._next_timestamp()
             try:
                 families: Iterable[Any] = read(self._registry)
-                if self._encoder_v2 is not None and len(self._protocols_wanted()) > 1:
+                if self._maker.reads_twice():
                     families = list(families)  # two encoders read them; else each goes once encoded
-                self._encode_and_submit(families, timestamp_ms, stale_all=False)
+                self._maker.make(families, timestamp_ms, stale_all=False)
                 self._collections += 1
             except Exception:
                 self._collection_errors += 1
                 logger.error("Collecting the registry failed; nothing pushed this time", exc_info=True)
             if final and self._stale_on_close:
-                self._encode_and_submit((), self._next_timestamp(), stale_all=True)
-            return self._seq
+                self._maker.make((), self._next_timestamp(), stale_all=True)
+            return self._maker.seq
         finally:
             self._collecting_in = None
             self._collect_lock.release()
-
-    def _encode_and_submit(self, families: Iterable[Any], timestamp_ms: int, *, stale_all: bool) -> None:
-        encoded: dict[str, Any] = {}
-
-        def encoded_as(protocol: str) -> Any:
-            if protocol not in encoded:
-                encoder = self._encoder_v2 if protocol == "2.0" else self._encoder
-                encoded[protocol] = (
-                    encoder.stale_all(timestamp_ms) if stale_all else encoder.encode(families, timestamp_ms)
-                )
-            return encoded[protocol]
-
-        wanted = {"1.0"} if self._encoder_v2 is None else self._protocols_wanted()
-        for protocol, encoder in (("1.0", self._encoder), ("2.0", self._encoder_v2)):
-            if encoder is not None and protocol not in wanted:
-                encoder.reset()  # auto mode has settled on the other protocol: keep one encoder's state
-        v1 = encoded_as("1.0") if "1.0" in wanted else None
-        now = self._clock()
-        send_metadata = (v1 is not None and not stale_all) and (
-            v1.metadata_changed or now - self._last_metadata_at >= METADATA_RESEND_INTERVAL
-        )
-        if send_metadata:
-            self._last_metadata_at = now
-        self._seq += 1
-        if self._debug:
-            self._log_debug(encoded_as("1.0" if v1 is not None else "2.0"), self._seq)
-        requests_by_protocol: dict[str, list[Request]] = {}
-        for sender in self._senders:
-            protocol = sender.protocol()
-            if protocol not in requests_by_protocol:
-                requests_by_protocol[protocol] = compress_requests(
-                    encoded_as(protocol), protocol, self._max_samples, metadata=send_metadata
-                )
-            fallback = None
-            if protocol == "2.0" and sender.needs_fallback():
-                if "1.0" not in requests_by_protocol:
-                    requests_by_protocol["1.0"] = compress_requests(
-                        encoded_as("1.0"), "1.0", self._max_samples, metadata=send_metadata
-                    )
-                fallback = requests_by_protocol["1.0"]
-            requests = requests_by_protocol[protocol]
-            # Submitted even when empty, so a flush() waiting on this seq sees it finish.
-            sender.submit(
-                Collection(
-                    seq=self._seq,
-                    timestamp_ms=timestamp_ms,
-                    requests=deque(requests),
-                    fallback=list(fallback) if fallback else None,
-                    unsendable=encoded_as(protocol).dropped,
-                )
-            )
-
-    def _protocols_wanted(self) -> set[str]:
-        """The protocols this push is encoded in: each sender's, and 1.0 beside an unconfirmed 2.0."""
-        wanted = set()
-        for sender in self._senders:
-            protocol = sender.protocol()
-            wanted.add(protocol)
-            if protocol == "2.0" and sender.needs_fallback():
-                wanted.add("1.0")
-        return wanted
-
-    def _log_debug(self, collection: Any, seq: int) -> None:
-        protocol = "1.0" if isinstance(collection, EncodedCollection) else "2.0"
-        text = _debug_text(collection.body(metadata=False), protocol)
-        logger.info(
-            "Remote-write push #%d at %d ms, %d samples:\n%s",
-            seq,
-            collection.timestamp_ms,
-            collection.samples,
-            text,
-        )
 
     def _wait_all(self, seq: int, deadline: float | None) -> bool:
         ok = True
@@ -379,16 +309,6 @@ class RemoteWriteBridge:
             sender.after_fork_in_child()
         if was_running:
             self.disabled_reason = "inherited across fork"
-
-
-def _debug_text(body: bytes, protocol: str = "1.0") -> str:
-    """Render an uncompressed request of ``protocol`` as text for ``debug``."""
-    try:
-        from .._protocol.decode import decode_write_request
-
-        return decode_write_request(body, compressed=False, protocol=protocol).to_text()
-    except Exception as exc:  # protobuf missing, say
-        return f"(cannot render: {exc})\n"
 
 
 # The running bridge of each (registry, URLs), for enable_remote_write's reuse.

@@ -27,7 +27,7 @@ __all__ = ["BridgeStats", "EndpointStats", "Ledger"]
 
 logger = logging.getLogger(__name__)
 
-_ERROR_LOG_INTERVAL = 60.0  # seconds between logged 4xx messages per endpoint
+_LOG_INTERVAL = 60.0  # seconds between two log lines of one kind, per endpoint
 _MAX_DURATIONS = 10_000  # request durations kept for the self-metrics between two collections
 
 
@@ -57,11 +57,13 @@ class EndpointStats:
 class BridgeStats:
     """What a bridge has done so far, summed over its endpoints.
 
-    ``samples_dropped`` counts samples given up for good (queue full, rejected with a 4xx,
-    shutdown deadline, or unsendable: an empty name, a value that is no number...; each
-    endpoint counts those of every collection); ``samples_failed`` the subset that a receiver
-    refused or that failed at shutdown.  ``success_rate`` is successes / attempts (1.0 before
-    the first attempt).
+    ``samples_dropped`` counts samples given up for good, by reason in ``dropped_by_reason``:
+    ``queue_full``, ``spool_full``, ``too_old`` (past ``sample_age_limit``), ``too_large`` (past
+    ``max_bytes_per_send``), ``http_<status>`` (refused with a 4xx), ``shutdown`` (past the
+    close deadline, not spooled), ``protocol_fallback``, or unsendable (an empty name, a value
+    that is no number...; each endpoint counts those of every collection).  ``samples_failed``
+    is the subset a receiver refused or that could never be sent.  ``success_rate`` is
+    successes / attempts (1.0 before the first attempt).
     """
 
     attempts: int
@@ -122,8 +124,8 @@ class Ledger(RetryHooks):
         self._lock = threading.Lock()
         self._stats = EndpointStats(url=url, remote_name=remote_name)
         self._dropped_seqs: deque[int] = deque(maxlen=4096)  # collections that lost samples
-        self._last_error_log = -_ERROR_LOG_INTERVAL
-        self._suppressed_errors = 0
+        self._last_log: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
 
     def snapshot(self, *, pending_samples: int = 0, pending_collections: int = 0) -> EndpointStats:
         """A copy of the counters (without the durations), with the queue's pending counts."""
@@ -190,25 +192,78 @@ class Ledger(RetryHooks):
                 del stats.batch_durations[: _MAX_DURATIONS // 2]
 
     def rejected(self, samples: int, error: ReceiverError, seq: int) -> None:
-        """The receiver refused a request for good: dropped, failed, logged (rate-limited)."""
+        """The receiver refused a request for good (a 4xx but 429): dropped, failed, logged."""
         with self._lock:
             self._stats.errors += 1
             self._stats.last_error = str(error)
             self._stats.samples_failed += samples
             self._count(samples, f"http_{error.status_code}", seq)
-            now = self._clock()
-            if now - self._last_error_log < _ERROR_LOG_INTERVAL:
-                self._suppressed_errors += 1
-                return
-            suppressed, self._suppressed_errors = self._suppressed_errors, 0
-            self._last_error_log = now
-        logger.error(
-            "Remote write to %s rejected with %d, batch dropped (not retried): %s%s",
-            self._url,
-            error.status_code,
-            error.message[:512],
-            f" ({suppressed} similar rejections not logged)" if suppressed else "",
+            suppressed = self._allow("rejected")
+        if suppressed is not None:
+            advice = _TOO_LARGE_ADVICE if error.status_code == 413 else ""
+            logger.error(
+                "Remote write to %s rejected with %d, batch dropped (%d samples; a 4xx is never retried): "
+                "%s%s%s",
+                self._url,
+                error.status_code,
+                samples,
+                error.message[:512],
+                advice,
+                _similar(suppressed),
+            )
+
+    def too_old(self, samples: int, limit: float, seq: int) -> None:
+        """Samples older than ``sample_age_limit`` were dropped instead of sent or retried."""
+        self._drop_logged(
+            samples,
+            "too_old",
+            seq,
+            logging.WARNING,
+            "Remote write to %s: dropped %d samples older than sample_age_limit=%gs instead of sending "
+            "them%s",
+            limit,
         )
+
+    def too_large(self, samples: int, size: int, limit: int, seq: int) -> None:
+        """A request larger than ``max_bytes_per_send`` (one series alone) was dropped unsent."""
+        self._drop_logged(
+            samples,
+            "too_large",
+            seq,
+            logging.ERROR,
+            "Remote write to %s: a request of %d samples and %d bytes is larger than "
+            "max_bytes_per_send=%d and cannot be split further; dropped%s",
+            size,
+            limit,
+            failed=True,
+        )
+
+    def _drop_logged(
+        self,
+        samples: int,
+        reason: str,
+        seq: int,
+        level: int,
+        message: str,
+        *args: object,
+        failed: bool = False,
+    ) -> None:
+        """Count ``samples`` dropped for ``reason`` and log ``message`` (url, samples, ``args``, what was
+        held back), once a minute at most."""
+        with self._lock:
+            if failed:
+                self._stats.samples_failed += samples
+            self._count(samples, reason, seq)
+            suppressed = self._allow(reason)
+        if suppressed is not None:
+            logger.log(
+                level,
+                message,
+                self._url,
+                samples,
+                *args,
+                _similar(suppressed),
+            )
 
     def dropped(self, samples: int, reason: str, seq: int | None) -> None:
         """Count ``samples`` of collection ``seq`` as given up for ``reason``.
@@ -232,6 +287,25 @@ class Ledger(RetryHooks):
             self._dropped_seqs.append(seq)
         dropped = self._stats.samples_dropped
         dropped[reason] = dropped.get(reason, 0) + samples
+
+    def _allow(self, kind: str) -> int | None:
+        """Whether a line of ``kind`` may be logged now (once a minute): how many were held back, or None."""
+        now = self._clock()
+        if now - self._last_log.get(kind, -_LOG_INTERVAL) < _LOG_INTERVAL:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            return None
+        self._last_log[kind] = now
+        return self._suppressed.pop(kind, 0)
+
+
+def _similar(suppressed: int) -> str:
+    return f" ({suppressed} similar messages not logged)" if suppressed else ""
+
+
+_TOO_LARGE_ADVICE = (
+    "; the receiver refuses requests this large: lower max_bytes_per_send "
+    "(PROMETHEUS_REMOTE_WRITE_MAX_BYTES_PER_SEND) or max_samples_per_send"
+)
 
 
 class _RequestHooks(RetryHooks):

@@ -126,6 +126,8 @@ class Outcome(enum.Enum):
     """The receiver showed it does not speak 2.0 (``auto`` mode): send the same data as 1.0."""
     GAVE_UP = "gave_up"
     """The deadline came (or the wait was told to stop) before an answer that ends it."""
+    TOO_OLD = "too_old"
+    """The data passed its age limit before an answer that ends it: not sent, or not again."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ def send_with_retries(
     *,
     protocol: str = "1.0",
     deadline: float | Callable[[], float | None] | None = None,
+    expires_at: float | Callable[[], float | None] | None = None,
     policy: RetryPolicy = _DEFAULT_POLICY,
     negotiator: Negotiator | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -198,6 +201,10 @@ def send_with_retries(
             attempt runs (each attempt's timeout is cut to the time left); a callable is asked
             again before every attempt and every wait, so a shutdown can set one; None
             retries for ever.
+        expires_at: when the data becomes too old to send (``sample_age_limit``), in
+            ``clock()`` units, or a callable asked likewise: no attempt starts after it and no
+            wait runs past it (the outcome is then ``TOO_OLD``); an attempt under way is not
+            cut short.
         policy: the backoff schedule.
         negotiator: for ``protocol="auto"``: told every answer; may ask for a 1.0 resend.
         clock: monotonic time source.
@@ -210,18 +217,20 @@ def send_with_retries(
         The :class:`Delivery`: its outcome, the answer or the last error.
     """
     deadline_of = deadline if callable(deadline) else (lambda: deadline)
+    expiry_of = expires_at if callable(expires_at) else (lambda: expires_at)
     attempt = 0
     error: SendError | None = None
     while True:
         timeout = transport.timeout
-        end = deadline_of()
+        now, end, expiry = clock(), deadline_of(), expiry_of()
         if end is not None:
-            remaining = end - clock()
-            if remaining <= 0:
+            if end - now <= 0:
                 if error is None:
                     error = TransportError(f"no time left to send to {transport.url}: the deadline passed")
                 return Delivery(Outcome.GAVE_UP, error=error, attempts=attempt)
-            timeout = min(timeout, remaining)
+            timeout = min(timeout, end - now)
+        if expiry is not None and expiry <= now:
+            return Delivery(Outcome.TOO_OLD, error=error, attempts=attempt)
         hooks.attempt()
         started = clock()
         try:
@@ -239,11 +248,12 @@ def send_with_retries(
             return Delivery(outcome, result=result, attempts=attempt + 1, duration=clock() - started)
         attempt += 1
         delay = policy.delay(attempt, retry_after_of(error), rng)
-        end = deadline_of()
-        if end is not None and clock() + delay >= end:
-            logger.debug("giving up on %s: the next retry would pass the deadline", transport.url)
+        retry_at, end, expiry = clock() + delay, deadline_of(), expiry_of()
+        if (end is not None and retry_at >= end) or (expiry is not None and retry_at >= expiry):
+            logger.debug("not retrying %s: the next retry would come too late", transport.url)
             hooks.failed(error, attempt, None)
-            return Delivery(Outcome.GAVE_UP, error=error, attempts=attempt)
+            late = Outcome.GAVE_UP if end is not None and retry_at >= end else Outcome.TOO_OLD
+            return Delivery(late, error=error, attempts=attempt)
         hooks.failed(error, attempt, delay)
         if wait(delay):
             return Delivery(Outcome.GAVE_UP, error=error, attempts=attempt)

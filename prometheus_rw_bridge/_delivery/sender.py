@@ -1,12 +1,20 @@
 """One endpoint's ordered queue and the thread that delivers it.
 
-Each endpoint gets its own :class:`EndpointSender`: a bounded FIFO of collections, one request
-in flight at a time (so per-series order always holds), retries with backoff for 5xx, 429 and
-connection failures, and its own counters.  A dead endpoint therefore never delays another.
+Each endpoint gets its own :class:`EndpointSender`: a bounded FIFO of collections, delivered one
+collection after another, up to ``max_shards`` requests of a collection at once (``lanes`` says
+why that keeps every series in order), retries with backoff for 5xx, 429 and connection
+failures, and its own counters.  A dead endpoint therefore never delays another.
 
-Capacity: at most ``max_pending_collections`` collections and ``max_pending_bytes`` compressed
-bytes wait; beyond either bound the oldest waiting collection (never the one being delivered)
-is dropped and its samples counted as dropped with reason ``queue_full``.
+Capacity without a spool: at most ``max_pending_collections`` collections and
+``max_pending_bytes`` compressed bytes wait; beyond either bound the oldest waiting collection
+(never the one being delivered) is dropped and its samples counted with reason ``queue_full``.
+With a spool every request is written to disk before it is sent and only its record id waits in
+memory, so the spool's own bound applies (reason ``spool_full``); ``max_pending_bytes`` still
+bounds the bodies that could not be spooled.  What a previous run left in the spool is sent
+first, in order, before anything of this run.
+
+``sample_age_limit``: a request whose collection is older than that is dropped (``too_old``)
+instead of being sent or retried, so a lasting 429 or 503 costs the old data, not the new.
 """
 
 from __future__ import annotations
@@ -15,54 +23,26 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from .._config.settings import DEFAULT_MAX_SHARDS
 from .._exceptions import ReceiverError
-from .._protocol import snappy as _snappy
-from .._protocol.batching import Request, compress_requests, split_body
+from .collection import Collection, Part
+from .deliver import deliver_collection
+from .lanes import Lanes
 from .ledger import EndpointStats, Ledger
 from .retry import Delivery, Outcome, RetryPolicy, send_with_retries
+from .spooled import SpooledParts
 
 if TYPE_CHECKING:  # importing httpx is for when the first transport is built, not for import time
     from .._http.transport import Transport
     from .negotiate import Negotiator
+    from .spool import Spool
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "Collection",
-    "EndpointSender",
-    "EndpointStats",
-    "Request",
-    "compress_requests",  # re-exported from _protocol.batching, their home
-    "split_body",
-]
-
-
-@dataclass
-class Collection:
-    """The requests of one collection, delivered in order.
-
-    ``fallback`` holds the same data as remote-write 1.0 requests when ``requests`` are 2.0
-    and the endpoint is still negotiating; it is sent instead if the receiver turns out not to
-    speak 2.0.
-    """
-
-    seq: int
-    timestamp_ms: int
-    requests: deque[Request]
-    fallback: list[Request] | None = None
-    nbytes: int = 0
-    unsendable: Mapping[str, int] = field(default_factory=dict)  # samples the encoder left out, by reason
-
-    def __post_init__(self) -> None:
-        self.nbytes = sum(len(r.body) for r in self.requests) + sum(len(r.body) for r in self.fallback or ())
-
-    @property
-    def samples(self) -> int:
-        return sum(r.samples for r in self.requests)
+__all__ = ["EndpointSender", "EndpointStats"]
 
 
 class EndpointSender:
@@ -71,11 +51,17 @@ class EndpointSender:
     Args:
         transport: the endpoint's :class:`~prometheus_rw_bridge._http.transport.Transport`.
         policy: backoff bounds for retries.
-        max_pending_collections: collections that may wait (the one in flight included).
-        max_pending_bytes: compressed bytes that may wait.
+        max_pending_collections: collections that may wait (the one in flight included);
+            not applied with a spool.
+        max_pending_bytes: compressed bytes that may wait in memory.
         negotiator: optional :class:`~prometheus_rw_bridge._delivery.negotiate.Negotiator`
             for ``protocol="auto"``.
+        max_shards: requests of one collection in flight at once.
+        sample_age_limit: seconds after which a collection's data is dropped unsent; None: never.
+        max_bytes_per_send: a request body larger than this is dropped unsent; None: no limit.
+        spool: the endpoint's open spool (this sender closes it), or None.
         clock: monotonic clock, injectable for tests.
+        wall_clock: the time collections are stamped with, for their age.
         thread_name: the delivery thread's name.
     """
 
@@ -87,7 +73,12 @@ class EndpointSender:
         max_pending_collections: int = 80,
         max_pending_bytes: int = 64 * 1024 * 1024,
         negotiator: Negotiator | None = None,
+        max_shards: int = DEFAULT_MAX_SHARDS,
+        sample_age_limit: float | None = None,
+        max_bytes_per_send: int | None = None,
+        spool: Spool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         thread_name: str = "prometheus-rw-bridge-send",
     ) -> None:
         self._transport = transport
@@ -95,15 +86,22 @@ class EndpointSender:
         self._max_collections = max_pending_collections
         self._max_bytes = max_pending_bytes
         self.negotiator = negotiator
+        self._age_limit = sample_age_limit or None
+        self._max_body = max_bytes_per_send
+        self._disk = SpooledParts(spool)
         self._clock = clock
+        self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._queue: deque[Collection] = deque()
         self._pending_bytes = 0
+        self._replaying: Collection | None = None
+        self._left_in_spool = 0  # samples that stay on disk for the next start
         self._delivered_seq = 0  # every collection with seq <= this is finished (sent or dropped)
         self._stopping = False
         self._give_up_at: float | None = None  # set by stop(): the shutdown deadline
         self._ledger = Ledger(transport.url, transport.remote_name, clock=clock)
+        self._lanes = Lanes(max_shards, name=f"{thread_name}-lane")
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         self._thread.start()
 
@@ -118,9 +116,9 @@ class EndpointSender:
     def stats(self) -> EndpointStats:
         """Return a copy of this endpoint's counters."""
         with self._lock:
-            samples = sum(c.samples for c in self._queue)
-            collections = len(self._queue)
-        return self._ledger.snapshot(pending_samples=samples, pending_collections=collections)
+            waiting = [*self._queue, *((self._replaying,) if self._replaying else ())]
+            samples = sum(c.samples for c in waiting)
+        return self._ledger.snapshot(pending_samples=samples, pending_collections=len(waiting))
 
     def take_batch_durations(self) -> list[float]:
         """Return and forget the durations of requests delivered since the last call."""
@@ -136,31 +134,25 @@ class EndpointSender:
         return negotiator is not None and negotiator.mode == "auto" and not negotiator.confirmed_v2
 
     def submit(self, collection: Collection) -> None:
-        """Queue ``collection``; never blocks on the network.  Drops the oldest waiting beyond capacity."""
-        victims: list[int] = []
+        """Queue ``collection`` (spooled first); never waits on the network.  Applies the bounds."""
+        for reason, samples in collection.unsendable.items():
+            # Dropped for good but never queued: counted, and flush() does not wait on them.
+            self._ledger.dropped(samples, reason, None)
+        for part, seq in self._disk.write(collection):  # the spool's bound pushed these out
+            self._ledger.dropped(part.samples, "spool_full", seq)
+        victims: list[Collection] = []
         with self._cond:
-            for reason, samples in collection.unsendable.items():
-                # Dropped for good but never queued: counted, and flush() does not wait on them.
-                self._ledger.dropped(samples, reason, None)
             if self._stopping and self._give_up_at is not None:
-                self._ledger.dropped(collection.samples, "shutdown", collection.seq)
+                self._settle_unsent(collection, "shutdown")
                 self._delivered_seq = max(self._delivered_seq, collection.seq)
                 return
+            collection.held = collection.nbytes
             self._queue.append(collection)
-            self._pending_bytes += collection.nbytes
-            while len(self._queue) > 1 and (
-                len(self._queue) > self._max_collections or self._pending_bytes > self._max_bytes
-            ):
-                # Keep the head: it may be in flight.  Drop the oldest one behind it.
-                victim = self._queue[1]
-                del self._queue[1]
-                self._pending_bytes -= victim.nbytes
-                self._ledger.dropped(victim.samples, "queue_full", victim.seq)
-                victims.append(victim.samples)
-                self._advance_delivered()
+            self._pending_bytes += collection.held
+            victims = self._apply_bounds()
             self._cond.notify_all()
-        for samples in victims:
-            self._ledger.warn_queue_full(samples)
+        for victim in victims:
+            self._ledger.warn_queue_full(victim.samples)
 
     def wait_delivered(self, seq: int, timeout: float | None) -> bool:
         """Wait until every collection up to ``seq`` is finished; tell whether that happened in time."""
@@ -193,11 +185,14 @@ class EndpointSender:
                 # behind it.  The head stays: when its request returns (its own timeout fires,
                 # or the interpreter ends the daemon thread) the thread counts it, once.
                 while len(self._queue) > 1:
-                    victim = self._queue.pop()
-                    self._pending_bytes -= victim.nbytes
-                    self._ledger.dropped(victim.samples, "shutdown", victim.seq)
+                    self._settle_unsent(self._queue.pop(), "shutdown")
+            left = self._left_in_spool
         if not self._thread.is_alive():
             self._transport.close()
+            self._lanes.close()
+        if left:
+            logger.info("Remote write to %s: %d samples stay in the spool for the next start", self.url, left)
+        self._disk.close()  # a request still in flight acks nothing more: it is sent again
         return drained
 
     def after_fork_in_child(self) -> None:
@@ -206,12 +201,57 @@ class EndpointSender:
         self._cond = threading.Condition(self._lock)
         self._queue = deque()
         self._pending_bytes = 0
+        self._disk.after_fork_in_child()
         self._stopping = True
         self._ledger.after_fork_in_child()
+        self._lanes.after_fork_in_child()
+
+    # -- the queue (the caller holds the lock) ---------------------------------------------
+
+    def _apply_bounds(self) -> list[Collection]:
+        """Drop the oldest waiting collections beyond the bounds (never the head: it may be in flight)."""
+        victims = []
+        while len(self._queue) > 1:
+            over_count = self._disk.spool is None and len(self._queue) > self._max_collections
+            if not over_count and self._pending_bytes <= self._max_bytes:
+                break
+            # Without a spool the oldest waiting one; with one, the oldest holding bodies in memory.
+            at = next((i for i in range(1, len(self._queue)) if over_count or self._queue[i].held), None)
+            if at is None:
+                break
+            victim = self._queue[at]
+            del self._queue[at]
+            self._settle_unsent(victim, "queue_full")
+            victims.append(victim)
+            self._advance_delivered()
+        return victims
+
+    def _settle_unsent(self, collection: Collection, reason: str) -> None:
+        """Give up a collection that will not be sent: its spooled parts stay on disk at shutdown."""
+        self._pending_bytes -= collection.held
+        collection.held = 0
+        keep = reason == "shutdown"
+        lost = 0
+        for part in collection.all_parts():
+            kept = keep and part.record_id is not None
+            if self._disk.release(part, keep=kept) and part in collection.parts:
+                if kept:
+                    self._left_in_spool += part.samples
+                else:
+                    lost += part.samples
+        if lost:
+            self._ledger.dropped(lost, reason, collection.seq)
+
+    def _advance_delivered(self) -> None:
+        """Everything older than the oldest queued collection is finished."""
+        if self._queue:
+            self._delivered_seq = max(self._delivered_seq, self._queue[0].seq - 1)
 
     # -- the delivery thread -------------------------------------------------------------
 
     def _run(self) -> None:
+        if self._disk.spool is not None:
+            self._replay()
         while True:
             try:
                 with self._cond:
@@ -220,11 +260,11 @@ class EndpointSender:
                     if not self._queue:
                         return
                     collection = self._queue[0]
-                self._deliver(collection)
+                deliver_collection(collection, self, self._lanes)
                 with self._cond:
                     if self._queue and self._queue[0] is collection:
                         self._queue.popleft()
-                        self._pending_bytes -= collection.nbytes
+                        self._pending_bytes -= collection.held
                     self._delivered_seq = max(self._delivered_seq, collection.seq)
                     self._advance_delivered()
                     self._cond.notify_all()
@@ -233,58 +273,96 @@ class EndpointSender:
                 with self._cond:
                     if self._queue:
                         victim = self._queue.popleft()
-                        self._pending_bytes -= victim.nbytes
-                        self._ledger.dropped(victim.samples, "internal_error", victim.seq)
+                        self._settle_unsent(victim, "internal_error")
                         self._delivered_seq = max(self._delivered_seq, victim.seq)
                     self._cond.notify_all()
 
-    def _advance_delivered(self) -> None:
-        """Everything older than the oldest queued collection is finished."""
-        if self._queue:
-            self._delivered_seq = max(self._delivered_seq, self._queue[0].seq - 1)
+    def _replay(self) -> None:
+        """Send what a previous run left in the spool, collection by collection, before anything new."""
+        try:
+            for collection in self._disk.replayed():
+                with self._lock:
+                    self._replaying = collection
+                deliver_collection(collection, self, self._lanes)
+        except Exception:
+            logger.error("Replaying the spool of %s failed; going on with new data", self.url, exc_info=True)
+        with self._lock:
+            self._replaying = None
 
-    def _deliver(self, collection: Collection) -> None:
-        """Send every request of ``collection`` in order, retrying as the policy allows."""
-        while collection.requests:
-            request = collection.requests[0]
-            delivery = send_with_retries(
-                self._transport,
-                request.body,
-                protocol=request.protocol,
-                deadline=lambda: self._give_up_at,
-                policy=self._policy,
-                negotiator=self.negotiator,
-                clock=self._clock,
-                wait=self._wait_retry,
-                hooks=self._ledger.retrying(request.samples),
-            )
-            if delivery.outcome is Outcome.FALLBACK and collection.fallback is not None:
-                collection.requests = deque(collection.fallback)
-                collection.fallback = None
-                continue
-            if delivery.outcome is Outcome.TOO_LARGE and request.samples > 1 and _split_head(collection):
-                continue
-            collection.requests.popleft()
-            self._account(collection, request, delivery)
+    # -- one request (the Courier of deliver_collection), on a lane ----------------------
 
-    def _account(self, collection: Collection, request: Request, delivery: Delivery) -> None:
-        """Count what delivering ``request`` came to."""
+    def deliver(self, part: Part, collection: Collection) -> Outcome | None:
+        """Send ``part`` unless it is gone, too old or too large; settle it; return the outcome.
+
+        None: nothing was sent (so nothing was learnt about the receiver).
+        """
+        seq = collection.seq
+        if not self._disk.take(part):
+            return None
+        if self._age_limit is not None and self._age(collection) > self._age_limit:
+            self._ledger.too_old(part.samples, self._age_limit, seq)
+            self._disk.ack(part)
+            return None
+        body = self._disk.body(part)
+        if body is None:
+            if not self._stopping:  # the spool's bound dropped it after it was claimed
+                self._ledger.dropped(part.samples, "spool_full", seq)
+            return None  # (at shutdown the spool is closed: the record waits for the next start)
+        if self._max_body is not None and len(body) > self._max_body:
+            self._ledger.too_large(part.samples, len(body), self._max_body, seq)
+            self._disk.ack(part)
+            return None
+        delivery = send_with_retries(
+            self._transport,
+            body,
+            protocol=part.protocol,
+            deadline=lambda: self._give_up_at,
+            expires_at=None if self._age_limit is None else lambda: self._expiry(collection),
+            policy=self._policy,
+            negotiator=self.negotiator,
+            clock=self._clock,
+            wait=self._wait_retry,
+            hooks=self._ledger.retrying(part.samples),
+        )
+        if delivery.outcome is Outcome.FALLBACK and collection.fallback is not None:
+            return delivery.outcome  # the 1.0 copies replace this collection's requests
+        self._settle(part, collection, delivery)
+        return delivery.outcome
+
+    def discard(self, parts: Sequence[Part]) -> None:
+        """Forget requests that will never be sent (the other protocol's copies of the same data)."""
+        for part in parts:
+            self._disk.take(part)
+            self._disk.ack(part)
+
+    def _settle(self, part: Part, collection: Collection, delivery: Delivery) -> None:
+        """Count what delivering ``part`` came to; forget its spool record unless it is kept for later."""
         outcome, seq = delivery.outcome, collection.seq
         if outcome is Outcome.SENT:
-            collection.fallback = None  # 2.0 confirmed for this collection, if it was 2.0
-            self._ledger.sent(
-                request.samples, len(request.body), request.protocol, delivery, collection.timestamp_ms
-            )
+            self._ledger.sent(part.samples, part.size, part.protocol, delivery, collection.timestamp_ms)
+        elif outcome is Outcome.TOO_OLD:
+            self._ledger.too_old(part.samples, self._age_limit or 0.0, seq)
         elif outcome is Outcome.FALLBACK:
             # 2.0 had been confirmed, so no 1.0 copy was kept; the next collection is 1.0.
-            self._ledger.dropped(request.samples, "protocol_fallback", seq)
-        elif outcome is Outcome.TOO_LARGE and request.samples > 1:
-            self._ledger.dropped(request.samples, "too_large", seq)
+            self._ledger.dropped(part.samples, "protocol_fallback", seq)
         elif outcome is Outcome.GAVE_UP:
-            self._ledger.dropped(request.samples, "shutdown", seq)
+            if part.record_id is not None:  # on disk: sent at the next start
+                with self._lock:
+                    self._left_in_spool += part.samples
+                return
+            self._ledger.dropped(part.samples, "shutdown", seq)
         else:
             assert isinstance(delivery.error, ReceiverError)
-            self._ledger.rejected(request.samples, delivery.error, seq)
+            self._ledger.rejected(part.samples, delivery.error, seq)
+        self._disk.ack(part)
+
+    def _age(self, collection: Collection) -> float:
+        return self._wall_clock() - collection.timestamp_ms / 1000.0
+
+    def _expiry(self, collection: Collection) -> float:
+        """When (on the monotonic clock) ``collection`` passes the age limit."""
+        assert self._age_limit is not None
+        return self._clock() + self._age_limit - self._age(collection)
 
     def _wait_retry(self, delay: float) -> bool:
         """Wait ``delay`` seconds before a retry; return True if shutdown's deadline comes first."""
@@ -297,15 +375,3 @@ class EndpointSender:
                 if remaining <= 0:
                     return False
                 self._cond.wait(remaining)
-
-
-def _split_head(collection: Collection) -> bool:
-    """Replace the head request (refused as too large) by its two halves; False if it has one series."""
-    request = collection.requests[0]
-    halves = split_body(_snappy.decompress(request.body), request.protocol)
-    if halves is None:
-        return False
-    collection.requests.popleft()
-    for part, count in reversed(halves):
-        collection.requests.appendleft(Request(_snappy.compress(part), count, request.protocol))
-    return True

@@ -8,14 +8,18 @@ policy, not plumbing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config.settings import EndpointSettings, Settings, resolve_settings
+from .._exceptions import ConfigurationError
 from .._protocol.encode import Encoder
 from .bridge import RemoteWriteBridge
 from .sender import EndpointSender
 
-__all__ = ["build_bridge", "make_transport", "make_transports", "resolve"]
+if TYPE_CHECKING:
+    from .spool import Spool
+
+__all__ = ["build_bridge", "make_spools", "make_transport", "make_transports", "resolve"]
 
 
 def resolve(**kwargs: Any) -> Settings:
@@ -50,6 +54,39 @@ def make_transports(endpoints: Sequence[EndpointSettings]) -> list[Any]:
             transport.close()
         raise
     return transports
+
+
+def make_spools(settings: Settings, transports: Sequence[Any]) -> list[Spool | None]:
+    """Open (and own) every endpoint's spool under ``spool_dir``, or none: on a failure the ones
+    opened, and ``transports``, are closed.
+
+    Raises:
+        SpoolLockedError: another process owns an endpoint's spool directory (the error names it).
+        ConfigurationError: ``spool_dir`` cannot be created or read.
+    """
+    if settings.spool_dir is None:
+        return [None] * len(settings.endpoints)
+    from .spooled import open_spool
+
+    spools: list[Spool | None] = []
+    try:
+        for endpoint in settings.endpoints:
+            try:
+                spools.append(
+                    open_spool(settings.spool_dir, endpoint.url, endpoint.tenant, settings.spool_max_bytes)
+                )
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"spool_dir={settings.spool_dir!r} cannot be used for {endpoint.url}: {exc}"
+                ) from exc
+    except BaseException:
+        for spool in spools:
+            if spool is not None:
+                spool.close()
+        for transport in transports:
+            transport.close()
+        raise
+    return spools
 
 
 def build_bridge(
@@ -92,8 +129,9 @@ def build_bridge(
     encoder = encoder_of("1.0")
     encoder_v2 = encoder_of("2.0") if settings.protocol != "1.0" else None
     transports = make_transports(settings.endpoints)
+    spools = make_spools(settings, transports)
     senders = []
-    for index, transport in enumerate(transports):
+    for index, (endpoint, transport) in enumerate(zip(settings.endpoints, transports, strict=True)):
         negotiator = None
         if settings.protocol != "1.0":
             from .negotiate import Negotiator
@@ -105,19 +143,25 @@ def build_bridge(
                 max_pending_collections=settings.queue_capacity,
                 max_pending_bytes=settings.queue_max_bytes,
                 negotiator=negotiator,
+                max_shards=endpoint.max_shards,
+                sample_age_limit=endpoint.sample_age_limit,
+                max_bytes_per_send=settings.max_bytes_per_send,
+                spool=spools[index],
                 thread_name=f"prometheus-rw-bridge-send-{index}",
             )
         )
     bridge = RemoteWriteBridge(
         registry,
         senders,
-        encoder=encoder,
-        encoder_v2=encoder_v2,
         interval=settings.interval,
-        max_samples_per_send=settings.max_samples_per_send,
         stale_on_close=settings.stale_on_close,
         debug=settings.debug,
         start=False,
+        # What each collection is encoded and cut into:
+        encoder=encoder,
+        encoder_v2=encoder_v2,
+        max_samples_per_send=settings.max_samples_per_send,
+        max_bytes_per_send=settings.max_bytes_per_send,
     )
     if settings.self_metrics:
         bridge.register_self_metrics()

@@ -5,7 +5,7 @@ One :class:`Spool` per endpoint directory (:func:`endpoint_directory` names it u
 it is answered (2xx, or a 4xx that will never succeed), and on start replays what is still
 unacked, in order, before any new data.
 
-The interface the sender calls::
+The interface the sender calls (through ``spooled``)::
 
     spool = Spool(endpoint_directory(spool_dir, url, tenant), max_bytes=spool_max_bytes)
     for record in spool.records(through=spool.recovered_through):   # replay, oldest first
@@ -16,6 +16,8 @@ The interface the sender calls::
     for dropped in appended.dropped:        # the spool was full: the oldest went
         ...                                 # forget it unless in flight; count dropped.samples
     spool.sync()                            # once per collection: fsync (see below)
+    # when the request's turn comes, on a sender thread (its body waited only on disk):
+    body = spool.read(appended.record_id).body     # None once acked or dropped
     # each answered request, on a sender thread, in any order:
     spool.ack(appended.record_id)
     spool.close()                           # at shutdown; also fsyncs
@@ -90,9 +92,10 @@ import time
 import urllib.parse
 import weakref
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
+from .._config.settings import DEFAULT_SPOOL_MAX_BYTES
 from .._exceptions import ConfigurationError
 from .._redact import safe_url
 from .spool_files import O_CLOEXEC, Log, SpoolFiles
@@ -115,8 +118,9 @@ __all__ = [
     "endpoint_directory",
 ]
 
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-"""Default bound of one endpoint's spool: a day and more of a 10 k-sample app every 15 s."""
+DEFAULT_MAX_BYTES = DEFAULT_SPOOL_MAX_BYTES
+"""Default bound of one endpoint's spool (``spool_max_bytes``): a day and more of a 10 k-sample
+app every 15 s."""
 
 DEFAULT_FSYNC_INTERVAL = 1.0
 """Default least number of seconds between two fsyncs of :meth:`Spool.sync`."""
@@ -165,13 +169,7 @@ class Spool:
         _check_platform_and_bounds(max_bytes, segment_bytes, fsync_interval)
         self.directory = os.fspath(directory)
         self._lock = threading.Lock()
-        self._files = SpoolFiles(
-            self.directory,
-            max_bytes=max_bytes,
-            segment_bytes=segment_bytes,
-            fsync_interval=fsync_interval,
-            clock=clock,
-        )
+        self._files = SpoolFiles(self.directory, max_bytes, segment_bytes, fsync_interval, clock)
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         self._files.lock_fd = take_lock(self.directory)
         try:
@@ -233,7 +231,7 @@ class Spool:
             logs = self._files.take_logs()
         self._emit(logs)
 
-    def records(self, *, after: int = 0, through: int | None = None) -> Iterator[SpoolRecord]:
+    def records(self, *, after: int = 0, through: int | None = None) -> Generator[SpoolRecord, None, None]:
         """Yield the unacked records with ``after < record_id <= through``, oldest first.
 
         Records appended or acked while iterating are seen or skipped as they come.  The
@@ -299,6 +297,14 @@ class Spool:
         finally:
             if fd >= 0:
                 os.close(fd)
+
+    def read(self, record_id: int) -> SpoolRecord | None:
+        """The record ``record_id`` read back (its checksum checked), or None once acked or dropped."""
+        records = self.records(after=record_id - 1, through=record_id)
+        try:
+            return next(records, None)
+        finally:
+            records.close()
 
     def stats(self) -> SpoolStats:
         """A consistent copy of the spool's state and counters."""

@@ -59,7 +59,6 @@ class SpoolFiles:
     def __init__(
         self,
         directory: str,
-        *,
         max_bytes: int,
         segment_bytes: int | None,
         fsync_interval: float | None,

@@ -77,21 +77,55 @@ def iter_split(
         yield collection.request_head(top) + b"".join(parts), count
 
 
-def compress_requests(collection: Any, protocol: str, max_samples: int, *, metadata: bool) -> list[Request]:
+def compress_requests(
+    collection: Any, protocol: str, max_samples: int, *, metadata: bool, max_bytes: int | None = None
+) -> list[Request]:
     """Cut an encoded collection into compressed requests of at most ``max_samples`` series.
 
     Each request is compressed as soon as it is cut, so no two uncompressed bodies exist at
     once.  With ``metadata`` (1.0 only: 2.0 series carry their own), the collection's
-    metadata rides with the first request, or alone when there are no series.
+    metadata rides with the first request, or alone when there are no series.  With
+    ``max_bytes`` (``max_bytes_per_send``, bytes on the wire) requests are cut at that many
+    bytes of series, and a compressed body still larger is halved until it fits; a single
+    series that cannot fit stays as it is, for the sender to refuse.
     """
     requests: list[Request] = []
     extra = collection.metadata if metadata and protocol == "1.0" else b""
-    for body, count in iter_split(collection, max_samples):
-        requests.append(Request(_snappy.compress(body + extra), count, protocol))
+    for body, count in iter_split(collection, max_samples, max_bytes=max_bytes):
+        requests += _compressed(body + extra, count, protocol, max_bytes)
         extra = b""
     if extra:
-        requests.append(Request(_snappy.compress(extra), 0, protocol))
+        requests += _compressed(extra, 0, protocol, max_bytes)
     return requests
+
+
+def _compressed(raw: bytes, count: int, protocol: str, max_bytes: int | None) -> list[Request]:
+    """Compress one request, halving it while the result is larger than ``max_bytes``.
+
+    Both halves of a 2.0 request keep its symbol table; when that alone cannot fit, halving
+    cannot help and the request stays whole.
+    """
+    body = _snappy.compress(raw)
+    halves = split_body(raw, protocol) if max_bytes is not None and len(body) > max_bytes else None
+    if halves is None:
+        return [Request(body, count, protocol)]
+    shared = _shared_head(halves[0][0], halves[1][0])
+    if max_bytes is not None and shared and len(_snappy.compress(shared)) >= max_bytes:
+        return [Request(body, count, protocol)]
+    return [request for half, n in halves for request in _compressed(half, n, protocol, max_bytes)]
+
+
+def _shared_head(left: bytes, right: bytes) -> bytes:
+    """The longest common prefix of two halves: what :func:`split_body` copied into both."""
+    low, high = 0, min(len(left), len(right))
+    view_left, view_right = memoryview(left), memoryview(right)
+    while low < high:  # prefixes are equal up to some length, then never again: bisect it
+        middle = (low + high + 1) // 2
+        if view_left[:middle] == view_right[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return left[:low]
 
 
 def split_body(raw: bytes, protocol: str = "1.0") -> tuple[tuple[bytes, int], tuple[bytes, int]] | None:

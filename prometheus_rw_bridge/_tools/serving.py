@@ -90,6 +90,7 @@ class Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 128  # a sender's lanes connect at once (socketserver's default is 5)
     receiver: Answering
 
     def server_activate(self) -> None:
