@@ -77,7 +77,8 @@ def measure(protocol: str, samples: int, traced: bool) -> dict[str, Any]:
         gc.collect()
         rss2, traced2 = _rss(), tracemalloc.get_traced_memory()[0]
         rss_trimmed = _trimmed_rss()
-        series = bridge._encoder.series_kept + (bridge._encoder_v2.series_kept if bridge._encoder_v2 else 0)
+        group = bridge._groups[0]
+        series = group.encoder.series_kept + (group.encoder_v2.series_kept if group.encoder_v2 else 0)
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
         assert bridge.flush(timeout=300)

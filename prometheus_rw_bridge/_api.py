@@ -13,12 +13,12 @@ from prometheus_client import REGISTRY
 
 from ._delivery import bridge as _bridge
 from ._delivery.bridge import RemoteWriteBridge
+from ._delivery.groups import group_by_rules, make_encoders
 from ._delivery.negotiate import Negotiator
 from ._delivery.retry import Outcome, send_with_retries
 from ._delivery.sender import compress_requests
 from ._exceptions import ConfigurationError, MissingDependencyError, SendError
 from ._protocol import snappy as _snappy
-from ._protocol.encode import Encoder
 from ._protocol.families import ONE_SHOT_WARNINGS
 from ._protocol.registry import read
 
@@ -155,16 +155,16 @@ def push_to_remote_write(
     # Built (and warmed up) here, not in the pool's threads, which must import nothing.
     transports = make_transports(endpoints)
     if len(endpoints) == 1:
-        error = _push_endpoint(endpoints[0], transports[0], settings.protocol, requests)
+        error = _push_endpoint(endpoints[0], transports[0], settings.protocol, requests[0])
         errors = [] if error is None else [error]
     else:
         from concurrent.futures import ThreadPoolExecutor
 
-        def push(endpoint: Any, transport: Any) -> SendError | None:
-            return _push_endpoint(endpoint, transport, settings.protocol, requests)
+        def push(endpoint: Any, transport: Any, bodies: dict[str, list[bytes]]) -> SendError | None:
+            return _push_endpoint(endpoint, transport, settings.protocol, bodies)
 
         with ThreadPoolExecutor(len(endpoints), thread_name_prefix="prometheus-rw-bridge-push") as pool:
-            outcomes = list(pool.map(push, endpoints, transports))
+            outcomes = list(pool.map(push, endpoints, transports, requests))
         errors = [error for error in outcomes if error is not None]
     for extra in errors[1:]:
         logger.error("Remote write failed: %s", extra)
@@ -172,29 +172,31 @@ def push_to_remote_write(
         raise errors[0]
 
 
-def _encode_once(registry: Any, settings: Any) -> dict[str, list[bytes]]:
-    """Collect once and return the compressed requests for each protocol the settings may use."""
+def _encode_once(registry: Any, settings: Any) -> list[dict[str, list[bytes]]]:
+    """Collect once; return, per endpoint, the compressed requests of each protocol it may use.
+
+    Endpoints with equal relabel rules share one encoding (``_delivery.groups``).
+    """
     families = list(read(registry))
     timestamp_ms = int(time.time() * 1000)
-    options = {
-        "job": settings.job,
-        "instance": settings.instance,
-        "external_labels": settings.external_labels,
-        "metric_filter": settings.metric_filter,
-        "warned": ONE_SHOT_WARNINGS,  # a process pushing again and again warns once per problem
-    }
     limit = settings.max_samples_per_send
-    encoded = Encoder(**options).encode(families, timestamp_ms)
-    if encoded.dropped:
-        # No counters outlive a one-shot push; the warnings said why, this says how many.
-        logger.debug("push_to_remote_write: samples left out as unsendable, by reason: %s", encoded.dropped)
-    requests = {"1.0": [r.body for r in compress_requests(encoded, "1.0", limit, metadata=True)]}
-    if settings.protocol != "1.0":
-        from ._protocol.encode_v2 import EncoderV2
-
-        encoded_v2 = EncoderV2(**options).encode(families, timestamp_ms)
-        requests["2.0"] = [r.body for r in compress_requests(encoded_v2, "2.0", limit, metadata=False)]
-    return requests
+    per_endpoint: list[dict[str, list[bytes]]] = [{} for _ in settings.endpoints]
+    for rules, indices in group_by_rules(settings.endpoints):
+        # A process pushing again and again warns once per problem.
+        encoder, encoder_v2 = make_encoders(settings, rules, warned=ONE_SHOT_WARNINGS, track_staleness=False)
+        encoded = encoder.encode(families, timestamp_ms)
+        if encoded.dropped:
+            # No counters outlive a one-shot push; the warnings said why, this says how many.
+            logger.debug(
+                "push_to_remote_write: samples left out as unsendable, by reason: %s", encoded.dropped
+            )
+        requests = {"1.0": [r.body for r in compress_requests(encoded, "1.0", limit, metadata=True)]}
+        if encoder_v2 is not None:
+            encoded_v2 = encoder_v2.encode(families, timestamp_ms)
+            requests["2.0"] = [r.body for r in compress_requests(encoded_v2, "2.0", limit, metadata=False)]
+        for index in indices:
+            per_endpoint[index] = requests
+    return per_endpoint
 
 
 def _push_endpoint(

@@ -6,7 +6,8 @@
   sender and by ``push_to_remote_write``; ``negotiate``: protocol ``auto``;
 * ``spool`` (with ``spool_index``, ``spool_files``, ``spool_recovery``, ``spool_format``): the
   on-disk spool of requests;
-* ``selfmetrics``: the ``prometheus_remote_storage_*`` families; ``setup``: settings to a bridge.
+* ``selfmetrics``: the ``prometheus_remote_storage_*`` families; ``setup``: settings to a bridge;
+  ``groups``: endpoints grouped by their relabel rules, each group with encoders of its own.
 
 Talks HTTP only through the ``Transport`` interface of ``_http``.
 """

@@ -28,6 +28,7 @@ from .._config.settings import DEFAULT_INTERVAL, DEFAULT_MAX_SAMPLES_PER_SEND
 from .._protocol.encode import EncodedCollection, Encoder
 from .._protocol.registry import read
 from . import forks
+from .groups import EncoderGroup
 from .ledger import BridgeStats
 from .sender import Collection, EndpointSender, Request, compress_requests
 
@@ -66,7 +67,7 @@ class RemoteWriteBridge:
         registry: Any,
         senders: Sequence[EndpointSender],
         *,
-        encoder: Encoder,
+        encoder: Encoder | None = None,
         interval: float = DEFAULT_INTERVAL,
         max_samples_per_send: int = DEFAULT_MAX_SAMPLES_PER_SEND,
         stale_on_close: bool = True,
@@ -76,11 +77,15 @@ class RemoteWriteBridge:
         wall_clock: Callable[[], float] = time.time,
         start: bool = True,
         disabled_reason: str | None = None,
+        groups: Sequence[EncoderGroup] | None = None,
     ) -> None:
         self._registry = registry
         self._senders = list(senders)
-        self._encoder = encoder
-        self._encoder_v2 = encoder_v2
+        if groups is None:  # one group: every sender is sent what ``encoder`` (and ``encoder_v2``) make
+            if encoder is None:
+                raise TypeError("RemoteWriteBridge needs an encoder, or groups of senders and encoders")
+            groups = [EncoderGroup(self._senders, encoder, encoder_v2)]
+        self._groups = list(groups)
         self._interval = interval
         self._max_samples = max_samples_per_send
         self._stale_on_close = stale_on_close
@@ -96,7 +101,6 @@ class RemoteWriteBridge:
         self._seq = 0
         self._flushed_seq = 0  # the newest collection a flush() has reported on
         self._last_ts = 0
-        self._last_metadata_at = -METADATA_RESEND_INTERVAL
         self._collections = 0
         self._collection_errors = 0
         self._pid = os.getpid()
@@ -268,8 +272,8 @@ class RemoteWriteBridge:
             timestamp_ms = self._next_timestamp()
             try:
                 families: Iterable[Any] = read(self._registry)
-                if self._encoder_v2 is not None and len(self._protocols_wanted()) > 1:
-                    families = list(families)  # two encoders read them; else each goes once encoded
+                if sum(len(group.protocols_wanted()) for group in self._groups) > 1:
+                    families = list(families)  # several encoders read them; else each goes once encoded
                 self._encode_and_submit(families, timestamp_ms, stale_all=False)
                 self._collections += 1
             except Exception:
@@ -283,32 +287,37 @@ class RemoteWriteBridge:
             self._collect_lock.release()
 
     def _encode_and_submit(self, families: Iterable[Any], timestamp_ms: int, *, stale_all: bool) -> None:
+        self._seq += 1
+        for group in self._groups:
+            self._submit_group(group, families, timestamp_ms, stale_all=stale_all)
+
+    def _submit_group(
+        self, group: EncoderGroup, families: Iterable[Any], timestamp_ms: int, *, stale_all: bool
+    ) -> None:
+        """Encode the collection for one group of endpoints (see ``groups``) and queue it to each."""
         encoded: dict[str, Any] = {}
 
         def encoded_as(protocol: str) -> Any:
             if protocol not in encoded:
-                encoder = self._encoder_v2 if protocol == "2.0" else self._encoder
+                encoder = group.encoder_for(protocol)
                 encoded[protocol] = (
                     encoder.stale_all(timestamp_ms) if stale_all else encoder.encode(families, timestamp_ms)
                 )
             return encoded[protocol]
 
-        wanted = {"1.0"} if self._encoder_v2 is None else self._protocols_wanted()
-        for protocol, encoder in (("1.0", self._encoder), ("2.0", self._encoder_v2)):
-            if encoder is not None and protocol not in wanted:
-                encoder.reset()  # auto mode has settled on the other protocol: keep one encoder's state
+        wanted = group.protocols_wanted()
+        group.reset_unwanted(wanted)  # auto mode has settled on one protocol: keep one encoder's state
         v1 = encoded_as("1.0") if "1.0" in wanted else None
         now = self._clock()
         send_metadata = (v1 is not None and not stale_all) and (
-            v1.metadata_changed or now - self._last_metadata_at >= METADATA_RESEND_INTERVAL
+            v1.metadata_changed or now - group.last_metadata_at >= METADATA_RESEND_INTERVAL
         )
         if send_metadata:
-            self._last_metadata_at = now
-        self._seq += 1
+            group.last_metadata_at = now
         if self._debug:
-            self._log_debug(encoded_as("1.0" if v1 is not None else "2.0"), self._seq)
+            self._log_debug(encoded_as("1.0" if v1 is not None else "2.0"), self._seq, group)
         requests_by_protocol: dict[str, list[Request]] = {}
-        for sender in self._senders:
+        for sender in group.senders:
             protocol = sender.protocol()
             if protocol not in requests_by_protocol:
                 requests_by_protocol[protocol] = compress_requests(
@@ -333,23 +342,16 @@ class RemoteWriteBridge:
                 )
             )
 
-    def _protocols_wanted(self) -> set[str]:
-        """The protocols this push is encoded in: each sender's, and 1.0 beside an unconfirmed 2.0."""
-        wanted = set()
-        for sender in self._senders:
-            protocol = sender.protocol()
-            wanted.add(protocol)
-            if protocol == "2.0" and sender.needs_fallback():
-                wanted.add("1.0")
-        return wanted
-
-    def _log_debug(self, collection: Any, seq: int) -> None:
+    def _log_debug(self, collection: Any, seq: int, group: EncoderGroup) -> None:
         protocol = "1.0" if isinstance(collection, EncodedCollection) else "2.0"
         text = _debug_text(collection.body(metadata=False), protocol)
+        # Endpoints with different relabel rules are sent different series: say whose these are.
+        to = "" if len(self._groups) == 1 else " to " + ", ".join(sender.url for sender in group.senders)
         logger.info(
-            "Remote-write push #%d at %d ms, %d samples:\n%s",
+            "Remote-write push #%d at %d ms%s, %d samples:\n%s",
             seq,
             collection.timestamp_ms,
+            to,
             collection.samples,
             text,
         )

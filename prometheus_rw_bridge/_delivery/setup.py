@@ -1,8 +1,8 @@
 """Assemble a running bridge from resolved :class:`~prometheus_rw_bridge._config.Settings`.
 
-The one place where configuration meets the moving parts: encoder(s), one transport and
-sender per endpoint, self-metrics.  Kept apart from ``_api`` so the public functions read as
-policy, not plumbing.
+The one place where configuration meets the moving parts: one transport and sender per
+endpoint, encoders per group of endpoints with equal relabel rules (``groups``), self-metrics.
+Kept apart from ``_api`` so the public functions read as policy, not plumbing.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._config.settings import EndpointSettings, Settings, resolve_settings
-from .._protocol.encode import Encoder
 from .bridge import RemoteWriteBridge
+from .groups import EncoderGroup, group_by_rules, make_encoders
 from .sender import EndpointSender
 
 __all__ = ["build_bridge", "make_transport", "make_transports", "resolve"]
@@ -54,25 +54,11 @@ def make_transports(endpoints: Sequence[EndpointSettings]) -> list[Any]:
 
 def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
     """Start a bridge for ``registry`` as ``settings`` describe."""
-
-    warned: set[tuple[str, str]] = set()  # the 1.0 and 2.0 encoders see the same problems: log each once
-
-    def encoder_of(cls: Any) -> Any:
-        return cls(
-            job=settings.job,
-            instance=settings.instance,
-            external_labels=settings.external_labels,
-            track_staleness=True,
-            metric_filter=settings.metric_filter,
-            warned=warned,
-        )
-
-    encoder = encoder_of(Encoder)
-    encoder_v2 = None
-    if settings.protocol != "1.0":
-        from .._protocol.encode_v2 import EncoderV2
-
-        encoder_v2 = encoder_of(EncoderV2)
+    warned: set[tuple[str, str]] = set()  # every encoder sees the same problems: log each once
+    encoders = [
+        (indices, make_encoders(settings, rules, warned=warned, track_staleness=True))
+        for rules, indices in group_by_rules(settings.endpoints)
+    ]
     transports = make_transports(settings.endpoints)
     senders = []
     for index, transport in enumerate(transports):
@@ -93,8 +79,7 @@ def build_bridge(registry: Any, settings: Settings) -> RemoteWriteBridge:
     bridge = RemoteWriteBridge(
         registry,
         senders,
-        encoder=encoder,
-        encoder_v2=encoder_v2,
+        groups=[EncoderGroup([senders[i] for i in indices], *pair) for indices, pair in encoders],
         interval=settings.interval,
         max_samples_per_send=settings.max_samples_per_send,
         stale_on_close=settings.stale_on_close,
