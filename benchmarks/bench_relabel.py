@@ -37,6 +37,16 @@ from prometheus_rw_bridge._protocol.names import escape_label_name
 from prometheus_rw_bridge._protocol.registry import read
 from prometheus_rw_bridge._protocol.relabel import RelabelRules, compile_rules
 
+
+def shard(sources: list[str], modulus: int, keep: str) -> list[dict[str, Any]]:
+    """Rules keeping the series whose hashmod of ``sources`` matches ``keep`` (docs/relabelling.md)."""
+    return [
+        {"source_labels": sources, "target_label": "__tmp_shard", "modulus": modulus, "action": "hashmod"},
+        {"source_labels": ["__tmp_shard"], "regex": keep, "action": "keep"},
+        {"regex": "__tmp_shard", "action": "labeldrop"},
+    ]
+
+
 RULE_SETS: dict[str, list[dict[str, Any]]] = {
     "no rules": [],
     "drop a noisy label": [{"regex": "route", "action": "labeldrop"}],
@@ -66,14 +76,7 @@ RULE_SETS: dict[str, list[dict[str, Any]]] = {
         },
         {"regex": "(method|code)", "replacement": "http_$1", "action": "labelmap"},
         {"regex": "method|code", "action": "labeldrop"},
-        {
-            "source_labels": ["instance", "job"],
-            "target_label": "__tmp_shard",
-            "modulus": 4,
-            "action": "hashmod",
-        },
-        {"source_labels": ["__tmp_shard"], "regex": "[0-3]", "action": "keep"},
-        {"regex": "__tmp_shard", "action": "labeldrop"},
+        *shard(["instance", "job"], 4, "[0-3]"),
         {"source_labels": ["le"], "regex": "\\+Inf", "target_label": "le", "replacement": "inf"},
         {"target_label": "cluster", "replacement": "eu-west-1"},
     ],
@@ -139,16 +142,7 @@ PUSH_RULE_SETS: dict[str, list[dict[str, Any]]] = {
         *TYPICAL_KEEPING_EVERY_SERIES,
         {"target_label": "cluster", "replacement": "eu-west-1"},
     ],
-    "keep half the series (hashmod)": [
-        {
-            "source_labels": ["__name__", "route"],
-            "target_label": "__tmp_shard",
-            "modulus": 2,
-            "action": "hashmod",
-        },
-        {"source_labels": ["__tmp_shard"], "regex": "0", "action": "keep"},
-        {"regex": "__tmp_shard", "action": "labeldrop"},
-    ],
+    "keep half the series (hashmod)": shard(["__name__", "route"], 2, "0"),
 }
 
 

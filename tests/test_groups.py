@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from faults import FaultReceiver, Reply
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from relabel_cases import DROP_REQUEST_ID, RENAME_LEGACY, shard_rules, web_registry
 
 from prometheus_rw_bridge import (
     BridgeStats,
@@ -30,30 +31,6 @@ Key = tuple[str, frozenset[tuple[str, str]]]
 
 PATHS = [pytest.param("bridge", id="bridge"), pytest.param("push", id="push")]
 PROTOCOLS = [pytest.param("1.0", id="1.0"), pytest.param("2.0", id="2.0")]
-
-DROP_REQUEST_ID = [{"regex": "request_id", "action": "labeldrop"}]
-RENAME_LEGACY = [
-    {
-        "source_labels": ["__name__"],
-        "regex": "legacy_(.*)",
-        "target_label": "__name__",
-        "replacement": "app_${1}",
-    }
-]
-
-
-def shard_rules(shard: int) -> list[dict[str, Any]]:
-    """The hashmod rules of docs/relabelling.md: keep the series of ``shard`` of 2."""
-    return [
-        {
-            "source_labels": ["__name__", "path"],
-            "target_label": "__tmp_shard",
-            "modulus": 2,
-            "action": "hashmod",
-        },
-        {"source_labels": ["__tmp_shard"], "regex": str(shard), "action": "keep"},
-        {"regex": "__tmp_shard", "action": "labeldrop"},
-    ]
 
 
 @pytest.fixture
@@ -100,17 +77,6 @@ def series_key(labels: dict[str, str]) -> Key:
 
 def metadata_names(receiver: FaultReceiver) -> set[str]:
     return {m.metric_family_name for r in receiver.requests if r.decoded for m in r.decoded.metadata}
-
-
-def web_registry() -> CollectorRegistry:
-    """Requests by path (each with a request id of its own), a legacy counter and a gauge."""
-    registry = CollectorRegistry()
-    requests = Counter("http_requests", "Requests.", ["path", "request_id"], registry=registry)
-    for index in range(12):
-        requests.labels(f"/p{index}", f"r{index}").inc(index + 1)
-    Counter("legacy_orders", "Orders.", ["shop"], registry=registry).labels("north").inc(7)
-    Gauge("python_gc_objects", "GC.", registry=registry).set(3)
-    return registry
 
 
 def send(path: str, registry: CollectorRegistry, **options: Any) -> BridgeStats | None:

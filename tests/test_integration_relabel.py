@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Gauge
+from relabel_cases import shard_rules, web_registry
 from servers import Server
 
 from prometheus_rw_bridge import BridgeStats, enable_remote_write, push_to_remote_write
@@ -24,16 +25,6 @@ pytestmark = pytest.mark.integration
 PATHS = [pytest.param("bridge", id="bridge"), pytest.param("push", id="push")]
 
 Series = frozenset[tuple[str, str]]
-
-
-def registry_of_a_web_app() -> CollectorRegistry:
-    registry = CollectorRegistry()
-    requests = Counter("http_requests", "Requests.", ["path", "request_id"], registry=registry)
-    for index in range(12):
-        requests.labels(f"/p{index}", f"r{index}").inc(index + 1)
-    Counter("legacy_orders", "Orders.", ["shop"], registry=registry).labels("north").inc(7)
-    Gauge("python_gc_objects", "GC.", registry=registry).set(3)
-    return registry
 
 
 def send(path: str, registry: CollectorRegistry, job: str, **options: Any) -> BridgeStats | None:
@@ -80,7 +71,7 @@ def test_drop_a_label_keep_some_metrics_and_rename_one(
     ]
     send(
         path,
-        registry_of_a_web_app(),
+        web_registry(),
         unique_job,
         url=prometheus_server.write_url,
         write_relabel_configs=rules,
@@ -95,23 +86,11 @@ def test_drop_a_label_keep_some_metrics_and_rename_one(
 def test_hashmod_shards_series_between_two_prometheus_servers(
     prometheus_server: Server, server_factory: Callable[..., Server], unique_job: str, path: str
 ) -> None:
-    def shard(number: int) -> list[dict[str, Any]]:
-        return [
-            {
-                "source_labels": ["__name__", "path"],
-                "target_label": "__tmp_shard",
-                "modulus": 2,
-                "action": "hashmod",
-            },
-            {"source_labels": ["__tmp_shard"], "regex": str(number), "action": "keep"},
-            {"regex": "__tmp_shard", "action": "labeldrop"},
-        ]
-
     other = server_factory("prometheus")
-    registry = registry_of_a_web_app()
+    registry = web_registry()
     endpoints = [
-        {"url": prometheus_server.write_url, "write_relabel_configs": shard(0)},
-        {"url": other.write_url, "write_relabel_configs": shard(1)},
+        {"url": prometheus_server.write_url, "write_relabel_configs": shard_rules(0)},
+        {"url": other.write_url, "write_relabel_configs": shard_rules(1)},
     ]
     send(path, registry, unique_job, endpoints=endpoints)
     first, second = stored(prometheus_server, unique_job), stored(other, unique_job)
@@ -161,7 +140,7 @@ def test_rules_from_a_yaml_file_and_per_endpoint_json_files_in_the_environment(
         "PROMETHEUS_REMOTE_WRITE_BACKUP_URL": prometheus_server.write_url,
         "PROMETHEUS_REMOTE_WRITE_RELABEL_CONFIG_FILE": str(shared),
     }
-    send(path, registry_of_a_web_app(), unique_job, environ=environ)
+    send(path, web_registry(), unique_job, environ=environ)
 
     got = stored(prometheus_server, unique_job)
     assert got[series("http_requests_total", path="/p2", request_id="r2", copy="primary")] == 3.0
