@@ -146,7 +146,7 @@ class RemoteWriteOptions(TypedDict, total=False):
 
 
 class UrlOptions(RemoteWriteOptions, total=False):
-    """The options and the URL(s): what ``gunicorn.configure()`` passes on."""
+    """The options and the URL(s): what ``gunicorn.configure()`` and ``celery.connect()`` pass on."""
 
     url: str | Sequence[str] | None
     """The receiver's remote-write URL, or a list of URLs (each endpoint gets its own queue)."""

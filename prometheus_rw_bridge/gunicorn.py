@@ -31,15 +31,9 @@ Options other than the environment can be given in ``gunicorn.conf.py`` with
 
 from __future__ import annotations
 
-import glob
-import logging
-import os
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, multiprocess
-
-from ._api import enable_remote_write
-from ._delivery.bridge import RemoteWriteBridge
+from ._multiprocess import MergedPusher
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -48,16 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["child_exit", "configure", "on_exit", "when_ready"]
 
-logger = logging.getLogger(__name__)
-
-_options: dict[str, Any] = {}
-_close_timeout = 5.0
-_bridge: RemoteWriteBridge | None = None
-
-
-def _multiprocess_dir() -> str | None:
-    """Return prometheus_client's multiprocess directory, if multiprocess mode is on."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+_pusher = MergedPusher("the gunicorn master", "the workers'", "prometheus_rw_bridge.gunicorn")
 
 
 def configure(*, close_timeout: float = 5.0, **options: Unpack[UrlOptions]) -> None:
@@ -68,63 +53,19 @@ def configure(*, close_timeout: float = 5.0, **options: Unpack[UrlOptions]) -> N
         **options: passed to :func:`~prometheus_rw_bridge.enable_remote_write`; they win over
             the environment.  ``registry`` is not accepted: the master builds the merged one.
     """
-    global _close_timeout
-    if "registry" in options:
-        raise TypeError("configure() takes no registry: the master pushes the merged multiprocess view")
-    _options.clear()
-    _options.update(options)
-    _close_timeout = close_timeout
+    _pusher.configure("configure", close_timeout=close_timeout, **options)
 
 
 def when_ready(server: Any) -> None:
     """gunicorn hook, in the master once it listens: start pushing the merged worker metrics."""
-    global _bridge
-    path = _multiprocess_dir()
-    if path is None:
-        logger.warning(
-            "prometheus-rw-bridge: PROMETHEUS_MULTIPROC_DIR is not set, so the gunicorn master cannot "
-            "see the workers' metrics and pushes nothing; see prometheus_rw_bridge.gunicorn"
-        )
-        return
-    registry = CollectorRegistry()
-    registry.register(_WorkerFiles(path))
-    _bridge = enable_remote_write(registry=registry, **_options)
-
-
-class _WorkerFiles:
-    """The workers' values merged as ``MultiProcessCollector`` merges them, minus files still empty.
-
-    prometheus_client creates a worker's file before it sizes it.  A collection that reads the
-    file in that instant raises ``struct.error`` and loses every worker's values for that push
-    (prometheus/client_python#1199); with workers re-forked often (``max_requests``) that is a
-    matter of time.  An empty file holds no values yet, so it is left out.
-    """
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-
-    def collect(self) -> Any:
-        files = [name for name in glob.glob(os.path.join(self._path, "*.db")) if _has_data(name)]
-        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
-
-
-def _has_data(path: str) -> bool:
-    try:
-        return os.path.getsize(path) > 0
-    except OSError:  # removed meanwhile (mark_process_dead)
-        return False
+    _pusher.start()
 
 
 def child_exit(server: Any, worker: Any) -> None:
     """gunicorn hook, in the master after a worker exited: drop that worker's live gauges."""
-    if _multiprocess_dir() is None:
-        return
-    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+    _pusher.process_dead(worker.pid)
 
 
 def on_exit(server: Any) -> None:
     """gunicorn hook, in the master as it exits: one final push, then stop the bridge."""
-    global _bridge
-    bridge, _bridge = _bridge, None
-    if bridge is not None:
-        bridge.close(_close_timeout)
+    _pusher.close()

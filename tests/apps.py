@@ -1,8 +1,8 @@
 """Helpers for the framework tests: real servers in subprocesses, load, and reading the pushes.
 
-The servers (uvicorn, werkzeug, gunicorn) run as real processes with the app written to a
-temporary directory; they push to an in-process :class:`faults.FaultReceiver`.  Waiting on them
-polls with a deadline (they are external processes); nothing sleeps to synchronise.
+The servers (uvicorn, werkzeug, gunicorn, celery) run as real processes with the app written to
+a temporary directory; they push to an in-process :class:`prometheus_rw_bridge.testing.Receiver`.
+Waiting on them polls with a deadline (they are external processes); nothing sleeps to synchronise.
 """
 
 from __future__ import annotations
@@ -18,12 +18,47 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from faults import FaultReceiver
 from servers import free_port, wait_until
 
 from prometheus_rw_bridge import is_stale_nan
+from prometheus_rw_bridge.testing import Receiver
 
-__all__ = ["AppProcess", "Point", "assert_one_clean_series", "free_port", "load", "points", "start_app"]
+__all__ = [
+    "IMPORT_TRAP",
+    "AppProcess",
+    "Point",
+    "assert_one_clean_series",
+    "free_port",
+    "load",
+    "points",
+    "start_app",
+]
+
+IMPORT_TRAP = """
+import sys, threading, time
+
+
+class ImportTrap:
+    # Written down, and made to take half a second, so that a fork lands in it every time.
+    def find_spec(self, name, path=None, target=None):
+        thread = threading.current_thread().name
+        if thread.startswith("prometheus-rw-bridge"):
+            with open({imports!r}, "a") as record:
+                record.write(thread + " imported " + name + "\\n")
+            time.sleep(0.5)
+        return None
+
+
+sys.meta_path.insert(0, ImportTrap())
+"""
+"""Source for a pre-fork server's parent that records every import a thread of the library makes.
+
+A thread importing holds that module's import lock; a child forked meanwhile inherits the lock
+held and hangs when it imports the module (werkzeug imports ``encodings.idna`` on a gunicorn
+worker's first request).  Appended to the parent's config or app module and ``.format()``-ed
+with ``imports``, the file to record in: the library's threads import nothing, so it must stay
+absent.
+"""
 
 
 @dataclass
@@ -135,7 +170,7 @@ class Point:
         return is_stale_nan(self.value)
 
 
-def points(receiver: FaultReceiver, name: str) -> list[Point]:
+def points(receiver: Receiver, name: str) -> list[Point]:
     """Every sample of series ``name`` in the order the receiver got them."""
     found: list[Point] = []
     for request in receiver.requests:

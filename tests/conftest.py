@@ -28,6 +28,10 @@ Send samples with timestamps near now (``now_ms``): Prometheus refuses samples o
 its head block, so a 1970 timestamp would fail the whole request.
 
 A missing binary skips the test locally and fails it when ``CI=true``.
+
+``fault_receiver`` (function)
+    A running :class:`prometheus_rw_bridge.testing.Receiver` answering 204 to whatever it is
+    sent until the test scripts otherwise (``fault_receiver.script(Reply(503), ...)``).
 """
 
 from __future__ import annotations
@@ -42,11 +46,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from prometheus_rw_bridge.testing import Receiver, Reply
+
 pytest.register_assert_rewrite("scrape", "servers")
 
 from servers import Server, start_prometheus, start_victoriametrics  # noqa: E402
-
-pytest_plugins = ["faults"]  # the fault_receiver fixture, for every test module
 
 _job_counter = itertools.count()
 
@@ -101,6 +105,13 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for server in reversed(started):
         server.stop()
+
+
+@pytest.fixture
+def fault_receiver() -> Iterator[Receiver]:
+    """A running receiver answering 204 to anything until a test scripts otherwise."""
+    with Receiver(default=Reply()) as receiver:
+        yield receiver
 
 
 @pytest.fixture

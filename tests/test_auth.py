@@ -14,7 +14,6 @@ import botocore.auth
 import botocore.credentials
 import pytest
 from botocore.awsrequest import AWSRequest
-from faults import FaultReceiver, Reply, refused_url
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from prometheus_rw_bridge import (
@@ -28,6 +27,7 @@ from prometheus_rw_bridge._config.settings import EndpointSettings, resolve_sett
 from prometheus_rw_bridge._http.auth import BasicAuth, BearerTokenAuth, FileBasicAuth, SigV4Auth, auth_of
 from prometheus_rw_bridge._http.client import endpoint_transport
 from prometheus_rw_bridge._http.transport import SendResult
+from prometheus_rw_bridge.testing import Receiver, Reply, refused_url
 
 SECRET = "s3cr3t-v4lue-never-shown"
 BODY = b"\x00payload"
@@ -58,14 +58,14 @@ def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 def test_basic_auth(no_secret_in_logs: None) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         post(endpoint_for(receiver.url, username="alice", password=SECRET))
         (request,) = receiver.wait_for_requests(1)
     assert request.header("Authorization") == "Basic " + base64.b64encode(f"alice:{SECRET}".encode()).decode()
 
 
 def test_basic_auth_from_url_credentials() -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         url = receiver.url.replace("http://", "http://bob:p%40ss@")
         endpoint = endpoint_for(url)
         assert "p@ss" not in repr(endpoint)
@@ -77,7 +77,7 @@ def test_basic_auth_from_url_credentials() -> None:
 def test_password_file_is_reread_when_it_changes(tmp_path: Path) -> None:
     password_file = tmp_path / "password"
     password_file.write_text("first\n")
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, username="alice", password_file=str(password_file))
         with endpoint_transport(endpoint) as transport:
             transport.send(BODY)
@@ -89,7 +89,7 @@ def test_password_file_is_reread_when_it_changes(tmp_path: Path) -> None:
 
 
 def test_bearer_token(no_secret_in_logs: None) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         post(endpoint_for(receiver.url, bearer_token=SECRET))
         (request,) = receiver.wait_for_requests(1)
     assert request.header("Authorization") == f"Bearer {SECRET}"
@@ -98,7 +98,7 @@ def test_bearer_token(no_secret_in_logs: None) -> None:
 def test_bearer_token_file_rotation(tmp_path: Path, no_secret_in_logs: None) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("token-one\n")
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, bearer_token_file=str(token_file))
         with endpoint_transport(endpoint) as transport:
             transport.send(BODY)
@@ -125,7 +125,7 @@ def test_bearer_token_file_never_readable_fails_the_send_naming_the_file(
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(SECRET)
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, bearer_token_file=str(token_file))
         token_file.unlink()
         transport = endpoint_transport(endpoint)
@@ -190,7 +190,7 @@ def verify_sigv4(request: Any, url: str, credentials: Any, region: str) -> None:
 
 def test_sigv4_signature_verifies(aws_env: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="eu-west-1", tenant="t1")
         with endpoint_transport(endpoint) as transport:
             transport.send(BODY)
@@ -206,7 +206,7 @@ def test_sigv4_signature_verifies(aws_env: Any, caplog: pytest.LogCaptureFixture
 
 
 def test_sigv4_tampered_body_does_not_verify(aws_env: Any) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         endpoint = endpoint_for(receiver.url, sigv4=True, sigv4_region="us-east-1")
         post(endpoint)
         (request,) = receiver.wait_for_requests(1)
@@ -272,7 +272,7 @@ def test_an_error_body_echoing_a_secret_is_masked(options: dict[str, Any], tmp_p
     options = {k: str(secret_file) if v == "FILE" else v for k, v in options.items()}
     basic = base64.b64encode(f"alice:{SECRET}".encode()).decode()
     echo = f"denied: {SECRET} / Basic {basic}"
-    with FaultReceiver([Reply(401, echo)]) as receiver:
+    with Receiver([Reply(401, echo)], default=Reply()) as receiver:
         transport = endpoint_transport(endpoint_for(receiver.url, **options))
         with transport, pytest.raises(NonRetryableReceiverError) as info:
             transport.send(b"")
@@ -286,7 +286,7 @@ def test_bridge_never_logs_or_reports_a_secret(caplog: pytest.LogCaptureFixture)
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
     echo = Reply(403, f"token {SECRET} is not allowed")
-    with FaultReceiver([echo, echo, echo]) as receiver:
+    with Receiver([echo, echo, echo], default=Reply()) as receiver:
         bridge = enable_remote_write(
             receiver.url, registry=registry, bearer_token=SECRET, debug=True, interval=3600, self_metrics=True
         )
@@ -312,7 +312,7 @@ def test_named_endpoints_each_get_their_own_client(monkeypatch: pytest.MonkeyPat
     token.write_text("backup-token\n")
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
-    with FaultReceiver() as primary, FaultReceiver() as backup:
+    with Receiver(default=Reply()) as primary, Receiver(default=Reply()) as backup:
         variables = {
             "ENDPOINTS": "primary, backup, dead",
             "PRIMARY_URL": primary.url,
@@ -347,7 +347,7 @@ def test_url_credentials_never_reach_labels_or_endpoints(caplog: pytest.LogCaptu
     caplog.set_level(logging.DEBUG)
     registry = CollectorRegistry()
     Counter("jobs", "Jobs.", registry=registry).inc()
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         url = receiver.url.replace("http://", f"http://alice:{SECRET}@")
         bridge = enable_remote_write(url, registry=registry, interval=3600, debug=True)
         try:

@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import pytest
 import trustme
-from faults import FaultReceiver, Reply
 from prometheus_client import CollectorRegistry, Counter
 
 from prometheus_rw_bridge import (
@@ -34,6 +33,7 @@ from prometheus_rw_bridge._delivery.setup import make_transport
 from prometheus_rw_bridge._exceptions import causes
 from prometheus_rw_bridge._http.client import endpoint_transport, make_client
 from prometheus_rw_bridge._http.transport import HttpxTransport, SendResult
+from prometheus_rw_bridge.testing import Receiver, Reply
 
 SECRET = "s3cr3t-v4lue-never-shown"
 BODY = b"\x00payload"
@@ -86,13 +86,13 @@ def pki(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     }
 
 
-def tls_receiver(pki: dict[str, Any], ca: trustme.CA, *, require_client_cert: bool = False) -> FaultReceiver:
+def tls_receiver(pki: dict[str, Any], ca: trustme.CA, *, require_client_cert: bool = False) -> Receiver:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     pki["server_cert"].configure_cert(context)
     if require_client_cert:
         context.verify_mode = ssl.CERT_REQUIRED
         ca.configure_trust(context)
-    return FaultReceiver(ssl_context=context)
+    return Receiver(ssl_context=context, default=Reply())
 
 
 def test_tls_with_ca_file(pki: dict[str, Any], ca: trustme.CA) -> None:
@@ -173,7 +173,7 @@ def test_mismatched_key_names_both_files(pki: dict[str, Any], tmp_path: Path) ->
 
 
 def test_tenant_and_custom_headers_arrive_with_the_protocol_headers() -> None:
-    with FaultReceiver() as receiver:
+    with Receiver(default=Reply()) as receiver:
         post(endpoint_for(receiver.url, tenant="team-a", headers="X-Extra=one\\,two, X-Other=3"))
         (request,) = receiver.wait_for_requests(1)
     assert request.header("X-Scope-OrgID") == "team-a"
@@ -191,7 +191,7 @@ def test_our_client_carries_no_auth_or_headers_of_its_own() -> None:
 
 def test_proxy_is_used() -> None:
     # A plain HTTP proxy receives the request in absolute form; the receiver plays the proxy.
-    with FaultReceiver() as proxy:
+    with Receiver(default=Reply()) as proxy:
         endpoint = endpoint_for("http://receiver.invalid:9090/api/v1/write", proxy=proxy.base_url)
         assert post(endpoint).status_code == 204
         (request,) = proxy.wait_for_requests(1)
@@ -203,7 +203,7 @@ def test_an_environment_proxy_is_used(variable: str, monkeypatch: pytest.MonkeyP
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
-    with FaultReceiver() as proxy:
+    with Receiver(default=Reply()) as proxy:
         monkeypatch.setenv(variable, proxy.base_url)
         assert post(endpoint_for("http://receiver.invalid:9090/api/v1/write")).status_code == 204
         with HttpxTransport("http://receiver.invalid:9090/api/v1/write") as transport:
@@ -414,7 +414,7 @@ def test_a_closed_given_client_is_a_transport_error() -> None:
 
 def test_a_given_client_over_real_sockets_gets_our_per_request_timeout() -> None:
     # The client says 60 s; the endpoint's timeout wins per request, so a hang ends with ours.
-    with FaultReceiver([Reply(hang=True)]) as receiver, httpx.Client(timeout=60) as client:
+    with Receiver([Reply(hang=True)], default=Reply()) as receiver, httpx.Client(timeout=60) as client:
         endpoint = endpoint_for(receiver.url, http_client=client, timeout="0.2s")
         with endpoint_transport(endpoint) as transport, pytest.raises(TransportError, match=r"within 0\.2s"):
             transport.send(BODY)

@@ -9,9 +9,18 @@ import httpx
 import pytest
 
 from prometheus_rw_bridge import TransportError
-from prometheus_rw_bridge._tools.diagnose import AuthUsed, diagnose_answer, diagnose_transport_error
+from prometheus_rw_bridge._config.settings import EndpointSettings
+from prometheus_rw_bridge._tools.diagnose import diagnose_answer
+from prometheus_rw_bridge._tools.no_answer import diagnose_transport_error
 
 URL = "http://receiver:9090/api/v1/write"
+
+
+def used(**options: str) -> EndpointSettings:
+    """The settings of an endpoint using ``options`` (credentials, tenant, TLS files)."""
+    return EndpointSettings(url=URL, **options)  # type: ignore[arg-type]
+
+
 DISCONNECTED = "Server disconnected without sending a response."  # httpx's (and ours) words
 
 
@@ -44,11 +53,11 @@ DISCONNECTED = "Server disconnected without sending a response."  # httpx's (and
         pytest.param(
             401,
             "bad password",
-            AuthUsed(username="alice", password_file="/run/pw", tenant="t1"),
+            used(username="alice", password_file="/run/pw", tenant="t1"),
             ["basic auth as user 'alice' with the password in /run/pw", "tenant 't1'"],
             id="401-basic",
         ),
-        pytest.param(403, "", AuthUsed(bearer_token=True), ["refused to let them write"], id="403"),
+        pytest.param(403, "", used(bearer_token="a-token"), ["refused to let them write"], id="403"),
         pytest.param(400, "out of bounds", None, ["clock"], id="out-of-bounds"),
         pytest.param(400, "out of order sample", None, ["another sender"], id="out-of-order"),
         pytest.param(301, "", None, ["does not follow redirects"], id="redirect"),
@@ -57,7 +66,7 @@ DISCONNECTED = "Server disconnected without sending a response."  # httpx's (and
         pytest.param(502, "bad gateway", None, ["failed internally"], id="5xx"),
     ],
 )
-def test_answers(status: int, message: str, used: AuthUsed | None, expected: list[str]) -> None:
+def test_answers(status: int, message: str, used: EndpointSettings | None, expected: list[str]) -> None:
     diagnosis = diagnose_answer(status, message, url=URL, used=used)
 
     assert not diagnosis.ok
@@ -116,7 +125,7 @@ def verify_error(message: str) -> ssl.SSLCertVerificationError:
         pytest.param(
             chain(TransportError("x"), verify_error("unable to get local issuer certificate")),
             "https://host/api/v1/write",
-            AuthUsed(ca_file="/etc/ca.pem"),
+            used(ca_file="/etc/ca.pem"),
             "not signed by a CA in --ca-file /etc/ca.pem",
             id="wrong-ca",
         ),
@@ -140,7 +149,7 @@ def verify_error(message: str) -> ssl.SSLCertVerificationError:
         pytest.param(
             chain(TransportError("x"), ssl.SSLError(1, "[SSL: SSLV3_ALERT_BAD_CERTIFICATE] bad certificate")),
             "https://host/api/v1/write",
-            AuthUsed(cert_file="/etc/client.pem"),
+            used(cert_file="/etc/client.pem"),
             "refused the client certificate --cert-file /etc/client.pem",
             id="mtls-refused",
         ),
@@ -162,7 +171,7 @@ def verify_error(message: str) -> ssl.SSLCertVerificationError:
         pytest.param(
             chain(TransportError("x"), httpx.RemoteProtocolError(DISCONNECTED)),
             "https://host/api/v1/write",
-            AuthUsed(cert_file="/etc/client.pem"),
+            used(cert_file="/etc/client.pem"),
             "the server may have refused the client certificate --cert-file /etc/client.pem",
             id="mtls-closed-with-certificate",
         ),
@@ -182,7 +191,9 @@ def verify_error(message: str) -> ssl.SSLCertVerificationError:
         ),
     ],
 )
-def test_transport_errors(error: BaseException, url: str, used: AuthUsed | None, expected: str) -> None:
+def test_transport_errors(
+    error: BaseException, url: str, used: EndpointSettings | None, expected: str
+) -> None:
     diagnosis = diagnose_transport_error(error, url=url, used=used)
 
     assert not diagnosis.ok

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from faults import FaultReceiver, Reply
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from prometheus_rw_bridge import RemoteWriteBridge, enable_remote_write
 from prometheus_rw_bridge._protocol.encode import Encoder
 from prometheus_rw_bridge._protocol.registry import read
+from prometheus_rw_bridge.testing import Receiver, Reply
 
 
 @pytest.fixture
@@ -22,8 +22,8 @@ def registry() -> CollectorRegistry:
 
 
 @pytest.fixture
-def receiver() -> Iterator[FaultReceiver]:
-    with FaultReceiver() as fault_receiver:
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as fault_receiver:
         yield fault_receiver
 
 
@@ -34,7 +34,7 @@ def _bridge(url: str, registry: CollectorRegistry) -> RemoteWriteBridge:
 
 
 def test_auto_confirmed_on_2_0_drops_the_1_0_encoders_state(
-    receiver: FaultReceiver, registry: CollectorRegistry
+    receiver: Receiver, registry: CollectorRegistry
 ) -> None:
     bridge = _bridge(receiver.url, registry)
     try:
@@ -49,7 +49,7 @@ def test_auto_confirmed_on_2_0_drops_the_1_0_encoders_state(
 
 
 def test_auto_fallen_back_to_1_0_drops_the_2_0_encoders_state(
-    receiver: FaultReceiver, registry: CollectorRegistry
+    receiver: Receiver, registry: CollectorRegistry
 ) -> None:
     receiver.script(Reply(415, "unsupported content type"))
     bridge = _bridge(receiver.url, registry)

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from apps import assert_one_clean_series, free_port, load, points, start_app
 from fastapi import FastAPI, Request
-from faults import FaultReceiver
 from prometheus_client import CollectorRegistry, Counter
+
+from prometheus_rw_bridge.testing import Receiver
 
 with warnings.catch_warnings():  # newer Starlette prefers httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
@@ -25,8 +26,8 @@ from prometheus_rw_bridge.fastapi import combine_lifespans, install, lifespan
 
 
 @pytest.fixture
-def receiver() -> Iterator[FaultReceiver]:
-    with FaultReceiver(strict=True) as running:
+def receiver() -> Iterator[Receiver]:
+    with Receiver(strict=True) as running:
         yield running
 
 
@@ -42,7 +43,7 @@ def make_app(registry: CollectorRegistry, **kwargs: Any) -> tuple[FastAPI, Count
     return app, counter
 
 
-def test_lifespan_starts_and_closes_with_a_final_push(receiver: FaultReceiver) -> None:
+def test_lifespan_starts_and_closes_with_a_final_push(receiver: Receiver) -> None:
     registry = CollectorRegistry()
     options: dict[str, Any] = {
         "url": receiver.url,
@@ -63,7 +64,7 @@ def test_lifespan_starts_and_closes_with_a_final_push(receiver: FaultReceiver) -
     assert points(receiver, "hits_total")[-1].stale  # then the series is ended
 
 
-def test_combine_lifespans_runs_around_the_apps_own(receiver: FaultReceiver) -> None:
+def test_combine_lifespans_runs_around_the_apps_own(receiver: Receiver) -> None:
     registry = CollectorRegistry()
     events: list[str] = []
     shutdowns = Counter("app_shutdowns", "Shutdowns.", registry=registry)
@@ -90,7 +91,7 @@ def test_combine_lifespans_runs_around_the_apps_own(receiver: FaultReceiver) -> 
     assert live[-1].value == 1
 
 
-def test_install_wraps_an_existing_app(receiver: FaultReceiver) -> None:
+def test_install_wraps_an_existing_app(receiver: Receiver) -> None:
     registry = CollectorRegistry()
     started: list[bool] = []
     app, _counter = make_app(registry)
@@ -145,9 +146,7 @@ async def work():
 """
 
 
-def test_real_uvicorn_under_load_pushes_a_final_value_at_shutdown(
-    receiver: FaultReceiver, tmp_path: Path
-) -> None:
+def test_real_uvicorn_under_load_pushes_a_final_value_at_shutdown(receiver: Receiver, tmp_path: Path) -> None:
     (tmp_path / "app_fastapi.py").write_text(textwrap.dedent(UVICORN_APP))
     port = free_port()
     env = {

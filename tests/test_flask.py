@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 from apps import assert_one_clean_series, free_port, load, points, start_app
-from faults import FaultReceiver
 from flask import Flask
 from prometheus_client import CollectorRegistry, Counter
 
 from prometheus_rw_bridge import ConfigurationError, RemoteWriteBridge
 from prometheus_rw_bridge.flask import EXTENSION_KEY, RemoteWrite
+from prometheus_rw_bridge.testing import Receiver
 
 
 @pytest.fixture
-def receiver() -> Iterator[FaultReceiver]:
-    with FaultReceiver(strict=True) as running:
+def receiver() -> Iterator[Receiver]:
+    with Receiver(strict=True) as running:
         yield running
 
 
@@ -30,7 +30,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name)
 
 
-def test_init_app_reads_app_config_and_stores_the_bridge(receiver: FaultReceiver) -> None:
+def test_init_app_reads_app_config_and_stores_the_bridge(receiver: Receiver) -> None:
     registry = CollectorRegistry()
     Counter("hits", "Hits.", registry=registry).inc(7)
     app = Flask(__name__)
@@ -51,7 +51,7 @@ def test_init_app_reads_app_config_and_stores_the_bridge(receiver: FaultReceiver
 
 
 def test_precedence_arguments_then_app_config_then_environment(
-    receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = CollectorRegistry()
     Counter("hits", "Hits.", registry=registry).inc()
@@ -70,7 +70,7 @@ def test_precedence_arguments_then_app_config_then_environment(
     assert (labels["job"], labels["instance"]) == ("from-config", "from-env")
 
 
-def test_malformed_app_config_names_the_key(receiver: FaultReceiver) -> None:
+def test_malformed_app_config_names_the_key(receiver: Receiver) -> None:
     app = Flask(__name__)
     app.config["PROMETHEUS_REMOTE_WRITE_URL"] = receiver.url
     app.config["PROMETHEUS_REMOTE_WRITE_INTERVAL"] = "soon"
@@ -126,7 +126,7 @@ if __name__ == "__main__":
 
 
 def test_real_werkzeug_server_under_load_pushes_a_final_value_at_exit(
-    receiver: FaultReceiver, tmp_path: Path
+    receiver: Receiver, tmp_path: Path
 ) -> None:
     (tmp_path / "app_flask.py").write_text(textwrap.dedent(FLASK_APP))
     port = free_port()

@@ -32,17 +32,17 @@ from typing import Any
 
 import pytest
 import trustme
-from faults import HANG, FaultReceiver, RecordedRequest, Reply, refused_url
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from prometheus_rw_bridge import enable_remote_write, is_stale_nan
 from prometheus_rw_bridge._delivery import forks as _forks
+from prometheus_rw_bridge.testing import HANG, ReceivedRequest, Receiver, Reply, refused_url
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 PROBE = Path(__file__).with_name("fork_probe.py")
 
-Check = Callable[[dict[str, Any], list[RecordedRequest], str], None]
+Check = Callable[[dict[str, Any], list[ReceivedRequest], str], None]
 """Asserts that a scenario took its path, given its result, its receiver's requests and its log."""
 
 
@@ -53,7 +53,7 @@ class Scenario:
     name: str
     url: str | list[str]
     check: Check
-    receiver: FaultReceiver | None = None  # whose requests ``check`` gets
+    receiver: Receiver | None = None  # whose requests ``check`` gets
     options: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str | None] = field(default_factory=dict)
     flush_timeout: float = 10.0
@@ -78,7 +78,7 @@ class Scenario:
 # -- checks ----------------------------------------------------------------------------------
 
 
-def delivered(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+def delivered(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
     """Everything arrived, and the last push ended every series with a stale marker."""
     assert result["flushed"] == [True, True, True], result
     assert result["successes"] >= 4 and not result["dropped"], result
@@ -88,7 +88,7 @@ def delivered(result: dict[str, Any], requests: list[RecordedRequest], log: str)
 
 
 def statuses(*wanted: int) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         answered = [request.status for request in requests]
         assert all(status in answered for status in wanted), answered
 
@@ -96,21 +96,21 @@ def statuses(*wanted: int) -> Check:
 
 
 def dropped(*reasons: str) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         assert set(reasons) <= set(result["dropped"]), result
 
     return check
 
 
 def failed_with(text: str) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         assert result["errors"] > 0 and text in (result["last_error"] or ""), result
 
     return check
 
 
 def header(name: str, starts: str) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         values = {request.header(name) for request in requests}
         assert values and all((value or "").startswith(starts) for value in values), values
 
@@ -120,7 +120,7 @@ def header(name: str, starts: str) -> Check:
 def protocols(*first: str, then: tuple[str, ...] = ("1.0", "2.0")) -> Check:
     """The first requests used the protocols ``first``, in this order, and the others ``then``."""
 
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         used = [request.protocol for request in requests]
         assert used[: len(first)] == list(first) and set(used[len(first) :]) <= set(then), used
 
@@ -128,21 +128,21 @@ def protocols(*first: str, then: tuple[str, ...] = ("1.0", "2.0")) -> Check:
 
 
 def logged(text: str) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         assert text in log, log[-3000:]
 
     return check
 
 
 def arrived_at(path: str) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         assert requests and all(request.path == path for request in requests), [r.path for r in requests]
 
     return check
 
 
 def every(*checks: Check) -> Check:
-    def check(result: dict[str, Any], requests: list[RecordedRequest], log: str) -> None:
+    def check(result: dict[str, Any], requests: list[ReceivedRequest], log: str) -> None:
         for one in checks:
             one(result, requests, log)
 
@@ -190,14 +190,14 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
     )
     aws_config = tmp_path / "aws-config"
     aws_config.write_text(f"[default]\ncredential_process = {sys.executable} {process}\n")
-    started: list[FaultReceiver] = []
+    started: list[Receiver] = []
 
-    def receiver(*replies: Reply | int, **kwargs: Any) -> FaultReceiver:
-        running = FaultReceiver(replies, **kwargs).start()
+    def receiver(*replies: Reply | int, **kwargs: Any) -> Receiver:
+        running = Receiver(replies, **kwargs).start()
         started.append(running)
         return running
 
-    def at(name: str, running: FaultReceiver, check: Check, **kwargs: Any) -> Scenario:
+    def at(name: str, running: Receiver, check: Check, **kwargs: Any) -> Scenario:
         return Scenario(name, running.url, check, receiver=running, **kwargs)
 
     now = email.utils.formatdate(time.time(), usegmt=True)
@@ -425,7 +425,7 @@ def fork_child(child: Callable[[], bool]) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
-def test_a_fork_waits_for_a_running_collection(fault_receiver: FaultReceiver) -> None:
+def test_a_fork_waits_for_a_running_collection(fault_receiver: Receiver) -> None:
     registry = CollectorRegistry()
     counter = Counter("jobs", "Jobs.", registry=registry)
     collector = BlockingCollector()
@@ -451,7 +451,7 @@ def test_a_fork_waits_for_a_running_collection(fault_receiver: FaultReceiver) ->
 
 
 def test_a_fork_waits_for_a_collection_only_so_long(
-    fault_receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(_forks, "FORK_WAIT", 0.2)
     registry = CollectorRegistry()
@@ -469,7 +469,7 @@ def test_a_fork_waits_for_a_collection_only_so_long(
 
 
 def test_a_fork_from_inside_a_collection_does_not_wait_for_it(
-    fault_receiver: FaultReceiver, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     statuses: list[int] = []
 
@@ -491,7 +491,7 @@ def test_a_fork_from_inside_a_collection_does_not_wait_for_it(
 
 
 def test_a_sender_waiting_on_a_receiver_does_not_hold_up_a_fork(
-    fault_receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(_forks, "FORK_WAIT", 3600.0)  # waiting on the sender would hang this test
     caplog.set_level(logging.INFO)

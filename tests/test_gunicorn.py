@@ -11,11 +11,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from apps import AppProcess, assert_one_clean_series, free_port, load, points, start_app
-from faults import FaultReceiver
+from apps import IMPORT_TRAP, AppProcess, assert_one_clean_series, free_port, load, points, start_app
 from servers import Server, wait_until
 
 from prometheus_rw_bridge import gunicorn as hooks
+from prometheus_rw_bridge.testing import Receiver
 
 WSGI_APP = """
 import os
@@ -31,7 +31,7 @@ def app(environ, start_response):
     if path == "/bridge":  # the bridge this worker inherited from the master: it must be off
         from prometheus_rw_bridge import gunicorn
 
-        inherited = gunicorn._bridge
+        inherited = gunicorn._pusher.bridge
         enabled = inherited is not None and inherited.enabled
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [f"{os.getpid()} {inherited is not None} {enabled}".encode()]
@@ -74,7 +74,8 @@ def work():
 """
 
 # The documented line, 3 workers re-forked every 8 to 12 requests, and a trap for imports.
-FLASK_CONF = """
+FLASK_CONF = (
+    """
 from prometheus_rw_bridge.gunicorn import child_exit, on_exit, when_ready  # noqa: F401
 
 workers = 3
@@ -90,35 +91,17 @@ def post_worker_init(worker):
     # Lets the test wait, before it stops gunicorn, until no worker is still starting: one
     # that gets SIGTERM before it installs its own handlers ignores it (a race in gunicorn).
     worker.log.info("Worker ready (pid: %s)", worker.pid)
-
-
-import sys, threading, time
-
-
-class ImportTrap:
-    # A thread of the library that imports in the master holds that module's import lock; a
-    # worker forked meanwhile inherits it held and hangs when it imports the module (werkzeug
-    # imports encodings.idna on a worker's first request).  Such an import is written down and
-    # made to take half a second, so that a fork lands in it every time rather than by luck.
-    def find_spec(self, name, path=None, target=None):
-        thread = threading.current_thread().name
-        if thread.startswith("prometheus-rw-bridge"):
-            with open({imports!r}, "a") as record:
-                record.write(thread + " imported " + name + "\\n")
-            time.sleep(0.5)
-        return None
-
-
-sys.meta_path.insert(0, ImportTrap())
 """
+    + IMPORT_TRAP
+)
 
 ANSWER_WITHIN = 3.0
 """Seconds every request to the Flask app gets; a hung worker never answers."""
 
 
 @pytest.fixture
-def receiver() -> Iterator[FaultReceiver]:
-    with FaultReceiver(strict=True) as running:
+def receiver() -> Iterator[Receiver]:
+    with Receiver(strict=True) as running:
         yield running
 
 
@@ -165,7 +148,7 @@ def serve_load_on_every_worker(server: AppProcess) -> int:
     return total
 
 
-def test_three_workers_arrive_as_one_correct_sum(receiver: FaultReceiver, tmp_path: Path) -> None:
+def test_three_workers_arrive_as_one_correct_sum(receiver: Receiver, tmp_path: Path) -> None:
     total = serve_load_on_every_worker(start_gunicorn(tmp_path, receiver.url))
 
     requests = points(receiver, "app_requests_total")
@@ -199,7 +182,7 @@ def test_hooks_without_multiprocess_dir_do_nothing(
     hooks.on_exit(server)
 
 
-def test_hooks_in_process(receiver: FaultReceiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hooks_in_process(receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The same hooks, called directly, with one counter file written as a worker would.
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     from prometheus_client import values

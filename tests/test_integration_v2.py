@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from faults import FaultReceiver, Reply
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import Metric
 from scrape import NATIVE
@@ -27,6 +26,7 @@ from prometheus_rw_bridge._http.transport import HttpxTransport
 from prometheus_rw_bridge._protocol import snappy as _snappy
 from prometheus_rw_bridge._protocol.encode import Encoder, collect
 from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
+from prometheus_rw_bridge.testing import Receiver, Reply
 
 pytestmark = pytest.mark.integration
 
@@ -141,7 +141,7 @@ def test_plain_2_0_to_an_old_receiver_stores_nothing(
     assert _stored(server, f'itest_requests_total{{job="{unique_job}"}}') == {}
 
 
-def test_415_triggers_resend_as_1_0(fault_receiver: FaultReceiver, web_registry: CollectorRegistry) -> None:
+def test_415_triggers_resend_as_1_0(fault_receiver: Receiver, web_registry: CollectorRegistry) -> None:
     fault_receiver.script(Reply(415, "unsupported proto"))
     pusher = Pusher(fault_receiver.url, job="j")
     try:
@@ -161,7 +161,7 @@ def test_415_triggers_resend_as_1_0(fault_receiver: FaultReceiver, web_registry:
 
 
 def test_a_2_0_receiver_keeps_auto_on_2_0(
-    fault_receiver: FaultReceiver,
+    fault_receiver: Receiver,
     web_registry: CollectorRegistry,
 ) -> None:
     pusher = Pusher(fault_receiver.url, job="j")
@@ -176,7 +176,7 @@ def test_a_2_0_receiver_keeps_auto_on_2_0(
 
 
 def test_400_from_an_unconfirmed_receiver_is_retried_as_1_0(
-    fault_receiver: FaultReceiver,
+    fault_receiver: Receiver,
     web_registry: CollectorRegistry,
 ) -> None:
     fault_receiver.script(Reply(400, "cannot decode"))

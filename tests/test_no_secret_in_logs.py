@@ -29,7 +29,6 @@ from typing import Any
 import httpx
 import pytest
 import trustme
-from faults import FaultReceiver, Reply, refused_url
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from test_cli import COMMAND, DEADLINE, Live, clean_env
 
@@ -42,6 +41,7 @@ from prometheus_rw_bridge import (
 )
 from prometheus_rw_bridge._config.settings import resolve_settings
 from prometheus_rw_bridge._delivery.setup import make_transport
+from prometheus_rw_bridge.testing import Receiver, Reply, refused_url
 
 # --------------------------------------------------------------------------- the secrets
 
@@ -102,7 +102,7 @@ def leaks(text: str, signatures: Mapping[str, str] = {}) -> list[str]:
     return [name for name, value in {**FORBIDDEN, **signatures}.items() if value in text]
 
 
-def signatures_received(*receivers: FaultReceiver) -> dict[str, str]:
+def signatures_received(*receivers: Receiver) -> dict[str, str]:
     """The SigV4 signatures the receivers saw: replayable for minutes, so secret too."""
     found = {}
     for receiver in receivers:
@@ -256,7 +256,7 @@ def registry() -> CollectorRegistry:
 class Route:
     """Where requests go: straight to the receiver, or through a forward proxy (httpcore logs each)."""
 
-    receiver: FaultReceiver
+    receiver: Receiver
     base: str
     options: dict[str, Any] = field(default_factory=dict)
     logger: str = "httpx"
@@ -264,7 +264,7 @@ class Route:
 
 @pytest.fixture(params=["direct", "proxy"])
 def route(request: pytest.FixtureRequest) -> Iterator[Route]:
-    with FaultReceiver() as receiver:
+    with Receiver() as receiver:
         if request.param == "direct":
             yield Route(receiver, receiver.base_url)
         else:
@@ -327,7 +327,7 @@ def test_push_to_remote_write(
 def test_push_through_a_given_client(records: AllRecords, push: Push) -> None:
     # A user's client brings its own auth and secret default headers; they are masked like ours.
     client = httpx.Client(headers={"X-Api-Key": HEADER_API_KEY}, auth=(USER, PASSWORD))
-    with FaultReceiver() as receiver, client:
+    with Receiver() as receiver, client:
         receiver.script(*push.replies)
         try:
             push_to_remote_write(
@@ -365,13 +365,13 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def tls_receiver(ca: trustme.CA, *, require_client_cert: bool) -> FaultReceiver:
+def tls_receiver(ca: trustme.CA, *, require_client_cert: bool) -> Receiver:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
     if require_client_cert:
         ca.configure_trust(context)
         context.verify_mode = ssl.CERT_REQUIRED
-    return FaultReceiver(ssl_context=context)
+    return Receiver(ssl_context=context)
 
 
 @pytest.mark.parametrize("failure", ["refused", "tls-untrusted", "tls-client-certificate-required"])
@@ -413,7 +413,7 @@ def test_send_without_an_answer(
 def test_enable_remote_write(
     records: AllRecords, credentials: Credentials, outcome: str, tmp_path: Path
 ) -> None:
-    with FaultReceiver() as receiver:
+    with Receiver() as receiver:
         if outcome == "5xx-retried":
             receiver.script(echo(503), echo(503))
         elif outcome == "400-echoing-the-secrets":
@@ -496,7 +496,7 @@ CLI_CREDENTIAL_PARAMS = [pytest.param(c, id=c.name) for c in CLI_CREDENTIALS]
 CLI = {c.name: c for c in CLI_CREDENTIALS}
 
 
-def assert_output_clean(output: str, *receivers: FaultReceiver) -> None:
+def assert_output_clean(output: str, *receivers: Receiver) -> None:
     found = leaks(output, signatures_received(*receivers))
     assert not found, f"secrets in the output: {found}\n{output}"
 
@@ -504,7 +504,7 @@ def assert_output_clean(output: str, *receivers: FaultReceiver) -> None:
 @pytest.mark.parametrize("verbose", ["-v", "-vv"])
 @pytest.mark.parametrize("credentials", CLI_CREDENTIAL_PARAMS)
 def test_cli_check(credentials: CliCredentials, verbose: str, tmp_path: Path) -> None:
-    with FaultReceiver([echo(401)]) as receiver:
+    with Receiver([echo(401)]) as receiver:
         result = run_cli(
             verbose,
             "check",
@@ -533,7 +533,7 @@ def test_cli_check_tls_failure(verbose: str, ca: trustme.CA, tmp_path: Path) -> 
 
 
 def test_cli_check_through_a_proxy_at_debug(tmp_path: Path) -> None:
-    with FaultReceiver() as proxy:
+    with Receiver() as proxy:
         proxy_url = proxy.base_url.replace("://", f"://{PROXY_USER}:{PROXY_PASSWORD}@")
         result = run_cli(
             "-vv",
@@ -553,7 +553,7 @@ def test_cli_check_through_a_proxy_at_debug(tmp_path: Path) -> None:
 def test_cli_forward(credentials: CliCredentials, verbose: str, tmp_path: Path) -> None:
     source = tmp_path / "metrics.prom"
     source.write_text("# TYPE forwarded gauge\nforwarded 1\n")
-    with FaultReceiver([echo(503)]) as receiver:  # retried, then accepted
+    with Receiver([echo(503)]) as receiver:  # retried, then accepted
         result = run_cli(
             verbose,
             "forward",
@@ -576,7 +576,7 @@ def test_cli_forward_scraping_a_url_with_credentials(tmp_path: Path) -> None:
     port = server.server_port
     try:
         source = f"http://scraper:{SOURCE_PASSWORD}@127.0.0.1:{port}/metrics?token={SOURCE_TOKEN}"
-        with FaultReceiver([echo(400)]) as receiver:
+        with Receiver([echo(400)]) as receiver:
             rejected = run_cli("-vv", "forward", source, "--url", receiver.url, env=cli_env())
             accepted = run_cli("-vv", "forward", source, "--url", receiver.url, env=cli_env())
             decoded = [request.decoded for request in receiver.requests]
@@ -593,7 +593,7 @@ def test_cli_forward_scraping_a_url_with_credentials(tmp_path: Path) -> None:
 @pytest.mark.parametrize("verbose", ["-v", "-vv"])
 def test_cli_demo_to_a_given_url(verbose: str, tmp_path: Path) -> None:
     credentials = CLI["url-userinfo"]  # and a secret header from the environment
-    with FaultReceiver([echo(503)]) as receiver:
+    with Receiver([echo(503)]) as receiver:
         env = cli_env(PROMETHEUS_REMOTE_WRITE_HEADERS=f"X-Api-Key={HEADER_API_KEY}")
         live = Live(verbose, "demo", "--url", credentials.url(receiver.url), "--interval", "0.2", env=env)
         try:

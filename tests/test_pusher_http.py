@@ -18,14 +18,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from faults import FaultReceiver, Reply
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import Metric
 from servers import Server, wait_until
 
 import prometheus_rw_bridge as prw
 from prometheus_rw_bridge import RemoteWriteBridge, enable_remote_write, push_to_remote_write
-from prometheus_rw_bridge._tools.receiver import Receiver
+from prometheus_rw_bridge.testing import Receiver, Reply
 
 
 @pytest.fixture
@@ -37,8 +36,8 @@ def bridges() -> Iterator[list[RemoteWriteBridge]]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[FaultReceiver]:
-    with FaultReceiver() as fault_receiver:
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as fault_receiver:
         yield fault_receiver
 
 
@@ -54,7 +53,7 @@ def start(
     return bridge
 
 
-def points(receiver: FaultReceiver, name: str) -> list[tuple[int, float]]:
+def points(receiver: Receiver, name: str) -> list[tuple[int, float]]:
     """Every (timestamp, value) received for series ``name``, in arrival order."""
     out: list[tuple[int, float]] = []
     for request in receiver.requests:
@@ -66,7 +65,7 @@ def points(receiver: FaultReceiver, name: str) -> list[tuple[int, float]]:
     return out
 
 
-def test_enable_returns_at_once_and_pushes(receiver: FaultReceiver, bridges: list[RemoteWriteBridge]) -> None:
+def test_enable_returns_at_once_and_pushes(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     Gauge("ready", "Ready.", registry=registry).set(1)
     bridge = start(bridges, receiver.url, registry)
@@ -81,7 +80,7 @@ def test_enable_returns_at_once_and_pushes(receiver: FaultReceiver, bridges: lis
 
 
 def test_same_registry_and_url_gives_the_same_bridge(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
+    receiver: Receiver, bridges: list[RemoteWriteBridge]
 ) -> None:
     registry = CollectorRegistry()
     first = start(bridges, receiver.url, registry)
@@ -91,9 +90,7 @@ def test_same_registry_and_url_gives_the_same_bridge(
     assert other is not first
 
 
-def test_receiver_down_then_up_loses_nothing(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
-) -> None:
+def test_receiver_down_then_up_loses_nothing(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     gauge = Gauge("level", "Level.", registry=registry)
     bridge = start(bridges, receiver.url, registry)
@@ -113,9 +110,7 @@ def test_receiver_down_then_up_loses_nothing(
     assert bridge.stats.samples_dropped == 0
 
 
-def test_first_answer_500_is_delivered_later(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
-) -> None:
+def test_first_answer_500_is_delivered_later(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(5)
     receiver.script(Reply(500, "try later"))
@@ -129,7 +124,7 @@ def test_first_answer_500_is_delivered_later(
 
 
 def test_answer_400_is_never_resent(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge], caplog: pytest.LogCaptureFixture
+    receiver: Receiver, bridges: list[RemoteWriteBridge], caplog: pytest.LogCaptureFixture
 ) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(5)
@@ -146,7 +141,7 @@ def test_answer_400_is_never_resent(
     assert bridge.stats.dropped_by_reason.get("http_400", 0) > 0
 
 
-def test_429_retry_after_is_honoured(receiver: FaultReceiver, bridges: list[RemoteWriteBridge]) -> None:
+def test_429_retry_after_is_honoured(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(5)
     receiver.script(Reply(429, "slow down", {"Retry-After": "2"}))
@@ -157,7 +152,7 @@ def test_429_retry_after_is_honoured(receiver: FaultReceiver, bridges: list[Remo
 
 
 def test_close_returns_within_its_deadline_when_the_receiver_hangs(bridges: list[RemoteWriteBridge]) -> None:
-    with FaultReceiver(default=Reply(hang=True)) as hanging:
+    with Receiver(default=Reply(hang=True)) as hanging:
         registry = CollectorRegistry()
         Gauge("g", "G.", registry=registry).set(1)
         bridge = enable_remote_write(
@@ -185,7 +180,7 @@ def test_timestamps_strictly_increase_per_series_under_random_delays(
     replies = [Reply(delay=rng.choice([0.0, 0.0, 0.01, 0.03])) for _ in range(200)]
     replies[3] = Reply(503)
     replies[9] = Reply(500)
-    with FaultReceiver(replies) as receiver:
+    with Receiver(replies) as receiver:
         registry = CollectorRegistry()
         counter = Counter("ops", "Ops.", ["shard"], registry=registry)
         bridge = start(bridges, receiver.url, registry, max_samples_per_send=500)
@@ -210,7 +205,7 @@ def test_timestamps_strictly_increase_per_series_under_random_delays(
 
 
 def test_self_metrics_are_pushed_with_prometheus_names(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
+    receiver: Receiver, bridges: list[RemoteWriteBridge]
 ) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(1)
@@ -243,7 +238,7 @@ def test_self_metrics_are_pushed_with_prometheus_names(
 
 
 def test_debug_mode_logs_each_push_as_text(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge], caplog: pytest.LogCaptureFixture
+    receiver: Receiver, bridges: list[RemoteWriteBridge], caplog: pytest.LogCaptureFixture
 ) -> None:
     registry = CollectorRegistry()
     Gauge("debugged", "D.", registry=registry).set(3)
@@ -265,7 +260,7 @@ def test_no_url_is_a_quiet_no_op(monkeypatch: pytest.MonkeyPatch, caplog: pytest
     assert bridge.stats.attempts == 0
 
 
-def test_push_to_remote_write_raises_with_the_receivers_message(receiver: FaultReceiver) -> None:
+def test_push_to_remote_write_raises_with_the_receivers_message(receiver: Receiver) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(1)
     receiver.script(Reply(400, "label name is invalid"))
@@ -276,7 +271,7 @@ def test_push_to_remote_write_raises_with_the_receivers_message(receiver: FaultR
     assert "400" in str(info.value)
 
 
-def test_push_to_remote_write_retries_within_its_timeout(receiver: FaultReceiver) -> None:
+def test_push_to_remote_write_retries_within_its_timeout(receiver: Receiver) -> None:
     registry = CollectorRegistry()
     Gauge("g", "G.", registry=registry).set(1)
     receiver.script(Reply(503), Reply(503))
@@ -285,7 +280,7 @@ def test_push_to_remote_write_retries_within_its_timeout(receiver: FaultReceiver
 
 
 def test_push_to_remote_write_gives_up_at_its_timeout() -> None:
-    with FaultReceiver(default=Reply(503, "overloaded")) as receiver:
+    with Receiver(default=Reply(503, "overloaded")) as receiver:
         registry = CollectorRegistry()
         Gauge("g", "G.", registry=registry).set(1)
         with pytest.raises(prw.RetryableReceiverError) as info:
@@ -352,7 +347,7 @@ def test_outage_leaves_no_gap_in_prometheus(server_factory: Any, bridges: list[R
 
 def test_interpreter_exit_is_bounded_by_the_close_deadline() -> None:
     """A receiver that accepts and never answers delays exit by at most ``close()``'s deadline."""
-    with FaultReceiver(default=Reply(hang=True)) as hanging:
+    with Receiver(default=Reply(hang=True)) as hanging:
         code = f"""
 from prometheus_client import Gauge
 import prometheus_rw_bridge as prw
@@ -368,7 +363,7 @@ print("started", flush=True)
     assert "started" in proc.stdout
 
 
-def test_without_protobuf_the_encoder_still_pushes(receiver: FaultReceiver) -> None:
+def test_without_protobuf_the_encoder_still_pushes(receiver: Receiver) -> None:
     """The encoder writes protobuf by hand, so a missing protobuf runtime costs only decoding."""
     code = f"""
 import sys
@@ -411,7 +406,7 @@ def test_auto_protocol_falls_back_and_stores_in_prometheus_2_42(
 
 
 def test_auto_protocol_stays_on_2_0_with_a_2_0_receiver(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
+    receiver: Receiver, bridges: list[RemoteWriteBridge]
 ) -> None:
     registry = _app_registry()
     bridge = start(bridges, receiver.url, registry, protocol="auto")
@@ -427,9 +422,7 @@ def test_auto_protocol_stays_on_2_0_with_a_2_0_receiver(
     assert not [s for s in decoded.series if s.name == "orders_created"]
 
 
-def test_auto_protocol_resends_as_1_0_after_415(
-    receiver: FaultReceiver, bridges: list[RemoteWriteBridge]
-) -> None:
+def test_auto_protocol_resends_as_1_0_after_415(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = _app_registry()
     receiver.script(Reply(415, "unsupported content type"))
     bridge = start(bridges, receiver.url, registry, protocol="auto")
@@ -443,7 +436,7 @@ def test_auto_protocol_resends_as_1_0_after_415(
 
 
 def test_push_to_remote_write_takes_url_and_timeout_from_the_environment(
-    receiver: FaultReceiver, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PROMETHEUS_REMOTE_WRITE_URL", receiver.url)
     monkeypatch.setenv("PROMETHEUS_REMOTE_WRITE_TIMEOUT", "1.5")
@@ -463,7 +456,7 @@ def test_push_to_remote_write_takes_url_and_timeout_from_the_environment(
 
 
 def test_push_to_remote_write_pushes_several_endpoints_in_parallel() -> None:
-    with FaultReceiver(default=Reply(hang=True)) as hanging, FaultReceiver() as healthy:
+    with Receiver(default=Reply(hang=True)) as hanging, Receiver() as healthy:
         registry = CollectorRegistry()
         Gauge("fan_out", "F.", registry=registry).set(1)
         with pytest.raises(prw.TransportError):
@@ -472,7 +465,7 @@ def test_push_to_remote_write_pushes_several_endpoints_in_parallel() -> None:
         assert points(healthy, "fan_out") and points(healthy, "fan_out")[0][1] == 1.0
 
 
-def test_push_to_remote_write_auto_falls_back_after_415(receiver: FaultReceiver) -> None:
+def test_push_to_remote_write_auto_falls_back_after_415(receiver: Receiver) -> None:
     registry = _app_registry()
     receiver.script(Reply(415, "unsupported"))
     push_to_remote_write(receiver.url, registry=registry, protocol="auto", job="j", instance="i")
@@ -480,7 +473,7 @@ def test_push_to_remote_write_auto_falls_back_after_415(receiver: FaultReceiver)
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
-def test_a_forked_child_can_enable_again_without_duplicate_series(receiver: FaultReceiver) -> None:
+def test_a_forked_child_can_enable_again_without_duplicate_series(receiver: Receiver) -> None:
     import os
 
     registry = CollectorRegistry()
@@ -543,14 +536,12 @@ def test_a_sample_with_an_empty_name_is_dropped_counted_and_warned_once(
         assert bridge.flush(timeout=30)  # the dropped series is not "undelivered"
         assert bridge.flush(timeout=30)
         # Counted at each collection: the second flush pushed what the first one counted.
-        dropped = receiver.store.get(
-            "prometheus_remote_storage_samples_dropped_total", reason="empty_metric_name"
-        )
+        dropped = receiver.get("prometheus_remote_storage_samples_dropped_total", reason="empty_metric_name")
         assert dropped is not None and dropped.value >= 1
         bridge.close(timeout=10)
-        assert receiver.store.violations == []  # no empty __name__ (nor any other rule broken)
-        assert all(series.name for series in receiver.store.series())
-        assert receiver.store.get("custom_empty", k="kept") is not None
+        assert receiver.violations == []  # no empty __name__ (nor any other rule broken)
+        assert all(series.name for series in receiver.series())
+        assert receiver.get("custom_empty", k="kept") is not None
     stats = bridge.stats
     assert stats.dropped_by_reason == {"empty_metric_name": stats.collections}
     assert stats.samples_dropped == stats.collections >= 3
@@ -566,14 +557,14 @@ def test_one_shot_pushes_drop_an_empty_name_and_warn_once_per_process(
     with Receiver() as receiver:
         for _ in range(2):
             push_to_remote_write(receiver.write_url, registry=registry, job="j", instance="i")
-        assert receiver.store.violations == []
-        assert receiver.store.get("one_shot_empty", k="kept") is not None
+        assert receiver.violations == []
+        assert receiver.get("one_shot_empty", k="kept") is not None
     assert caplog.text.count("yields a sample with an empty name") == 1
     assert caplog.text.count("unsendable, by reason: {'empty_metric_name': 1}") == 2
 
 
 def test_a_hanging_endpoint_never_delays_another(bridges: list[RemoteWriteBridge]) -> None:
-    with FaultReceiver(default=Reply(hang=True)) as hanging, FaultReceiver() as healthy:
+    with Receiver(default=Reply(hang=True)) as hanging, Receiver() as healthy:
         registry = CollectorRegistry()
         gauge = Gauge("both", "B.", registry=registry)
         bridge = start(bridges, [hanging.url, healthy.url], registry, timeout=60)

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from faults import FaultReceiver, Reply
 
 from prometheus_rw_bridge import (
     ConfigurationError,
@@ -32,6 +31,7 @@ from prometheus_rw_bridge._delivery.retry import (
 from prometheus_rw_bridge._http.retry_after import parse_retry_after
 from prometheus_rw_bridge._http.transport import HttpxTransport
 from prometheus_rw_bridge._http.transport import SendResult as Result
+from prometheus_rw_bridge.testing import Receiver, Reply
 
 URL = "http://receiver.test/api/v1/write"
 NO_JITTER = RetryPolicy(jitter=0)
@@ -406,7 +406,7 @@ def test_protocol_is_passed_through() -> None:
 
 
 def test_connection_refused_then_success_after_restart_on_the_same_port(
-    fault_receiver: FaultReceiver, body: bytes
+    fault_receiver: Receiver, body: bytes
 ) -> None:
     port = fault_receiver.port
     fault_receiver.stop()
@@ -424,7 +424,7 @@ def test_connection_refused_then_success_after_restart_on_the_same_port(
     assert request.header("Retry-Attempt") == "1"
 
 
-def test_first_500_then_delivered(fault_receiver: FaultReceiver, body: bytes) -> None:
+def test_first_500_then_delivered(fault_receiver: Receiver, body: bytes) -> None:
     fault_receiver.script(Reply(500, "temporarily broken"))
     with HttpxTransport(fault_receiver.url) as transport:
         delivery = send_with_retries(transport, body, deadline=time.monotonic() + 30, wait=lambda s: False)
@@ -434,7 +434,7 @@ def test_first_500_then_delivered(fault_receiver: FaultReceiver, body: bytes) ->
     assert first.body == second.body == body
 
 
-def test_400_is_never_resent(fault_receiver: FaultReceiver, body: bytes) -> None:
+def test_400_is_never_resent(fault_receiver: Receiver, body: bytes) -> None:
     fault_receiver.script(Reply(400, "out of order sample"))
     with HttpxTransport(fault_receiver.url) as transport:
         delivery = send_with_retries(transport, body, deadline=time.monotonic() + 30, wait=lambda s: False)
@@ -446,7 +446,7 @@ def test_400_is_never_resent(fault_receiver: FaultReceiver, body: bytes) -> None
     assert [r.body for r in fault_receiver.wait_for_requests(2)] == [body, b"sentinel"]
 
 
-def test_429_retry_after_over_a_real_socket_sets_the_wait(fault_receiver: FaultReceiver, body: bytes) -> None:
+def test_429_retry_after_over_a_real_socket_sets_the_wait(fault_receiver: Receiver, body: bytes) -> None:
     fault_receiver.script(Reply(429, "slow down", {"Retry-After": "2"}))
     waits: list[float] = []
 
@@ -462,7 +462,7 @@ def test_429_retry_after_over_a_real_socket_sets_the_wait(fault_receiver: FaultR
     assert second.header("Retry-Attempt") == "1"
 
 
-def test_hanging_receiver_cannot_hold_retries_past_the_deadline(fault_receiver: FaultReceiver) -> None:
+def test_hanging_receiver_cannot_hold_retries_past_the_deadline(fault_receiver: Receiver) -> None:
     fault_receiver.default = Reply(hang=True)
     stop = threading.Event()
     with HttpxTransport(fault_receiver.url, timeout=30) as transport:

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faults import FaultReceiver
 
 from prometheus_rw_bridge._delivery.ledger import EndpointStats
 from prometheus_rw_bridge._delivery.selfmetrics import SelfMetricsCollector
+from prometheus_rw_bridge.testing import Receiver
 
 
 @dataclass
@@ -63,7 +63,7 @@ def test_the_families_carry_prometheus_names_and_endpoint_labels() -> None:
 
 
 def test_under_prometheus_multiproc_dir_the_self_metrics_write_no_file(
-    tmp_path: Path, fault_receiver: FaultReceiver
+    tmp_path: Path, fault_receiver: Receiver
 ) -> None:
     """A prometheus_client Histogram would leave histogram_<pid>.db in the directory (merged views)."""
     code = f"""

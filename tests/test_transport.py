@@ -1,7 +1,7 @@
 """One POST per send: headers, auth, status mapping, error translation and secrets.
 
 Status mapping and headers run against ``httpx.MockTransport`` (no sockets); connection
-failures, restarts, hangs and TLS against the in-process ``FaultReceiver``.
+failures, restarts, hangs and TLS against the in-process ``Receiver``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from faults import CLIENT_CERT_MODES, ClientCertServer, FaultReceiver, Reply, refused_url
+from client_cert import CLIENT_CERT_MODES, ClientCertServer
 
 from prometheus_rw_bridge import (
     REMOTE_WRITE_HEADERS,
@@ -28,6 +28,7 @@ from prometheus_rw_bridge import (
 from prometheus_rw_bridge._http.auth import BearerTokenAuth
 from prometheus_rw_bridge._http.retry_after import retry_after_from_headers
 from prometheus_rw_bridge._http.transport import MAX_MESSAGE_LENGTH, HttpxTransport, SendResult
+from prometheus_rw_bridge.testing import Receiver, Reply, refused_url
 
 URL = "http://receiver.test/api/v1/write"
 PASSWORD = "hunter2-s3cret"
@@ -197,7 +198,7 @@ def test_retry_after_date_without_response_date_uses_the_local_clock() -> None:
     ],
 )
 def test_protocol_headers_are_exact(
-    fault_receiver: FaultReceiver, body: bytes, protocol: str, expected: dict[str, str]
+    fault_receiver: Receiver, body: bytes, protocol: str, expected: dict[str, str]
 ) -> None:
     with HttpxTransport(fault_receiver.url) as transport:
         transport.send(body, protocol=protocol)
@@ -446,7 +447,7 @@ def test_owned_client_does_not_follow_redirects() -> None:
 
 
 def test_strict_receiver_accepts_what_we_send(body: bytes) -> None:
-    with FaultReceiver(strict=True) as receiver, HttpxTransport(receiver.url) as transport:
+    with Receiver(strict=True) as receiver, HttpxTransport(receiver.url) as transport:
         assert transport.send(body).status_code == 204
         [request] = receiver.wait_for_requests(1)
     assert request.decoded is not None
@@ -455,7 +456,7 @@ def test_strict_receiver_accepts_what_we_send(body: bytes) -> None:
 
 def test_strict_receiver_rejects_a_body_that_is_not_snappy() -> None:
     with (
-        FaultReceiver(strict=True) as receiver,
+        Receiver(strict=True) as receiver,
         HttpxTransport(receiver.url) as transport,
         pytest.raises(NonRetryableReceiverError) as info,
     ):
@@ -464,7 +465,7 @@ def test_strict_receiver_rejects_a_body_that_is_not_snappy() -> None:
     assert "snappy" in info.value.message
 
 
-def test_hanging_receiver_times_out_per_attempt(fault_receiver: FaultReceiver) -> None:
+def test_hanging_receiver_times_out_per_attempt(fault_receiver: Receiver) -> None:
     fault_receiver.script(Reply(hang=True))
     with (
         HttpxTransport(fault_receiver.url, timeout=0.3) as transport,
@@ -478,7 +479,7 @@ def test_hanging_receiver_times_out_per_attempt(fault_receiver: FaultReceiver) -
     fault_receiver.release()
 
 
-def test_receiver_closing_without_answer_is_a_transport_error(fault_receiver: FaultReceiver) -> None:
+def test_receiver_closing_without_answer_is_a_transport_error(fault_receiver: Receiver) -> None:
     fault_receiver.script(Reply(drop=True))
     with (
         HttpxTransport(fault_receiver.url, timeout=10) as transport,
@@ -496,14 +497,14 @@ def tls_ca() -> trustme.CA:
 
 
 @pytest.fixture
-def tls_receiver(tls_ca: trustme.CA) -> Iterator[FaultReceiver]:
+def tls_receiver(tls_ca: trustme.CA) -> Iterator[Receiver]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls_ca.issue_cert("127.0.0.1").configure_cert(context)
-    with FaultReceiver(ssl_context=context) as receiver:
+    with Receiver(ssl_context=context) as receiver:
         yield receiver
 
 
-def test_tls_verification_failure_is_named(tls_receiver: FaultReceiver) -> None:
+def test_tls_verification_failure_is_named(tls_receiver: Receiver) -> None:
     with (
         HttpxTransport(tls_receiver.url, timeout=5) as transport,
         pytest.raises(TransportError, match="TLS certificate verification failed") as info,
@@ -512,7 +513,7 @@ def test_tls_verification_failure_is_named(tls_receiver: FaultReceiver) -> None:
     assert "self-signed" in str(info.value) or "unable to get local issuer" in str(info.value)
 
 
-def test_tls_with_the_right_ca_succeeds(tls_receiver: FaultReceiver, tls_ca: trustme.CA, body: bytes) -> None:
+def test_tls_with_the_right_ca_succeeds(tls_receiver: Receiver, tls_ca: trustme.CA, body: bytes) -> None:
     context = ssl.create_default_context()
     tls_ca.configure_trust(context)
     with httpx.Client(verify=context) as client:
@@ -540,7 +541,7 @@ def test_a_tls_connection_ended_without_a_word_suggests_a_client_certificate(
     assert "PROMETHEUS_REMOTE_WRITE_CERT_FILE" in message
 
 
-def test_a_plain_connection_reset_does_not_mention_certificates(fault_receiver: FaultReceiver) -> None:
+def test_a_plain_connection_reset_does_not_mention_certificates(fault_receiver: Receiver) -> None:
     fault_receiver.script(Reply(drop=True))
     with HttpxTransport(fault_receiver.url, timeout=10) as transport, pytest.raises(TransportError) as info:
         transport.send(b"x")
@@ -558,7 +559,7 @@ def test_a_plain_connection_reset_does_not_mention_certificates(fault_receiver: 
     ],
 )
 def test_fault_receiver_sends_written_headers_for_2_0(
-    fault_receiver: FaultReceiver, protocol: str, confirms: bool
+    fault_receiver: Receiver, protocol: str, confirms: bool
 ) -> None:
     body = generate_write_request(timestamp_ms=1_700_000_000_000, protocol=protocol)
     with HttpxTransport(fault_receiver.url) as transport:
@@ -571,12 +572,12 @@ def test_fault_receiver_sends_written_headers_for_2_0(
         assert result.samples_written == sum(len(s.samples) for s in request.decoded.series)
 
 
-def test_fault_receiver_wait_fails_loudly(fault_receiver: FaultReceiver) -> None:
+def test_fault_receiver_wait_fails_loudly(fault_receiver: Receiver) -> None:
     with pytest.raises(AssertionError, match="expected 1 requests"):
         fault_receiver.wait_for_requests(1, timeout=0.01)
 
 
-def test_fault_receiver_records_undecodable_bodies(fault_receiver: FaultReceiver) -> None:
+def test_fault_receiver_records_undecodable_bodies(fault_receiver: Receiver) -> None:
     with HttpxTransport(fault_receiver.url) as transport:
         transport.send(b"garbage")
     [request] = fault_receiver.wait_for_requests(1)
@@ -585,7 +586,7 @@ def test_fault_receiver_records_undecodable_bodies(fault_receiver: FaultReceiver
 
 
 def test_warm_up_sends_nothing_and_leaves_auth_failures_to_send(
-    fault_receiver: FaultReceiver, tmp_path: Path
+    fault_receiver: Receiver, tmp_path: Path
 ) -> None:
     # The warm-up runs the auth flow (it reads the token file); a failure there is send()'s to report.
     auth = BearerTokenAuth(token_file=str(tmp_path / "missing-token"))

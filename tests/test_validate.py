@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from prometheus_rw_bridge import REMOTE_WRITE_HEADERS, REMOTE_WRITE_V2_HEADERS, generate_write_request
 from prometheus_rw_bridge._protocol.wire import STALE_NAN
-from prometheus_rw_bridge._tools.validate import RULES, Checked, same_value, validate
+from prometheus_rw_bridge._tools.validate import RULES, answer_for, same_value, validate
 
 
 def registry() -> CollectorRegistry:
@@ -17,16 +17,10 @@ def registry() -> CollectorRegistry:
     return result
 
 
-def checked(headers: dict[str, str], body: bytes, *, strict: bool = False) -> Checked:
-    result = Checked()
-    validate(result, headers, body, strict=strict)
-    return result
-
-
 def test_a_correct_request_has_no_violations() -> None:
-    result = checked(dict(REMOTE_WRITE_HEADERS), generate_write_request(registry(), timestamp_ms=1000))
+    result = validate(dict(REMOTE_WRITE_HEADERS), generate_write_request(registry(), timestamp_ms=1000))
 
-    assert (result.status, result.violations, result.protocol, result.samples) == (0, [], "1.0", 1)
+    assert (result.refused, result.violations, result.protocol, result.samples) == (None, [], "1.0", 1)
     assert result.decoded is not None
 
 
@@ -52,22 +46,33 @@ def test_a_correct_request_has_no_violations() -> None:
     ],
 )
 def test_refused_requests(headers: dict[str, str], body: bytes, status: int, rule: str) -> None:
-    result = checked(headers, body)
+    result = validate(headers, body)
 
-    assert result.status == status
+    assert result.refused == status
     assert [v.rule for v in result.violations] == [rule]
-    assert result.answer.startswith(rule + ":")
+    assert answer_for(result.violations).startswith(rule + ":")
     assert rule in RULES
 
 
-def test_strict_mode_refuses_header_violations() -> None:
+def test_a_header_violation_is_listed_but_does_not_refuse_the_request() -> None:
     headers = {k: v for k, v in REMOTE_WRITE_HEADERS.items() if k != "User-Agent"}
     body = generate_write_request(registry(), timestamp_ms=1000)
 
-    assert checked(headers, body).status == 0
-    strict = checked(headers, body, strict=True)
-    assert strict.status == 400
-    assert strict.answer == "user-agent: no User-Agent header\n"
+    result = validate(headers, body)
+
+    assert result.refused is None and result.decoded is not None
+    assert answer_for(result.violations) == "user-agent: no User-Agent header\n"
+
+
+def test_the_answer_lists_at_most_twenty_violations() -> None:
+    headers: dict[str, str] = {}
+    body = generate_write_request(registry(), timestamp_ms=1000)
+    violations = validate(headers, body).violations * 10
+
+    answer = answer_for(violations)
+
+    assert answer.count("\n") == 21
+    assert answer.endswith(f"... and {len(violations) - 20} more\n")
 
 
 @pytest.mark.parametrize(

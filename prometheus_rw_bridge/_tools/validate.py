@@ -73,67 +73,96 @@ class Violation:
         return f"{self.rule}: {self.detail}"
 
 
-@dataclass(kw_only=True)
+@dataclass
 class Checked:
     """What validation found in one request.
 
-    ``status`` is 0 while the request may still be accepted; otherwise it is the status the
-    request must be refused with, and ``answer`` the body saying why.
+    ``refused`` is None when the request may be accepted; otherwise it is the status the
+    request must be refused with (its body undecodable, or in a format remote write is not),
+    and the last of ``violations`` says why.
     """
 
     protocol: str | None = None
     decoded: DecodedRequest | None = None
     violations: list[Violation] = field(default_factory=list)
-    status: int = 0
-    answer: str = ""
+    refused: int | None = None
     samples: int = 0
     histograms: int = 0
     exemplars: int = 0
 
 
-def validate(received: Checked, headers: Mapping[str, str], body: bytes, *, strict: bool) -> None:
-    """Fill in protocol, decoded request, violations and (for undecodable bodies) the answer."""
+class _Refused(Exception):
+    """A rule broken so badly that the request cannot be taken at all."""
+
+    def __init__(self, status: int, rule: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.violation = Violation(rule, detail)
+
+
+def validate(headers: Mapping[str, str], body: bytes) -> Checked:
+    """Check one request's headers and body against every rule of its protocol.
+
+    Args:
+        headers: the request's headers (a case-insensitive lookup).
+        body: the raw (compressed) body.
+
+    Returns:
+        The protocol, the decoded request, the violations and the counts; ``refused`` set
+        when the body cannot be taken (text format 415, framed or missing snappy 400, ...).
+    """
+    checked = Checked()
+    violations = checked.violations
+    try:
+        checked.protocol = protocol = _protocol_of(headers, body, violations)
+        _check_headers(headers, protocol, violations)
+        checked.decoded = decoded = _decode(body, protocol)
+    except _Refused as refused:
+        violations.append(refused.violation)
+        checked.refused = refused.status
+        return checked
+    violations.extend(_protocol_violations(decoded, body))
+    for series in decoded.series:
+        violations.extend(_label_violations(series.label_pairs))
+        checked.samples += len(series.samples)
+        checked.histograms += len(series.histograms)
+        checked.exemplars += len(series.exemplars)
+    return checked
+
+
+def _protocol_of(headers: Mapping[str, str], body: bytes, violations: list[Violation]) -> str:
+    """Return the protocol the ``Content-Type`` names; refuse the text format and other types."""
     content_type = headers.get("Content-Type") or ""
     media, _, params = content_type.partition(";")
     media = media.strip().lower()
     proto = _param(params, "proto")
     if media in _TEXT_TYPES or (not _snappy.is_framed(body) and _looks_like_text(body)):
-        _reject(
-            received,
+        raise _Refused(
             415,
-            Violation(
-                "text-format",
-                "the body is the Prometheus text exposition format "
-                f"(Content-Type {content_type or 'missing'}), "
-                "the output of generate_latest(); /api/v1/write takes a snappy-compressed protobuf "
-                "WriteRequest: use prometheus_rw_bridge.enable_remote_write() or generate_write_request()",
-            ),
+            "text-format",
+            "the body is the Prometheus text exposition format "
+            f"(Content-Type {content_type or 'missing'}), "
+            "the output of generate_latest(); /api/v1/write takes a snappy-compressed protobuf "
+            "WriteRequest: use prometheus_rw_bridge.enable_remote_write() or generate_write_request()",
         )
-        return
-    violations = received.violations
     if media != "application/x-protobuf":
         if media:
-            _reject(
-                received,
-                415,
-                Violation(
-                    "content-type", f"unsupported Content-Type {content_type!r}; {RULES['content-type']}"
-                ),
+            raise _Refused(
+                415, "content-type", f"unsupported Content-Type {content_type!r}; {RULES['content-type']}"
             )
-            return
         violations.append(Violation("content-type", "no Content-Type header; assuming 1.0"))
     if proto not in (None, V1_PROTO, V2_PROTO):
-        _reject(received, 415, Violation("content-type", f"unsupported proto={proto!r}"))
-        return
-    protocol = received.protocol = "2.0" if proto == V2_PROTO else "1.0"
+        raise _Refused(415, "content-type", f"unsupported proto={proto!r}")
+    return "2.0" if proto == V2_PROTO else "1.0"
+
+
+def _check_headers(headers: Mapping[str, str], protocol: str, violations: list[Violation]) -> None:
+    """Flag a missing or wrong encoding, version or User-Agent; refuse an encoding other than snappy."""
     encoding = (headers.get("Content-Encoding") or "").strip().lower()
     if encoding and encoding != "snappy":
-        _reject(
-            received,
-            415,
-            Violation("content-encoding", f"unsupported Content-Encoding {encoding!r}; it must be 'snappy'"),
+        raise _Refused(
+            415, "content-encoding", f"unsupported Content-Encoding {encoding!r}; it must be 'snappy'"
         )
-        return
     if not encoding:
         violations.append(Violation("content-encoding", "no Content-Encoding header; it must be 'snappy'"))
     version = headers.get("X-Prometheus-Remote-Write-Version")
@@ -145,35 +174,24 @@ def validate(received: Checked, headers: Mapping[str, str], body: bytes, *, stri
         )
     if not headers.get("User-Agent"):
         violations.append(Violation("user-agent", "no User-Agent header"))
+
+
+def _decode(body: bytes, protocol: str) -> DecodedRequest:
+    """Decode ``body`` as ``protocol``; refuse framed snappy, other compressions and non-protobuf."""
     if _snappy.is_framed(body):
-        _reject(
-            received,
+        raise _Refused(
             400,
-            Violation(
-                "framed-snappy",
-                "snappy: corrupt input: the body is framed snappy (it starts with the stream identifier "
-                "ff 06 00 00 73 4e 61 50 70 59); remote write requires the snappy block format "
-                "(cramjam.snappy.compress_raw, python-snappy's snappy.compress), not a framed stream",
-            ),
+            "framed-snappy",
+            "snappy: corrupt input: the body is framed snappy (it starts with the stream identifier "
+            "ff 06 00 00 73 4e 61 50 70 59); remote write requires the snappy block format "
+            "(cramjam.snappy.compress_raw, python-snappy's snappy.compress), not a framed stream",
         )
-        return
     try:
-        decoded = decode_write_request(body, protocol=protocol)
+        return decode_write_request(body, protocol=protocol)
     except ValueError as exc:
-        rule = "not-snappy" if "snappy" in str(exc) else "not-protobuf"
-        detail = f"snappy: corrupt input: {exc}" if rule == "not-snappy" else str(exc)
-        _reject(received, 400, Violation(rule, detail))
-        return
-    received.decoded = decoded
-    violations.extend(_protocol_violations(decoded, body))
-    for series in decoded.series:
-        violations.extend(_label_violations(series.label_pairs))
-        received.samples += len(series.samples)
-        received.histograms += len(series.histograms)
-        received.exemplars += len(series.exemplars)
-    if strict and violations:
-        received.status = 400
-        received.answer = answer_for(violations)
+        if "snappy" in str(exc):
+            raise _Refused(400, "not-snappy", f"snappy: corrupt input: {exc}") from exc
+        raise _Refused(400, "not-protobuf", str(exc)) from exc
 
 
 def _protocol_violations(decoded: DecodedRequest, body: bytes) -> Iterator[Violation]:
@@ -221,13 +239,8 @@ def _label_violations(pairs: list[tuple[str, str]]) -> Iterator[Violation]:
             yield Violation("empty-label-value", f"{where}: label {name!r} has an empty value")
 
 
-def _reject(received: Checked, status: int, violation: Violation) -> None:
-    received.violations.append(violation)
-    received.status = status
-    received.answer = answer_for(received.violations[-1:])
-
-
-def answer_for(violations: list[Violation]) -> str:
+def answer_for(violations: Sequence[Violation]) -> str:
+    """Return the body a refusal answers with: the violations, one a line (at most 20)."""
     shown = violations[:20]
     more = f"\n... and {len(violations) - len(shown)} more" if len(violations) > len(shown) else ""
     return "\n".join(str(v) for v in shown) + more + "\n"
