@@ -168,9 +168,9 @@ def test_relabelling_examples_do_what_the_page_says(tmp_path: Path) -> None:
 
 
 def test_relabelling_code_examples_run_as_shown(monkeypatch: pytest.MonkeyPatch) -> None:
-    from faults import FaultReceiver
 
     import prometheus_rw_bridge
+    from prometheus_rw_bridge.testing import Receiver, Reply
 
     blocks = re.findall(r"```python\n(.*?)```", _relabelling_page(), re.S)
     assert len(blocks) == 2
@@ -185,7 +185,7 @@ def test_relabelling_code_examples_run_as_shown(monkeypatch: pytest.MonkeyPatch)
         return bridge
 
     monkeypatch.setattr(prometheus_rw_bridge, "enable_remote_write", enable)
-    receivers = {url: FaultReceiver().start() for url in urls}
+    receivers = {url: Receiver(default=Reply()).start() for url in urls}
     try:
         for block in blocks:
             for url, receiver in receivers.items():

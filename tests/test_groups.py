@@ -1,6 +1,6 @@
 """write_relabel_configs end to end: endpoints grouped by their rules, through the bridge and one-shot pushes.
 
-Every test sends a real registry over HTTP to in-process receivers (``faults.FaultReceiver``)
+Every test sends a real registry over HTTP to in-process receivers (``prometheus_rw_bridge.testing.Receiver``)
 and reads back what each endpoint was sent.  Real Prometheus is in ``test_integration_relabel.py``.
 """
 
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faults import FaultReceiver, Reply
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from relabel_cases import DROP_REQUEST_ID, RENAME_LEGACY, shard_rules, web_registry
 
@@ -26,6 +25,7 @@ from prometheus_rw_bridge import (
 )
 from prometheus_rw_bridge._config.settings import resolve_settings
 from prometheus_rw_bridge._delivery.groups import group_by_rules
+from prometheus_rw_bridge.testing import Receiver, Reply
 
 Key = tuple[str, frozenset[tuple[str, str]]]
 
@@ -34,8 +34,8 @@ PROTOCOLS = [pytest.param("1.0", id="1.0"), pytest.param("2.0", id="2.0")]
 
 
 @pytest.fixture
-def second_receiver() -> Iterator[FaultReceiver]:
-    with FaultReceiver() as receiver:
+def second_receiver() -> Iterator[Receiver]:
+    with Receiver(default=Reply()) as receiver:
         yield receiver
 
 
@@ -43,7 +43,7 @@ def key(name: str, **labels: str) -> Key:
     return name, frozenset(labels.items())
 
 
-def received(receiver: FaultReceiver) -> dict[Key, float]:
+def received(receiver: Receiver) -> dict[Key, float]:
     """The last value of each series ``receiver`` was sent (stale markers aside), without job and instance."""
     values: dict[Key, float] = {}
     for series in all_series(receiver):
@@ -53,7 +53,7 @@ def received(receiver: FaultReceiver) -> dict[Key, float]:
     return values
 
 
-def stale(receiver: FaultReceiver) -> set[Key]:
+def stale(receiver: Receiver) -> set[Key]:
     """The series ``receiver`` was sent a stale marker for."""
     return {
         series_key(series.labels)
@@ -62,10 +62,10 @@ def stale(receiver: FaultReceiver) -> set[Key]:
     }
 
 
-def all_series(receiver: FaultReceiver) -> list[Any]:
+def all_series(receiver: Receiver) -> list[Any]:
     out = []
     for request in receiver.requests:
-        assert request.decoded is not None, request.decode_error
+        assert request.decoded is not None, request.violations
         out += request.decoded.series
     return out
 
@@ -75,7 +75,7 @@ def series_key(labels: dict[str, str]) -> Key:
     return key(labels["__name__"], **rest)
 
 
-def metadata_names(receiver: FaultReceiver) -> set[str]:
+def metadata_names(receiver: Receiver) -> set[str]:
     return {m.metric_family_name for r in receiver.requests if r.decoded for m in r.decoded.metadata}
 
 
@@ -114,7 +114,7 @@ def test_endpoints_with_equal_rules_share_a_group() -> None:
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("path", PATHS)
-def test_drop_a_noisy_label(fault_receiver: FaultReceiver, path: str, protocol: str) -> None:
+def test_drop_a_noisy_label(fault_receiver: Receiver, path: str, protocol: str) -> None:
     send(
         path, web_registry(), url=fault_receiver.url, protocol=protocol, write_relabel_configs=DROP_REQUEST_ID
     )
@@ -127,7 +127,7 @@ def test_drop_a_noisy_label(fault_receiver: FaultReceiver, path: str, protocol: 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("path", PATHS)
-def test_keep_only_some_metrics(fault_receiver: FaultReceiver, path: str, protocol: str) -> None:
+def test_keep_only_some_metrics(fault_receiver: Receiver, path: str, protocol: str) -> None:
     keep = [{"source_labels": ["__name__"], "regex": "http_requests_total", "action": "keep"}]
     send(path, web_registry(), url=fault_receiver.url, protocol=protocol, write_relabel_configs=keep)
 
@@ -137,7 +137,7 @@ def test_keep_only_some_metrics(fault_receiver: FaultReceiver, path: str, protoc
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_rename_a_metric_and_its_metadata(fault_receiver: FaultReceiver, path: str) -> None:
+def test_rename_a_metric_and_its_metadata(fault_receiver: Receiver, path: str) -> None:
     send(path, web_registry(), url=fault_receiver.url, write_relabel_configs=RENAME_LEGACY)
 
     got = received(fault_receiver)
@@ -151,7 +151,7 @@ def test_rename_a_metric_and_its_metadata(fault_receiver: FaultReceiver, path: s
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("path", PATHS)
 def test_hashmod_shards_series_between_two_endpoints(
-    fault_receiver: FaultReceiver, second_receiver: FaultReceiver, path: str, protocol: str
+    fault_receiver: Receiver, second_receiver: Receiver, path: str, protocol: str
 ) -> None:
     endpoints = [
         {"url": fault_receiver.url, "write_relabel_configs": shard_rules(0)},
@@ -159,7 +159,7 @@ def test_hashmod_shards_series_between_two_endpoints(
     ]
     registry = web_registry()
     send(path, registry, endpoints=endpoints, protocol=protocol)
-    with FaultReceiver() as plain:
+    with Receiver(default=Reply()) as plain:
         send(path, registry, url=plain.url, protocol=protocol)
         expected = received(plain)
 
@@ -171,7 +171,7 @@ def test_hashmod_shards_series_between_two_endpoints(
 
 
 def test_series_that_collide_after_relabelling_first_wins_and_the_rest_are_counted(
-    fault_receiver: FaultReceiver, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     registry = CollectorRegistry()
     hits = Counter("hits", "Hits.", ["route", "pod"], registry=registry)
@@ -206,7 +206,7 @@ def test_series_that_collide_after_relabelling_first_wins_and_the_rest_are_count
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_series_that_collide_after_relabelling_in_one_push(fault_receiver: FaultReceiver, path: str) -> None:
+def test_series_that_collide_after_relabelling_in_one_push(fault_receiver: Receiver, path: str) -> None:
     registry = CollectorRegistry()
     gauge = Gauge("queue_depth", "Depth.", ["queue", "worker"], registry=registry)
     gauge.labels("mail", "w1").set(5)
@@ -224,7 +224,7 @@ def test_series_that_collide_after_relabelling_in_one_push(fault_receiver: Fault
 @pytest.mark.parametrize("suffix", [".yml", ".json"])
 @pytest.mark.parametrize("path", PATHS)
 def test_rules_from_a_file_named_in_the_environment(
-    fault_receiver: FaultReceiver, tmp_path: Path, path: str, suffix: str
+    fault_receiver: Receiver, tmp_path: Path, path: str, suffix: str
 ) -> None:
     rules_file = tmp_path / f"relabel{suffix}"
     if suffix == ".json":
@@ -252,7 +252,7 @@ def test_rules_from_a_file_named_in_the_environment(
 
 @pytest.mark.parametrize("path", PATHS)
 def test_per_endpoint_rules_from_their_own_variables(
-    fault_receiver: FaultReceiver, second_receiver: FaultReceiver, tmp_path: Path, path: str
+    fault_receiver: Receiver, second_receiver: Receiver, tmp_path: Path, path: str
 ) -> None:
     shared, own = tmp_path / "shared.json", tmp_path / "primary.json"
     shared.write_text(json.dumps(DROP_REQUEST_ID))
@@ -327,7 +327,7 @@ def test_a_bad_rule_in_an_endpoints_file_names_the_variable_file_and_rule(tmp_pa
 
 
 def test_stale_markers_follow_each_endpoints_rules(
-    fault_receiver: FaultReceiver, second_receiver: FaultReceiver
+    fault_receiver: Receiver, second_receiver: Receiver
 ) -> None:
     registry = CollectorRegistry()
     gauge = Gauge("jobs_running", "Jobs.", ["queue"], registry=registry)
@@ -360,7 +360,7 @@ def test_stale_markers_follow_each_endpoints_rules(
 
 
 def test_auto_settles_per_endpoint_and_each_group_keeps_one_protocols_state(
-    fault_receiver: FaultReceiver, second_receiver: FaultReceiver
+    fault_receiver: Receiver, second_receiver: Receiver
 ) -> None:
     second_receiver.script(Reply(415, "remote write 2.0 is not supported"))
     endpoints = [
@@ -395,7 +395,7 @@ def test_auto_settles_per_endpoint_and_each_group_keeps_one_protocols_state(
 
 
 def test_self_metrics_are_relabelled_like_every_series(
-    fault_receiver: FaultReceiver, second_receiver: FaultReceiver
+    fault_receiver: Receiver, second_receiver: Receiver
 ) -> None:
     rules = [
         {
@@ -418,7 +418,7 @@ def test_self_metrics_are_relabelled_like_every_series(
 
 
 def test_debug_logs_each_groups_push_with_its_endpoints(
-    fault_receiver: FaultReceiver, second_receiver: FaultReceiver, caplog: pytest.LogCaptureFixture
+    fault_receiver: Receiver, second_receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="prometheus_rw_bridge")
     endpoints = [
