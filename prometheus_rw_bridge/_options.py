@@ -62,6 +62,36 @@ class RemoteWriteOptions(TypedDict, total=False):
     """AWS region for SigV4; taken from an ``aps-workspaces.<region>.amazonaws.com`` URL, else botocore's
     configured region (``AWS_REGION``, profile). Value: text. Default: from the URL. Scope: endpoint,
     credential."""
+    sigv4_role_arn: str | None
+    """An IAM role to assume through STS (botocore, from the credential chain's credentials) and sign with;
+    the role's credentials are refreshed before they expire. Needs ``sigv4``. See Auth. Value: text. Default:
+    none. Scope: endpoint, credential."""
+    sigv4_service: str | None
+    """The service name SigV4 signs for: ``aps`` (Amazon Managed Service for Prometheus) unless the receiver
+    behind the signature wants another. Needs ``sigv4``. Value: text. Default: ``aps``. Scope: endpoint,
+    credential."""
+    oauth2_client_id: str | None
+    """OAuth2 client-credentials grant, as Prometheus's ``oauth2`` block: the client ID. Needs
+    ``oauth2_token_url``. The token is fetched on first use, cached, and fetched again shortly before it
+    expires and after a 401. See Auth. Value: text. Default: none. Scope: endpoint, credential."""
+    oauth2_client_secret: str | None
+    """The OAuth2 client secret. Value: text, secret. Default: none. Scope: endpoint, credential."""
+    oauth2_client_secret_file: str | os.PathLike[str] | None
+    """File holding the OAuth2 client secret; re-read when it changes. Value: file. Default: none. Scope:
+    endpoint, credential."""
+    oauth2_token_url: str | None
+    """The OAuth2 token endpoint the token is fetched from. Needs ``oauth2_client_id``. Value: URL. Default:
+    none. Scope: endpoint, credential."""
+    oauth2_scopes: Sequence[str] | str | None
+    """Scopes asked for in the token request (separated by commas or spaces; a list in code). Value: words.
+    Default: none. Scope: endpoint, credential."""
+    oauth2_endpoint_params: Mapping[str, str] | str | None
+    """Further parameters of the token request (``audience=...,resource=...``). Value: *pairs*. Default: none.
+    Scope: endpoint, credential."""
+    auth: httpx.Auth | None
+    """Any ``httpx.Auth``, for a scheme the library does not ship (a signed header, a token broker); not with
+    the other auth options. Code only. See Auth. Value: ``httpx.Auth``. Default: none. Scope: endpoint,
+    credential."""
     ca_file: str | os.PathLike[str] | None
     """PEM file of CA certificates that replace the default trust store. Value: file. Default: httpx's trust
     store (certifi). Scope: endpoint."""

@@ -19,8 +19,9 @@ httpcore connection details and response headers at DEBUG, botocore the canonica
 (session token included) and the signature at DEBUG.  While, and only while, the library
 sends a request of its own, :func:`masking_logs` marks that span on the sending thread, and a
 filter on those loggers (:data:`SCRUBBED_LOGGERS`) rewrites every record made inside it:
-message, arguments, exception and stack text are scrubbed, and botocore's signing details
-dropped.  Records of the host application's own httpx or botocore clients are left alone.
+message, arguments, exception and stack text are scrubbed, and botocore's signing details, the
+STS requests it sends and the bodies of their answers (a role's new credentials) dropped.
+Records of the host application's own httpx or botocore clients are left alone.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ SCRUBBED_LOGGERS = (
     "httpcore.proxy",
     "httpcore.socks",
     "botocore.auth",
+    "botocore.credentials",
+    "botocore.endpoint",
+    "botocore.parsers",
 )
 """The third-party loggers whose records made while the library sends are scrubbed."""
 
@@ -81,9 +85,16 @@ _URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 # Punctuation that ends a sentence rather than the URL before it.
 _TRAILING = ".,;:!?)"
 
-# botocore.auth's DEBUG records of the signing itself: the canonical request holds the session
-# token and the query string, the signature lets anyone replay the request for minutes.
-_SIGNING_DETAIL = ("CanonicalRequest", "StringToSign", "Signature")
+# Records dropped whole, by logger and how their message starts.  botocore.auth's of the signing
+# itself: the canonical request holds the session token and the query string, the signature lets
+# anyone replay the request for minutes.  botocore.endpoint's of a request it sends (an STS
+# AssumeRole): its signed headers.  botocore.parsers' of an answer's body: an AssumeRole answer
+# holds the role's new secret key and session token, before anyone could know them as secrets.
+_DROPPED = {
+    "botocore.auth": ("CanonicalRequest", "StringToSign", "Signature"),
+    "botocore.endpoint": ("Sending http request",),
+    "botocore.parsers": ("Response body",),
+}
 
 
 def is_secret_header(name: str) -> bool:
@@ -273,7 +284,8 @@ class _ScrubInScope(logging.Filter):
         secrets_of = _scope.get()
         if secrets_of is None:
             return True  # not our request: the host's own clients log as they always did
-        if record.name == "botocore.auth" and str(record.msg).startswith(_SIGNING_DETAIL):
+        dropped = _DROPPED.get(record.name)
+        if dropped is not None and str(record.msg).startswith(dropped):
             return False
         try:
             _scrub_record(record, secret_forms(secrets_of()))

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import trustme
+from endpoints import BODY, endpoint_for, post
 from prometheus_client import CollectorRegistry, Counter
 
 from prometheus_rw_bridge import (
@@ -32,23 +33,10 @@ from prometheus_rw_bridge._config.settings import EndpointSettings, resolve_sett
 from prometheus_rw_bridge._delivery.setup import make_transport
 from prometheus_rw_bridge._exceptions import causes
 from prometheus_rw_bridge._http.client import endpoint_transport, make_client
-from prometheus_rw_bridge._http.transport import HttpxTransport, SendResult
+from prometheus_rw_bridge._http.transport import HttpxTransport
 from prometheus_rw_bridge.testing import Receiver, Reply
 
 SECRET = "s3cr3t-v4lue-never-shown"
-BODY = b"\x00payload"
-
-
-def endpoint_for(url: str, **options: Any) -> EndpointSettings:
-    settings = resolve_settings(url=url, **options, environ={})
-    assert len(settings.endpoints) == 1
-    return settings.endpoints[0]
-
-
-def post(endpoint: EndpointSettings) -> SendResult:
-    """Send one body to ``endpoint`` as the bridge does: its transport, on its client."""
-    with endpoint_transport(endpoint) as transport:
-        return transport.send(BODY)
 
 
 def registry() -> CollectorRegistry:

@@ -207,3 +207,23 @@ def test_a_plain_http_reset_says_nothing_of_certificates() -> None:
 
     assert "certificate" not in text
     assert "no answer from host:80" in text
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        pytest.param(
+            {"oauth2_client_id": "writer", "oauth2_token_url": "https://login.example/token?key=k3y"},
+            "an OAuth2 token of client 'writer' from https://login.example/token?key=***",
+            id="oauth2",
+        ),
+        pytest.param(
+            {"sigv4": True, "sigv4_region": "eu-west-1", "sigv4_role_arn": "arn:aws:iam::1:role/w"},
+            "a SigV4 signature for service aps as role arn:aws:iam::1:role/w",
+            id="sigv4-role",
+        ),
+    ],
+)
+def test_a_401_names_the_auth_that_was_used(options: dict[str, object], named: str) -> None:
+    diagnosis = diagnose_answer(401, "", url=URL, used=EndpointSettings(url=URL, **options))  # type: ignore[arg-type]
+    assert f"sent {named}" in diagnosis.render()

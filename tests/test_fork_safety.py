@@ -15,6 +15,7 @@ for it (``test_a_sender_waiting_on_a_receiver_does_not_hold_up_a_fork``).
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import logging
@@ -26,12 +27,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from auth_servers import FakeSTS, TokenServer
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from prometheus_rw_bridge import enable_remote_write, is_stale_nan
@@ -201,6 +204,27 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
         return Scenario(name, running.url, check, receiver=running, **kwargs)
 
     now = email.utils.formatdate(time.time(), usegmt=True)
+    servers = ExitStack()
+    tokens = servers.enter_context(TokenServer("probe-client", "probe-client-secret", lifetime=3600))
+    failing_tokens = servers.enter_context(TokenServer("probe-client", "probe-client-secret", failures=[503]))
+    sts = servers.enter_context(FakeSTS())
+    short_sts = servers.enter_context(
+        FakeSTS(lifetime=datetime.timedelta(minutes=5))
+    )  # refreshed at each use
+
+    def oauth2_with(server: TokenServer) -> dict[str, Any]:
+        return {
+            "oauth2_client_id": "probe-client",
+            "oauth2_client_secret": "probe-client-secret",
+            "oauth2_token_url": server.token_url,
+            "oauth2_scopes": ["write"],
+        }
+
+    role = {
+        "sigv4": True,
+        "sigv4_region": "eu-west-1",
+        "sigv4_role_arn": "arn:aws:iam::123456789012:role/probe",
+    }
     proxy = receiver()
     first, second = receiver(), receiver()
     found = [
@@ -305,6 +329,33 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
                 "AWS_SECRET_ACCESS_KEY": None,
             },
         ),
+        at("oauth2", receiver(), header("Authorization", "Bearer token-"), options=oauth2_with(tokens)),
+        at(
+            "oauth2_after_a_401",
+            receiver(Reply(401, "token revoked")),
+            every(delivered, statuses(401), header("Authorization", "Bearer token-")),
+            options=oauth2_with(tokens),
+        ),
+        at(
+            "oauth2_token_endpoint_retried",
+            receiver(),
+            every(delivered, header("Authorization", "Bearer token-")),
+            options=oauth2_with(failing_tokens),
+        ),
+        at(
+            "sigv4_assumed_role",
+            receiver(),
+            header("Authorization", "AWS4-HMAC-SHA256 Credential=ASIAROLE"),
+            options=role,
+            env={"AWS_ENDPOINT_URL_STS": sts.base_url},
+        ),
+        at(
+            "sigv4_assumed_role_refreshed",
+            receiver(),
+            header("Authorization", "AWS4-HMAC-SHA256 Credential=ASIAROLE"),
+            options={**role, "sigv4_service": "aps"},
+            env={"AWS_ENDPOINT_URL_STS": short_sts.base_url},
+        ),
         at(
             "auto_415",
             receiver(Reply(415, "1.0 only")),
@@ -345,6 +396,7 @@ def scenarios(pki: dict[str, Any], tmp_path: Path) -> Iterator[list[Scenario]]:
     yield found
     for running in started:
         running.stop()
+    servers.close()
 
 
 def probe(scenario: Scenario, env: dict[str, str]) -> dict[str, Any]:

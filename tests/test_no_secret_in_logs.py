@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 import trustme
+from auth_servers import Failure, FakeSTS, TokenServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from test_cli import COMMAND, DEADLINE, Live, clean_env
 
@@ -61,6 +62,11 @@ PROXY_USER = "proxy-user"
 PROXY_PASSWORD = "sentinel-proxy-password"
 SOURCE_PASSWORD = "sentinel-source-password"
 SOURCE_TOKEN = "sentinel-source-token"
+OAUTH2_CLIENT_ID = "client-id-not-a-secret"
+OAUTH2_CLIENT_SECRET = "sentinel-oauth2-client-secret"
+OAUTH2_TOKENS = "sentinel-oauth2-token-"  # every token the endpoint issues starts so
+ROLE_CREDENTIALS = "sentinel-role-"  # and every secret key and session token of the assumed role
+ROLE = "arn:aws:iam::123456789012:role/no-secret"
 
 
 def _basic(user: str, password: str) -> str:
@@ -86,6 +92,10 @@ FORBIDDEN: dict[str, str] = {
     "Basic credential of the password": _basic(USER, PASSWORD),
     "Basic credential of the password file": _basic(USER, PASSWORD_IN_FILE),
     "Proxy-Authorization credential": _basic(PROXY_USER, PROXY_PASSWORD),
+    "OAuth2 client secret": OAUTH2_CLIENT_SECRET,
+    "Basic credential of the OAuth2 client": _basic(OAUTH2_CLIENT_ID, OAUTH2_CLIENT_SECRET),
+    "an OAuth2 access token": OAUTH2_TOKENS,
+    "an assumed role's secret key or session token": ROLE_CREDENTIALS,
 }
 
 
@@ -188,8 +198,41 @@ def records() -> Iterator[AllRecords]:
             logger.disabled = disabled
 
 
+@dataclass
+class AuthServers:
+    """The token endpoint and the STS every test here may use, for OAuth2 and an assumed role."""
+
+    tokens: TokenServer
+    sts: FakeSTS
+
+
+SERVERS: list[AuthServers] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def auth_servers() -> Iterator[AuthServers]:
+    with (
+        TokenServer(
+            OAUTH2_CLIENT_ID, OAUTH2_CLIENT_SECRET, lifetime=3600, token_prefix=OAUTH2_TOKENS
+        ) as tokens,
+        FakeSTS(prefix=ROLE_CREDENTIALS) as sts,
+    ):
+        SERVERS[:] = [AuthServers(tokens, sts)]
+        yield SERVERS[0]
+    SERVERS.clear()
+
+
+def oauth2_options(_: Path) -> dict[str, Any]:
+    return {
+        "oauth2_client_id": OAUTH2_CLIENT_ID,
+        "oauth2_client_secret": OAUTH2_CLIENT_SECRET,
+        "oauth2_token_url": SERVERS[0].tokens.token_url,
+        "oauth2_scopes": ["write"],
+    }
+
+
 @pytest.fixture(autouse=True)
-def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, auth_servers: AuthServers) -> None:
     """No PROMETHEUS_REMOTE_WRITE_* of the developer's; fake AWS credentials, no AWS lookups."""
     for name in list(os.environ):
         if name.startswith("PROMETHEUS_REMOTE_WRITE_") or name in ("AWS_PROFILE", "AWS_ROLE_ARN"):
@@ -200,6 +243,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", auth_servers.sts.base_url)  # an assumed role asks it
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
 
@@ -241,6 +285,11 @@ CREDENTIALS = [
         },
     ),
     Credentials("sigv4", lambda _: {"sigv4": True, "sigv4_region": "us-east-1"}, logger="botocore.auth"),
+    Credentials(
+        "sigv4-assumed-role",
+        lambda _: {"sigv4": True, "sigv4_region": "us-east-1", "sigv4_role_arn": ROLE},
+        logger="botocore.parsers",  # it logged the STS answer's body: dropped, it holds the role's secrets
+    ),
 ]
 CREDENTIAL_PARAMS = [pytest.param(c, id=c.name) for c in CREDENTIALS]
 
@@ -340,6 +389,68 @@ def test_push_through_a_given_client(records: AllRecords, push: Push) -> None:
             assert push.raises is None
         assert receiver.requests[0].header("X-Api-Key") == HEADER_API_KEY
     assert "HTTP Request: POST" in records.text()
+    records.assert_no_secret()
+
+
+OAUTH2_PUSHES = [
+    Push("accepted", ()),
+    Push("5xx-retried", (echo(503), echo(500))),
+    Push("401-then-401-with-a-new-token", (echo(401), echo(401)), raises=NonRetryableReceiverError),
+    Push("400-echoing-the-secrets", (echo(400),), raises=NonRetryableReceiverError),
+]
+
+
+@pytest.mark.parametrize("push", [pytest.param(p, id=p.name) for p in OAUTH2_PUSHES])
+def test_push_with_oauth2(records: AllRecords, push: Push, tmp_path: Path) -> None:
+    with Receiver() as receiver:
+        receiver.script(*push.replies)
+        try:
+            push_to_remote_write(
+                receiver.url + QUERY, registry=registry(), timeout=30, **oauth2_options(tmp_path)
+            )
+        except SendError as exc:
+            assert push.raises is not None and isinstance(exc, push.raises), exc
+            log_raised(exc)
+        else:
+            assert push.raises is None
+        received = receiver.requests
+    assert len(received) == len(push.replies) + (push.raises is None)
+    assert all((r.header("Authorization") or "").startswith(f"Bearer {OAUTH2_TOKENS}") for r in received)
+    records.assert_no_secret()
+
+
+def _echoing_the_client_secret() -> Failure:
+    return Failure(
+        400, f"invalid_client: {OAUTH2_CLIENT_SECRET} / {_basic(OAUTH2_CLIENT_ID, OAUTH2_CLIENT_SECRET)}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("failures", "raises"),
+    [
+        pytest.param(
+            [_echoing_the_client_secret()] * 2, NonRetryableReceiverError, id="refused-echoing-the-secret"
+        ),
+        pytest.param([Failure(503, "busy")], None, id="503-then-issued"),
+    ],
+)
+def test_a_failing_token_endpoint_leaks_nothing(
+    records: AllRecords,
+    auth_servers: AuthServers,
+    failures: list[Failure],
+    raises: type[Exception] | None,
+    tmp_path: Path,
+) -> None:
+    auth_servers.tokens.fail(*failures)
+    with Receiver() as receiver:
+        try:
+            push_to_remote_write(receiver.url, registry=registry(), timeout=30, **oauth2_options(tmp_path))
+        except SendError as exc:
+            assert raises is not None and isinstance(exc, raises), exc
+            assert "the OAuth2 token endpoint" in str(exc) and "invalid_client: ***" in str(exc)
+            log_raised(exc)
+        else:
+            assert raises is None and receiver.requests
     records.assert_no_secret()
 
 
@@ -517,6 +628,21 @@ def test_cli_check(credentials: CliCredentials, verbose: str, tmp_path: Path) ->
     assert "HTTP Request: POST" in result.stderr  # httpx did log, masked
     if verbose == "-vv" and credentials.debug_logger:
         assert f" DEBUG {credentials.debug_logger}: " in result.stderr
+    assert_output_clean(result.stdout + result.stderr, receiver)
+
+
+@pytest.mark.parametrize("verbose", ["-v", "-vv"])
+def test_cli_check_with_oauth2_in_the_environment(verbose: str, auth_servers: AuthServers) -> None:
+    env = {
+        "PROMETHEUS_REMOTE_WRITE_OAUTH2_CLIENT_ID": OAUTH2_CLIENT_ID,
+        "PROMETHEUS_REMOTE_WRITE_OAUTH2_CLIENT_SECRET": OAUTH2_CLIENT_SECRET,
+        "PROMETHEUS_REMOTE_WRITE_OAUTH2_TOKEN_URL": auth_servers.tokens.token_url,
+    }
+    with Receiver([echo(401), echo(401)]) as receiver:
+        result = run_cli(verbose, "check", receiver.url + QUERY, env=cli_env(**env))
+        assert (receiver.requests[0].header("Authorization") or "").startswith(f"Bearer {OAUTH2_TOKENS}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "401" in result.stdout
     assert_output_clean(result.stdout + result.stderr, receiver)
 
 

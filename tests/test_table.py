@@ -31,6 +31,7 @@ from prometheus_rw_bridge._protocol.relabel import RelabelRules
 URL = "https://receiver.example/api/v1/write"
 SECRET = "hunter2-s3cr3t"
 CLIENT = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(204)))
+AUTH = httpx.BasicAuth("u", "p")
 
 # One sample per kind: (raw value as a variable or argument holds it, the setting it becomes).
 # A new kind needs a sample here; the test below says so.
@@ -47,6 +48,10 @@ SAMPLES: dict[str, tuple[object, object]] = {
     "HEADERS": ("X-Seven=7", {"X-Seven": "7"}),
     "PROTOCOL": ("auto", "auto"),
     "REGEX": ("go_.*", re.compile("go_.*")),
+    "URL": ("https://login.example/oauth2/token", "https://login.example/oauth2/token"),
+    "SCOPES": ("write, read", ("write", "read")),
+    "PARAMS": ("audience=mimir", {"audience": "mimir"}),
+    "AUTH": (AUTH, AUTH),
 }
 # What some options need beside them to be valid (cross-field rules of resolve_settings).
 COMPANIONS: dict[str, dict[str, str]] = {
@@ -54,6 +59,19 @@ COMPANIONS: dict[str, dict[str, str]] = {
     "password_file": {"username": "u"},
     "sigv4_region": {"sigv4": "true"},
     "key_file": {"cert_file": "FILE"},
+    "sigv4_role_arn": {"sigv4": "true"},
+    "sigv4_service": {"sigv4": "true"},
+    **{
+        name: {"oauth2_client_id": "c", "oauth2_token_url": "http://t/token"}
+        for name in (
+            "oauth2_client_secret",
+            "oauth2_client_secret_file",
+            "oauth2_scopes",
+            "oauth2_endpoint_params",
+        )
+    },
+    "oauth2_client_id": {"oauth2_token_url": "http://t/token"},
+    "oauth2_token_url": {"oauth2_client_id": "c"},
 }
 # url and endpoints decide which endpoints exist: test_config.py covers them.
 SPECIAL = {"url", "endpoints"}

@@ -54,6 +54,40 @@ ENV_SIGV4_REGION = "PROMETHEUS_REMOTE_WRITE_SIGV4_REGION"
 configured region (``AWS_REGION``, profile). Value: text. Default: from the URL. Scope: endpoint,
 credential."""
 
+ENV_SIGV4_ROLE_ARN = "PROMETHEUS_REMOTE_WRITE_SIGV4_ROLE_ARN"
+"""An IAM role to assume through STS (botocore, from the credential chain's credentials) and sign with; the
+role's credentials are refreshed before they expire. Needs ``sigv4``. See Auth. Value: text. Default: none.
+Scope: endpoint, credential."""
+
+ENV_SIGV4_SERVICE = "PROMETHEUS_REMOTE_WRITE_SIGV4_SERVICE"
+"""The service name SigV4 signs for: ``aps`` (Amazon Managed Service for Prometheus) unless the receiver
+behind the signature wants another. Needs ``sigv4``. Value: text. Default: ``aps``. Scope: endpoint,
+credential."""
+
+ENV_OAUTH2_CLIENT_ID = "PROMETHEUS_REMOTE_WRITE_OAUTH2_CLIENT_ID"
+"""OAuth2 client-credentials grant, as Prometheus's ``oauth2`` block: the client ID. Needs
+``oauth2_token_url``. The token is fetched on first use, cached, and fetched again shortly before it expires
+and after a 401. See Auth. Value: text. Default: none. Scope: endpoint, credential."""
+
+ENV_OAUTH2_CLIENT_SECRET = "PROMETHEUS_REMOTE_WRITE_OAUTH2_CLIENT_SECRET"
+"""The OAuth2 client secret. Value: text, secret. Default: none. Scope: endpoint, credential."""
+
+ENV_OAUTH2_CLIENT_SECRET_FILE = "PROMETHEUS_REMOTE_WRITE_OAUTH2_CLIENT_SECRET_FILE"
+"""File holding the OAuth2 client secret; re-read when it changes. Value: file. Default: none. Scope:
+endpoint, credential."""
+
+ENV_OAUTH2_TOKEN_URL = "PROMETHEUS_REMOTE_WRITE_OAUTH2_TOKEN_URL"
+"""The OAuth2 token endpoint the token is fetched from. Needs ``oauth2_client_id``. Value: URL. Default: none.
+Scope: endpoint, credential."""
+
+ENV_OAUTH2_SCOPES = "PROMETHEUS_REMOTE_WRITE_OAUTH2_SCOPES"
+"""Scopes asked for in the token request (separated by commas or spaces; a list in code). Value: words.
+Default: none. Scope: endpoint, credential."""
+
+ENV_OAUTH2_ENDPOINT_PARAMS = "PROMETHEUS_REMOTE_WRITE_OAUTH2_ENDPOINT_PARAMS"
+"""Further parameters of the token request (``audience=...,resource=...``). Value: *pairs*. Default: none.
+Scope: endpoint, credential."""
+
 ENV_CA_FILE = "PROMETHEUS_REMOTE_WRITE_CA_FILE"
 """PEM file of CA certificates that replace the default trust store. Value: file. Default: httpx's trust store
 (certifi). Scope: endpoint."""
@@ -163,6 +197,12 @@ __all__ = [
     "ENV_MAX_SAMPLES_PER_SEND",
     "ENV_METRIC_DROP",
     "ENV_METRIC_KEEP",
+    "ENV_OAUTH2_CLIENT_ID",
+    "ENV_OAUTH2_CLIENT_SECRET",
+    "ENV_OAUTH2_CLIENT_SECRET_FILE",
+    "ENV_OAUTH2_ENDPOINT_PARAMS",
+    "ENV_OAUTH2_SCOPES",
+    "ENV_OAUTH2_TOKEN_URL",
     "ENV_PASSWORD",
     "ENV_PASSWORD_FILE",
     "ENV_PREFIX",
@@ -174,6 +214,8 @@ __all__ = [
     "ENV_SELF_METRICS",
     "ENV_SIGV4",
     "ENV_SIGV4_REGION",
+    "ENV_SIGV4_ROLE_ARN",
+    "ENV_SIGV4_SERVICE",
     "ENV_STALE_ON_CLOSE",
     "ENV_TENANT",
     "ENV_TIMEOUT",

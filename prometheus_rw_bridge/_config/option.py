@@ -31,10 +31,12 @@ from .parse import (
     parse_labels,
     parse_names,
     parse_nonempty,
+    parse_params,
     parse_positive_int,
     parse_protocol,
     parse_proxy,
     parse_regex,
+    parse_scopes,
     parse_secret,
     parse_size,
     parse_text,
@@ -116,6 +118,13 @@ def parse_http_client(value: object, where: str) -> Any:
     return value
 
 
+def parse_auth(value: object, where: str) -> Any:
+    """Accept an ``httpx.Auth`` (anything with a synchronous auth flow)."""
+    if not callable(getattr(value, "sync_auth_flow", None)):
+        raise fail(where, value, "expected an httpx.Auth instance")
+    return value
+
+
 def parse_endpoint_names(value: object, where: str) -> list[str]:
     """Parse the names of ``PROMETHEUS_REMOTE_WRITE_ENDPOINTS`` (text, or a list in ``app.config``)."""
     return parse_names(" ".join(map(str, split_list(value))), where)
@@ -155,6 +164,11 @@ RELABEL_FILE = Kind(parse_relabel_file, "str | os.PathLike[str]", "file")
 HTTP_CLIENT = Kind(
     parse_http_client, "httpx.Client", "`httpx.Client`", show=lambda value: type(value).__name__
 )
+AUTH = Kind(parse_auth, "httpx.Auth", "`httpx.Auth`", show=lambda value: type(value).__name__)
+SCOPES = Kind(
+    parse_scopes, "Sequence[str] | str", "words", text=" ".join, show=lambda value: repr(list(value))
+)
+PARAMS = Kind(parse_params, "Mapping[str, str] | str", "*pairs*", show=_mapping)
 
 
 @dataclasses.dataclass(frozen=True)

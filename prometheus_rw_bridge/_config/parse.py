@@ -30,10 +30,12 @@ __all__ = [
     "parse_labels",
     "parse_names",
     "parse_nonempty",
+    "parse_params",
     "parse_positive_int",
     "parse_protocol",
     "parse_proxy",
     "parse_regex",
+    "parse_scopes",
     "parse_secret",
     "parse_size",
     "parse_text",
@@ -267,6 +269,26 @@ def _pairs(value: object, where: str, *, secret_values: bool) -> list[tuple[str,
         if len(item) != 2 or not all(isinstance(part, str) for part in item):
             raise fail(where, value, "expected string names and values", secret=secret_values)
     return [(str(k), str(v)) for k, v in items]
+
+
+def parse_params(value: object, where: str) -> Mapping[str, str]:
+    """Parse form parameters (``name=value,...`` or a mapping): any non-empty names."""
+    params: dict[str, str] = {}
+    for name, param_value in _pairs(value, where, secret_values=False):
+        if not name:
+            raise fail(where, value, "expected non-empty parameter names")
+        params[name] = param_value
+    return MappingProxyType(params)
+
+
+def parse_scopes(value: object, where: str) -> tuple[str, ...]:
+    """Parse a list of words (OAuth2 scopes): separated by commas or spaces, or a list in code."""
+    words = split_list(value)
+    if not all(isinstance(word, str) and word.strip() and " " not in word.strip() for word in words):
+        raise fail(where, value, "expected words separated by commas or spaces, or a list of them")
+    if not words:
+        raise fail(where, value, "expected at least one scope")
+    return tuple(str(word).strip() for word in words)
 
 
 def parse_labels(value: object, where: str) -> Mapping[str, str]:

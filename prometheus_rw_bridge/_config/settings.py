@@ -33,7 +33,7 @@ import difflib
 import os
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._exceptions import ConfigurationError
@@ -174,6 +174,38 @@ class _Wheres:
         return option
 
 
+_OAUTH2 = (
+    "oauth2_client_id",
+    "oauth2_client_secret",
+    "oauth2_client_secret_file",
+    "oauth2_token_url",
+    "oauth2_scopes",
+    "oauth2_endpoint_params",
+)
+
+
+def _check_oauth2_and_auth(
+    given: Callable[[str], bool],
+    where: _Wheres,
+    conflict: Callable[[str, str, str], ConfigurationError],
+    other: str | None,
+) -> str | None:
+    """Check the OAuth2 options and ``auth=`` against each other and ``other`` auth; return an OAuth2 one."""
+    oauth2 = next((option for option in _OAUTH2 if given(option)), None)
+    if oauth2 and other:
+        raise conflict(other, oauth2, "OAuth2 fetches its own token: choose one way to authenticate")
+    if given("auth") and (oauth2 or other):
+        raise conflict("auth", oauth2 or other or "", "the given httpx.Auth authenticates the request itself")
+    if oauth2:
+        for needed in ("oauth2_client_id", "oauth2_token_url"):
+            if not given(needed):
+                raise ConfigurationError(
+                    f"{where(oauth2)} needs {needed}: the client-credentials grant needs a client ID "
+                    "and the token endpoint's URL"
+                )
+    return oauth2
+
+
 # What a given http_client brings itself: the options that would configure the library's own client.
 _CLIENT_OPTIONS = ("ca_file", "cert_file", "key_file", "insecure_skip_verify", "proxy")
 
@@ -188,6 +220,7 @@ def _check_endpoint(values: Mapping[str, Any], where: _Wheres) -> None:
     pairs = [
         ("password", "password_file", "give the password once"),
         ("bearer_token", "bearer_token_file", "give the token once"),
+        ("oauth2_client_secret", "oauth2_client_secret_file", "give the secret once"),
     ]
     for first, second, why in pairs:
         if given(first) and given(second):
@@ -202,15 +235,20 @@ def _check_endpoint(values: Mapping[str, Any], where: _Wheres) -> None:
         raise ConfigurationError(
             f"{where('password' if given('password') else 'password_file')} needs a username"
         )
-    if given("sigv4_region") and not given("sigv4"):
-        raise ConfigurationError(
-            f"{where('sigv4_region')} needs sigv4 turned on (sigv4=True or {ENV_SIGV4}=true)"
-        )
+    for sigv4_option in ("sigv4_region", "sigv4_role_arn", "sigv4_service"):
+        if given(sigv4_option) and not given("sigv4"):
+            raise ConfigurationError(
+                f"{where(sigv4_option)} needs sigv4 turned on (sigv4=True or {ENV_SIGV4}=true)"
+            )
+    oauth2 = _check_oauth2_and_auth(
+        given, where, conflict, basic or bearer or ("sigv4" if given("sigv4") else None)
+    )
     if given("key_file") and not given("cert_file"):
         raise ConfigurationError(f"{where('key_file')} needs a cert_file (the client certificate)")
     headers = {name.lower() for name in values.get("headers", {})}
-    if "authorization" in headers and (basic or bearer or given("sigv4")):
-        raise conflict("headers", basic or bearer or "sigv4", "an Authorization header and an auth option")
+    sets_authorization = basic or bearer or ("sigv4" if given("sigv4") else None) or oauth2
+    if "authorization" in headers and sets_authorization:
+        raise conflict("headers", sets_authorization, "an Authorization header and an auth option")
     if "x-scope-orgid" in headers and given("tenant"):
         raise conflict("headers", "tenant", "tenant is sent as X-Scope-OrgID")
     mine = next((o for o in _CLIENT_OPTIONS if given(o)), None)

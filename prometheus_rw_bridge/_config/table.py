@@ -47,6 +47,7 @@ from typing import Any
 
 from .._protocol.relabel import RelabelRules
 from .option import (
+    AUTH,
     BOOLEAN,
     COUNT,
     DURATION,
@@ -56,11 +57,13 @@ from .option import (
     HTTP_CLIENT,
     LABELS,
     NAME,
+    PARAMS,
     PROTOCOL,
     PROXY,
     REGEX,
     RELABEL_FILE,
     RELABEL_RULES,
+    SCOPES,
     SECRET,
     SIZE,
     TEXT,
@@ -142,6 +145,33 @@ class EndpointSettings:
     )
     """AWS region for SigV4; taken from an `aps-workspaces.<region>.amazonaws.com` URL, else botocore's
     configured region (`AWS_REGION`, profile)."""
+    sigv4_role_arn: str | None = option(NAME, default=None, credential=True, section="auth")
+    """An IAM role to assume through STS (botocore, from the credential chain's credentials) and sign with;
+    the role's credentials are refreshed before they expire. Needs `sigv4`. See [Auth](auth.md#sigv4)."""
+    sigv4_service: str | None = option(
+        NAME, default=None, credential=True, section="auth", default_text="`aps`"
+    )
+    """The service name SigV4 signs for: `aps` (Amazon Managed Service for Prometheus) unless the receiver
+    behind the signature wants another. Needs `sigv4`."""
+    oauth2_client_id: str | None = option(NAME, default=None, credential=True, section="auth")
+    """OAuth2 client-credentials grant, as Prometheus's `oauth2` block: the client ID. Needs
+    `oauth2_token_url`. The token is fetched on first use, cached, and fetched again shortly before it
+    expires and after a 401. See [Auth](auth.md#oauth2)."""
+    oauth2_client_secret: str | None = option(SECRET, default=None, credential=True, section="auth")
+    """The OAuth2 client secret."""
+    oauth2_client_secret_file: str | None = option(FILE, default=None, credential=True, section="auth")
+    """File holding the OAuth2 client secret; re-read when it changes."""
+    oauth2_token_url: str | None = option(URL, default=None, credential=True, section="auth")
+    """The OAuth2 token endpoint the token is fetched from. Needs `oauth2_client_id`."""
+    oauth2_scopes: tuple[str, ...] | None = option(SCOPES, default=None, credential=True, section="auth")
+    """Scopes asked for in the token request (separated by commas or spaces; a list in code)."""
+    oauth2_endpoint_params: Mapping[str, str] | None = option(
+        PARAMS, default=None, credential=True, section="auth"
+    )
+    """Further parameters of the token request (`audience=...,resource=...`)."""
+    auth: Any = option(AUTH, default=None, credential=True, section="auth", env=None)
+    """Any `httpx.Auth`, for a scheme the library does not ship (a signed header, a token broker); not with
+    the other auth options. Code only. See [Auth](auth.md#your-own-auth)."""
     ca_file: str | None = option(
         FILE, default=None, section="tls", default_text="httpx's trust store (certifi)"
     )

@@ -1,10 +1,14 @@
-"""The auth of one endpoint: the ``httpx.Auth`` its settings ask for, added to each request.
+"""The auth classes of the basic schemes: basic auth and bearer tokens, their secrets kept in files.
 
-What httpx already does (basic auth from a pair) is used as is; this module adds what it lacks:
+What httpx already does (basic auth from a pair) is used as is; this module and its siblings add
+what it lacks (``client.auth_of`` picks the one an endpoint's settings ask for):
 
 * :class:`BearerTokenAuth` and :class:`FileBasicAuth` re-read their secret file when it changes
   (another inode, mtime or size), so rotated tokens work without a restart;
-* :class:`SigV4Auth` signs each request with botocore's SigV4 signer (the ``aws`` extra).
+* ``sigv4.SigV4Auth`` signs each request with botocore's SigV4 signer (the ``aws`` extra),
+  as the credential chain's identity or as an assumed role;
+* ``oauth2.OAuth2Auth`` fetches, caches and refreshes an OAuth2 client-credentials token;
+* ``auth=`` passes any ``httpx.Auth`` of the user's through as it is.
 
 Each has a ``secrets()`` method naming the values it has sent, so the transport can mask them
 wherever they come back.  Secrets never appear in reprs, log records or exception messages.
@@ -16,20 +20,18 @@ import logging
 import os
 import threading
 from collections.abc import Generator
-from typing import Any
 
 import httpx
 
-from .._config.settings import EndpointSettings
-from .._exceptions import ConfigurationError, MissingDependencyError
+from .._exceptions import ConfigurationError
 from .._redact import MASK, basic_auth_secrets
 
-__all__ = ["BasicAuth", "BearerTokenAuth", "FileBasicAuth", "SigV4Auth", "auth_of"]
+__all__ = ["BasicAuth", "BearerTokenAuth", "FileBasicAuth", "SecretFile"]
 
 logger = logging.getLogger(__name__)
 
 
-class _SecretFile:
+class SecretFile:
     """A secret kept in a file, re-read whenever the file changes."""
 
     def __init__(self, path: str, what: str) -> None:
@@ -115,7 +117,7 @@ class BearerTokenAuth(httpx.Auth):
         if (token is None) == (token_file is None):
             raise ConfigurationError("BearerTokenAuth needs exactly one of token and token_file")
         self._token = token
-        self._file = _SecretFile(token_file, "bearer token file") if token_file is not None else None
+        self._file = SecretFile(token_file, "bearer token file") if token_file is not None else None
 
     def __repr__(self) -> str:
         source = f"token_file={self._file.path!r}" if self._file is not None else f"token={MASK!r}"
@@ -142,7 +144,7 @@ class FileBasicAuth(httpx.Auth):
 
     def __init__(self, username: str, password_file: str) -> None:
         self._username = username
-        self._file = _SecretFile(password_file, "password file")
+        self._file = SecretFile(password_file, "password file")
 
     def __repr__(self) -> str:
         return f"FileBasicAuth(username={self._username!r}, password_file={self._file.path!r})"
@@ -154,96 +156,3 @@ class FileBasicAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         yield from httpx.BasicAuth(self._username, self._file.read()).auth_flow(request)
-
-
-# Headers a proxy or the HTTP stack may change or drop; signing them would break the signature.
-_UNSIGNED_HEADERS = frozenset(
-    {"accept", "accept-encoding", "connection", "expect", "transfer-encoding", "user-agent"}
-)
-
-
-class SigV4Auth(httpx.Auth):
-    """AWS Signature Version 4 on each request, signed by botocore (the ``aws`` extra).
-
-    Credentials come from botocore's usual chain (environment, profile, SSO, instance or task
-    role) and are refreshed by botocore when they expire.
-
-    Args:
-        region: the AWS region; by default botocore's configured region.
-        service: the signing name; ``aps`` for Amazon Managed Service for Prometheus.
-        credentials: botocore credentials to use instead of the default chain.
-
-    Raises:
-        MissingDependencyError: botocore is not installed.
-        ConfigurationError: no region or no credentials can be found.
-    """
-
-    requires_request_body = True
-
-    def __init__(self, *, region: str | None = None, service: str = "aps", credentials: Any = None) -> None:
-        try:
-            import botocore.auth
-            import botocore.awsrequest
-            import botocore.session
-        except ImportError as exc:
-            raise MissingDependencyError("botocore", "SigV4 signing", extra="aws") from exc
-        self._signer_class = botocore.auth.SigV4Auth
-        self._request_class = botocore.awsrequest.AWSRequest
-        session = botocore.session.get_session() if credentials is None or region is None else None
-        self.region = region or (session.get_config_variable("region") if session is not None else None)
-        if not self.region:
-            raise ConfigurationError(
-                "sigv4_region: no AWS region given and none configured; set sigv4_region, "
-                "PROMETHEUS_REMOTE_WRITE_SIGV4_REGION or AWS_REGION"
-            )
-        self.service = service
-        self._credentials = credentials if credentials is not None else session.get_credentials()  # type: ignore[union-attr]
-        if self._credentials is None:
-            raise ConfigurationError(
-                "sigv4: no AWS credentials found (environment, shared config/credentials file, "
-                "SSO, or instance/task role)"
-            )
-
-    def __repr__(self) -> str:
-        return f"SigV4Auth(region={self.region!r}, service={self.service!r})"
-
-    def secrets(self) -> tuple[str, ...]:
-        """The secret key and session token, so they can be masked wherever they come back."""
-        credentials = self._credentials
-        if hasattr(credentials, "get_frozen_credentials"):
-            credentials = credentials.get_frozen_credentials()
-        return tuple(v for v in (credentials.secret_key, credentials.token) if v)
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        credentials = self._credentials
-        if hasattr(credentials, "get_frozen_credentials"):
-            credentials = credentials.get_frozen_credentials()
-        signed = self._request_class(
-            method=request.method,
-            url=str(request.url),
-            data=request.content,
-            headers={k: v for k, v in request.headers.items() if k.lower() not in _UNSIGNED_HEADERS},
-        )
-        self._signer_class(credentials, self.service, self.region).add_auth(signed)
-        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
-            if name in signed.headers:
-                request.headers[name] = signed.headers[name]
-        yield request
-
-
-def auth_of(endpoint: EndpointSettings) -> httpx.Auth | None:
-    """Return the httpx auth the endpoint's settings ask for, or None for none.
-
-    Raises:
-        ConfigurationError: SigV4 finds no region or no credentials.
-        MissingDependencyError: SigV4 is asked for and botocore is not installed.
-    """
-    if endpoint.sigv4:
-        return SigV4Auth(region=endpoint.sigv4_region)
-    if endpoint.bearer_token is not None or endpoint.bearer_token_file is not None:
-        return BearerTokenAuth(endpoint.bearer_token, token_file=endpoint.bearer_token_file)
-    if endpoint.password_file is not None:
-        return FileBasicAuth(endpoint.username or "", endpoint.password_file)
-    if endpoint.username is not None:
-        return BasicAuth(endpoint.username, endpoint.password or "")
-    return None

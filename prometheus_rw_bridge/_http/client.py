@@ -19,11 +19,13 @@ import httpx
 from .._config.settings import EndpointSettings
 from .._exceptions import ConfigurationError
 from .._redact import safe_url, userinfo_secrets
-from .auth import auth_of
+from .auth import BasicAuth, BearerTokenAuth, FileBasicAuth
 from .errors import DEFAULT_TRUST_STORE
+from .oauth2 import OAuth2Auth
+from .sigv4 import SigV4Auth
 from .transport import HttpxTransport
 
-__all__ = ["endpoint_transport", "make_client", "make_ssl_context"]
+__all__ = ["auth_of", "endpoint_transport", "make_client", "make_ssl_context"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,41 @@ def make_client(endpoint: EndpointSettings) -> httpx.Client:
     return httpx.Client(
         verify=verify, timeout=httpx.Timeout(endpoint.timeout), follow_redirects=False, **kwargs
     )
+
+
+def auth_of(endpoint: EndpointSettings) -> httpx.Auth | None:
+    """Return the httpx auth the endpoint's settings ask for, or None for none.
+
+    Raises:
+        ConfigurationError: SigV4 finds no region or no credentials.
+        MissingDependencyError: SigV4 is asked for and botocore is not installed.
+    """
+    if endpoint.auth is not None:
+        auth: httpx.Auth = endpoint.auth
+        return auth
+    if endpoint.sigv4:
+        return SigV4Auth(
+            region=endpoint.sigv4_region,
+            service=endpoint.sigv4_service or "aps",
+            role_arn=endpoint.sigv4_role_arn,
+            timeout=endpoint.timeout,
+        )
+    if endpoint.oauth2_client_id is not None and endpoint.oauth2_token_url is not None:
+        return OAuth2Auth(
+            client_id=endpoint.oauth2_client_id,
+            token_url=endpoint.oauth2_token_url,
+            client_secret=endpoint.oauth2_client_secret,
+            client_secret_file=endpoint.oauth2_client_secret_file,
+            scopes=endpoint.oauth2_scopes or (),
+            endpoint_params=endpoint.oauth2_endpoint_params or {},
+        )
+    if endpoint.bearer_token is not None or endpoint.bearer_token_file is not None:
+        return BearerTokenAuth(endpoint.bearer_token, token_file=endpoint.bearer_token_file)
+    if endpoint.password_file is not None:
+        return FileBasicAuth(endpoint.username or "", endpoint.password_file)
+    if endpoint.username is not None:
+        return BasicAuth(endpoint.username, endpoint.password or "")
+    return None
 
 
 def endpoint_transport(endpoint: EndpointSettings) -> HttpxTransport:

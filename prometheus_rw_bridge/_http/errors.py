@@ -109,7 +109,13 @@ def _message(raw: bytes, response: httpx.Response) -> str:
 
 
 def transport_error(
-    exc: BaseException, url: str, timeout: float, secrets: Iterable[str], *, trust_store: str
+    exc: BaseException,
+    url: str,
+    timeout: float,
+    secrets: Iterable[str],
+    *,
+    trust_store: str,
+    via: str | None = None,
 ) -> TransportError:
     """Return the ``TransportError`` for a request that got no answer, to raise ``from exc``.
 
@@ -122,10 +128,14 @@ def transport_error(
         timeout: the request's timeout in seconds, to say what ran out.
         secrets: every secret the request carried, in every form.
         trust_store: what the server's certificate was checked against, in words.
+        via: the URL of the request that failed, when the auth made it (a token endpoint's).
     """
     secrets = tuple(secrets)
-    tls = url.startswith("https:")
-    message = scrub(f"cannot send to {url}: {_describe(exc, timeout, tls, trust_store)}", secrets)
+    tls = (via or url).startswith("https:")
+    why = _describe(exc, timeout, tls, trust_store)
+    if via is not None:
+        why = f"its auth's request to {via} failed: {why}"
+    message = scrub(f"cannot send to {url}: {why}", secrets)
     scrub_exception_chain(exc, secrets)
     return TransportError(message)
 

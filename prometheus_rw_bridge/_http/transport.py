@@ -26,7 +26,7 @@ import codecs
 import hashlib
 import ssl
 import urllib.parse
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -270,8 +270,9 @@ class HttpxTransport:
                 finally:
                     response.close()
             except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+                via = self._other_request_url(exc)
                 raise transport_error(
-                    exc, self.url, seconds, secrets(), trust_store=self._trust_store
+                    exc, self.url, seconds, secrets(), trust_store=self._trust_store, via=via
                 ) from exc
             except RuntimeError as exc:
                 if not self._client.is_closed:
@@ -294,21 +295,40 @@ class HttpxTransport:
         that call ``send()`` must find everything imported.  This builds a request as ``send()``
         does, runs the auth on it (a SigV4 signature, a token or password file read) and looks
         up the IDNA codec, with which ``socket.getaddrinfo`` and ``ssl`` encode every host
-        name.  Nothing is sent; an auth that fails here is left for ``send()`` to report.
+        name.  An auth whose first step would wait on the network (an OAuth2 token, an assumed
+        role) has a ``warm_up()`` of its own, which does the same without sending.  Nothing is
+        sent; an auth that fails here is left for ``send()`` to report.
         """
         request = self._request(b"", "1.0", 1, self.timeout)
         codecs.lookup("idna")
         auth = self._effective_auth()
-        if auth is not None:
-            # Signing logs what send() would log (botocore's canonical request): mask it the same way.
-            with masking_logs(self._known_secrets):
-                flow = auth.sync_auth_flow(request)
-                try:
+        if auth is None:
+            return
+        # Signing logs what send() would log (botocore's canonical request): mask it the same way.
+        with masking_logs(self._known_secrets):
+            # An auth whose first step would wait on the network says how to warm it up.
+            warm_up: Callable[[], object] | None = getattr(auth, "warm_up", None)
+            flow = None if callable(warm_up) else auth.sync_auth_flow(request)
+            try:
+                if flow is None and warm_up is not None:
+                    warm_up()
+                elif flow is not None:
                     next(flow)
-                except Exception:  # an unreadable token file, say: send() reports it
-                    pass
-                finally:
+            except Exception:  # an unreadable token file, say: send() reports it
+                pass
+            finally:
+                if flow is not None:
                     flow.close()
+
+    def _other_request_url(self, exc: BaseException) -> str | None:
+        """The displayable URL of the request ``exc`` is about, if not ours (the auth made it)."""
+        try:
+            failed = exc.request if isinstance(exc, httpx.RequestError) else None
+        except RuntimeError:  # no request attached
+            return None
+        if failed is None or failed.url == httpx.URL(self._post_url):
+            return None
+        return safe_url(str(failed.url))
 
     def _effective_auth(self) -> httpx.Auth | None:
         """The auth a request gets: ours, else the client's own."""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .._config.settings import EndpointSettings
+from .._redact import safe_url
 
 __all__ = ["Diagnosis", "credentials", "diagnose_answer", "failed"]
 
@@ -39,6 +40,14 @@ def failed(summary: str, *hints: str) -> Diagnosis:
 
 def credentials(used: EndpointSettings) -> str | None:
     """Name the credentials sent, or None."""
+    if used.auth is not None:
+        return f"the httpx.Auth {type(used.auth).__name__} given as auth="
+    if used.sigv4:
+        role = f" as role {used.sigv4_role_arn}" if used.sigv4_role_arn else ""
+        return f"a SigV4 signature for service {used.sigv4_service or 'aps'}{role}"
+    if used.oauth2_client_id:
+        token_url = safe_url(used.oauth2_token_url or "")
+        return f"an OAuth2 token of client {used.oauth2_client_id!r} from {token_url}"
     if used.bearer_token_file:
         return f"the bearer token in {os.fspath(used.bearer_token_file)}"
     if used.bearer_token:
