@@ -54,8 +54,14 @@ def measure(protocol: str, samples: int, traced: bool) -> dict[str, Any]:
 
     def start(url: str, registry: Any) -> Any:
         return prometheus_rw_bridge.enable_remote_write(
-            url, registry=registry, interval=3600, job=JOB, instance=INSTANCE, protocol=protocol,
-            self_metrics=False, stale_on_close=False,
+            url,
+            registry=registry,
+            interval=3600,
+            job=JOB,
+            instance=INSTANCE,
+            protocol=protocol,
+            self_metrics=False,
+            stale_on_close=False,
         )
 
     with NoOpReceiver() as url:
@@ -77,7 +83,8 @@ def measure(protocol: str, samples: int, traced: bool) -> dict[str, Any]:
         gc.collect()
         rss2, traced2 = _rss(), tracemalloc.get_traced_memory()[0]
         rss_trimmed = _trimmed_rss()
-        series = bridge._encoder.series_kept + (bridge._encoder_v2.series_kept if bridge._encoder_v2 else 0)
+        encoders = bridge._makers[0].encoders.values()
+        series = sum(encoder.series_kept for encoder in encoders if encoder is not None)
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
         assert bridge.flush(timeout=300)

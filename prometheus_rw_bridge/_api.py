@@ -13,10 +13,10 @@ from prometheus_client import REGISTRY
 
 from ._delivery import bridge as _bridge
 from ._delivery.bridge import RemoteWriteBridge
+from ._delivery.groups import group_by_rules, make_encoders
 from ._exceptions import ConfigurationError, MissingDependencyError, SendError
 from ._protocol import snappy as _snappy
 from ._protocol.batching import Request, compress_requests
-from ._protocol.encode import Encoder
 from ._protocol.families import ONE_SHOT_WARNINGS
 from ._protocol.registry import read
 
@@ -164,7 +164,7 @@ def push_to_remote_write(
             transports[index],
             mode=settings.protocol,
             timestamp_ms=timestamp_ms,
-            requests=requests,
+            requests=requests[index],
             max_bytes_per_send=settings.max_bytes_per_send,
             spool=spools[index],
         )
@@ -183,26 +183,29 @@ def push_to_remote_write(
         raise errors[0]
 
 
-def _encode_once(registry: Any, settings: Any) -> tuple[int, dict[str, list[Request]]]:
-    """Collect once; return the timestamp and the compressed requests of each protocol that may be sent."""
+def _encode_once(registry: Any, settings: Any) -> tuple[int, list[dict[str, list[Request]]]]:
+    """Collect once; return the timestamp and, per endpoint, the compressed requests of each
+    protocol it may be sent.
+
+    Endpoints with equal relabel rules share one encoding (``_delivery.groups``).
+    """
     families = list(read(registry))
     timestamp_ms = int(time.time() * 1000)
-    options = {
-        "job": settings.job,
-        "instance": settings.instance,
-        "external_labels": settings.external_labels,
-        "metric_filter": settings.metric_filter,
-        "warned": ONE_SHOT_WARNINGS,  # a process pushing again and again warns once per problem
-    }
     limit, max_bytes = settings.max_samples_per_send, settings.max_bytes_per_send
-    encoded = Encoder(**options).encode(families, timestamp_ms)
-    if encoded.dropped:
-        # No counters outlive a one-shot push; the warnings said why, this says how many.
-        logger.debug("push_to_remote_write: samples left out as unsendable, by reason: %s", encoded.dropped)
-    requests = {"1.0": compress_requests(encoded, "1.0", limit, metadata=True, max_bytes=max_bytes)}
-    if settings.protocol != "1.0":
-        from ._protocol.encode_v2 import EncoderV2
-
-        encoded_v2 = EncoderV2(**options).encode(families, timestamp_ms)
-        requests["2.0"] = compress_requests(encoded_v2, "2.0", limit, metadata=False, max_bytes=max_bytes)
-    return timestamp_ms, requests
+    per_endpoint: list[dict[str, list[Request]]] = [{} for _ in settings.endpoints]
+    for rules, indices in group_by_rules(settings.endpoints):
+        # A process pushing again and again warns once per problem.
+        encoder, encoder_v2 = make_encoders(settings, rules, warned=ONE_SHOT_WARNINGS, track_staleness=False)
+        encoded = encoder.encode(families, timestamp_ms)
+        if encoded.dropped:
+            # No counters outlive a one-shot push; the warnings said why, this says how many.
+            logger.debug(
+                "push_to_remote_write: samples left out as unsendable, by reason: %s", encoded.dropped
+            )
+        requests = {"1.0": compress_requests(encoded, "1.0", limit, metadata=True, max_bytes=max_bytes)}
+        if encoder_v2 is not None:
+            encoded_v2 = encoder_v2.encode(families, timestamp_ms)
+            requests["2.0"] = compress_requests(encoded_v2, "2.0", limit, metadata=False, max_bytes=max_bytes)
+        for index in indices:
+            per_endpoint[index] = requests
+    return timestamp_ms, per_endpoint

@@ -40,9 +40,9 @@ def test_auto_confirmed_on_2_0_drops_the_1_0_encoders_state(
     try:
         assert bridge.flush(timeout=10)  # 2.0, confirmed by the receiver's *-Written headers
         assert bridge.flush(timeout=10)
-        assert bridge._maker.encoders["1.0"].series_kept == 0
+        assert bridge._makers[0].encoders["1.0"].series_kept == 0
         # orders_total (created as start time), temperature
-        assert bridge._maker.encoders["2.0"].series_kept == 2
+        assert bridge._makers[0].encoders["2.0"].series_kept == 2
     finally:
         bridge.close(timeout=5)
     assert {r.protocol for r in receiver.requests} == {"2.0"}
@@ -56,8 +56,8 @@ def test_auto_fallen_back_to_1_0_drops_the_2_0_encoders_state(
     try:
         assert bridge.flush(timeout=10)  # 2.0 refused, resent as 1.0
         assert bridge.flush(timeout=10)  # 1.0 until the next probe
-        assert bridge._maker.encoders["2.0"].series_kept == 0
-        assert bridge._maker.encoders["1.0"].series_kept == 3  # orders_total, orders_created, temperature
+        assert bridge._makers[0].encoders["2.0"].series_kept == 0
+        assert bridge._makers[0].encoders["1.0"].series_kept == 3  # orders_total, orders_created, temperature
     finally:
         bridge.close(timeout=5)
     assert [r.protocol for r in receiver.requests][-1] == "1.0"

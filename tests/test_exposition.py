@@ -46,6 +46,7 @@ from scrape import (
 from prometheus_rw_bridge import (
     STALE_NAN,
     STALE_NAN_BITS,
+    ConfigurationError,
     decode_write_request,
     generate_write_request,
     is_stale_nan,
@@ -336,6 +337,29 @@ def test_empty_registry_gives_a_valid_empty_request(registry: CollectorRegistry)
 def test_protocol_is_checked(registry: CollectorRegistry) -> None:
     with pytest.raises(ValueError, match="protocol"):
         body_of(registry, protocol="3.0")
+
+
+@pytest.mark.parametrize("protocol", ["1.0", "2.0"])
+def test_write_relabel_configs_apply_to_every_series(registry: CollectorRegistry, protocol: str) -> None:
+    requests = Counter("requests", "R.", ["path", "request_id"], registry=registry)
+    requests.labels("/a", "r1").inc()
+    Gauge("python_gc_objects", "G.", registry=registry).set(1)
+    rules = [
+        {"regex": "request_id", "action": "labeldrop"},
+        {"source_labels": ["__name__"], "regex": "python_gc_.*", "action": "drop"},
+        {"target_label": "cluster", "replacement": "eu"},
+    ]
+    body = body_of(registry, job="j", instance="i", protocol=protocol, write_relabel_configs=rules)
+    series = decode_write_request(body, protocol=protocol).series
+    created = {"requests_created"} if protocol == "1.0" else set()  # 2.0: the start timestamp
+    assert {s.name for s in series} == {"requests_total", *created}
+    expected = {"job": "j", "instance": "i", "path": "/a", "cluster": "eu"}
+    assert all(s.labels == {"__name__": s.name, **expected} for s in series)
+
+
+def test_a_bad_relabel_rule_names_its_index_and_field(registry: CollectorRegistry) -> None:
+    with pytest.raises(ConfigurationError, match=r"write_relabel_configs\[0\]\.regex='\('"):
+        body_of(registry, write_relabel_configs=[{"regex": "("}])
 
 
 def test_target_info_is_sent(registry: CollectorRegistry) -> None:

@@ -9,6 +9,7 @@
   protocol ``auto``;
 * ``spool`` (with ``spool_index``, ``spool_files``, ``spool_recovery``, ``spool_format``): the
   on-disk spool of requests; ``spooled``: the queue's side of it (write, read back, replay);
+* ``groups``: endpoints grouped by their relabel rules, each group with encoders of its own;
 * ``selfmetrics``: the ``prometheus_remote_storage_*`` families; ``setup``: settings to a bridge.
 
 Talks HTTP only through the ``Transport`` interface of ``_http``.

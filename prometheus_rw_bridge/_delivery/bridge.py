@@ -28,6 +28,7 @@ from .._protocol.encode import Encoder
 from .._protocol.registry import read
 from . import forks
 from .collection import CollectionMaker, debug_text
+from .groups import EncoderGroup
 from .ledger import BridgeStats
 from .sender import EndpointSender
 
@@ -63,7 +64,7 @@ class RemoteWriteBridge:
         registry: Any,
         senders: Sequence[EndpointSender],
         *,
-        encoder: Encoder,
+        encoder: Encoder | None = None,
         interval: float = DEFAULT_INTERVAL,
         max_samples_per_send: int = DEFAULT_MAX_SAMPLES_PER_SEND,
         max_bytes_per_send: int | None = None,
@@ -74,23 +75,33 @@ class RemoteWriteBridge:
         wall_clock: Callable[[], float] = time.time,
         start: bool = True,
         disabled_reason: str | None = None,
+        groups: Sequence[EncoderGroup] | None = None,
     ) -> None:
         self._registry = registry
         self._senders = list(senders)
+        if groups is None:  # one group: every sender is sent what ``encoder`` (and ``encoder_v2``) make
+            if encoder is None:
+                raise TypeError("RemoteWriteBridge needs an encoder, or groups of senders and encoders")
+            groups = [EncoderGroup(self._senders, encoder, encoder_v2)]
         self._interval = interval
         self._stale_on_close = stale_on_close
         self._debug = debug
         self._clock = clock
         self._wall_clock = wall_clock
-        self._maker = CollectionMaker(
-            self._senders,
-            encoder=encoder,
-            encoder_v2=encoder_v2,
-            max_samples=max_samples_per_send,
-            max_bytes=max_bytes_per_send,
-            debug=debug,
-            clock=clock,
-        )
+        self._makers = [  # one per group of endpoints sent the same series (relabel rules)
+            CollectionMaker(
+                group.senders,
+                encoder=group.encoder,
+                encoder_v2=group.encoder_v2,
+                max_samples=max_samples_per_send,
+                max_bytes=max_bytes_per_send,
+                debug=debug,
+                clock=clock,
+                to="" if len(groups) == 1 else ", ".join(sender.url for sender in group.senders),
+            )
+            for group in groups
+        ]
+        self._seq = 0  # of the last collection made
         self.disabled_reason = disabled_reason
         self._collect_lock = threading.Lock()
         self._collecting_in: int | None = None  # the thread ident running a collection
@@ -267,23 +278,28 @@ class RemoteWriteBridge:
         self._collecting_in = threading.get_ident()
         try:
             if os.getpid() != self._pid or (self._closed and not final):
-                return self._maker.seq
+                return self._seq
             timestamp_ms = self._next_timestamp()
             try:
                 families: Iterable[Any] = read(self._registry)
-                if self._maker.reads_twice():
-                    families = list(families)  # two encoders read them; else each goes once encoded
-                self._maker.make(families, timestamp_ms, stale_all=False)
+                if sum(len(maker.protocols_wanted()) for maker in self._makers) > 1:
+                    families = list(families)  # several encoders read them; else each goes once encoded
+                self._make(families, timestamp_ms, stale_all=False)
                 self._collections += 1
             except Exception:
                 self._collection_errors += 1
                 logger.error("Collecting the registry failed; nothing pushed this time", exc_info=True)
             if final and self._stale_on_close:
-                self._maker.make((), self._next_timestamp(), stale_all=True)
-            return self._maker.seq
+                self._make((), self._next_timestamp(), stale_all=True)
+            return self._seq
         finally:
             self._collecting_in = None
             self._collect_lock.release()
+
+    def _make(self, families: Iterable[Any], timestamp_ms: int, *, stale_all: bool) -> None:
+        self._seq += 1
+        for maker in self._makers:
+            maker.make(families, timestamp_ms, self._seq, stale_all=stale_all)
 
     def _wait_all(self, seq: int, deadline: float | None) -> bool:
         ok = True

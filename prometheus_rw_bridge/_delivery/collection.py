@@ -88,6 +88,8 @@ class CollectionMaker:
         max_bytes: bytes per request on the wire (``max_bytes_per_send``), or None.
         debug: log every collection as text.
         clock: monotonic clock for the metadata resend interval.
+        to: whose collections these are, for the debug log: empty when every endpoint is
+            sent the same series (no relabel rules tell them apart).
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class CollectionMaker:
         max_bytes: int | None,
         debug: bool,
         clock: Callable[[], float] = time.monotonic,
+        to: str = "",
     ) -> None:
         self._senders = senders
         self.encoders = {"1.0": encoder, "2.0": encoder_v2}
@@ -108,11 +111,7 @@ class CollectionMaker:
         self._debug = debug
         self._clock = clock
         self._last_metadata_at = -METADATA_RESEND_INTERVAL
-        self.seq = 0  # of the last collection made
-
-    def reads_twice(self) -> bool:
-        """Whether two encoders will read this collection's families (so list them once)."""
-        return self.encoders["2.0"] is not None and len(self.protocols_wanted()) > 1
+        self._to = to
 
     def protocols_wanted(self) -> set[str]:
         """The protocols this push is encoded in: each sender's, and 1.0 beside an unconfirmed 2.0."""
@@ -126,8 +125,8 @@ class CollectionMaker:
                 wanted.add("1.0")
         return wanted
 
-    def make(self, families: Iterable[Any], timestamp_ms: int, *, stale_all: bool) -> int:
-        """Encode ``families`` (or stale markers for every series sent) and submit; return the seq."""
+    def make(self, families: Iterable[Any], timestamp_ms: int, seq: int, *, stale_all: bool) -> None:
+        """Encode ``families`` (or stale markers for every series sent) and submit them as ``seq``."""
         encoded: dict[str, Any] = {}
 
         def encoded_as(protocol: str) -> Any:
@@ -149,9 +148,8 @@ class CollectionMaker:
         )
         if send_metadata:
             self._last_metadata_at = now
-        self.seq += 1
         if self._debug:
-            _log_debug(encoded_as("1.0" if v1 is not None else "2.0"), self.seq)
+            _log_debug(encoded_as("1.0" if v1 is not None else "2.0"), seq, self._to)
         requests: dict[str, list[Request]] = {}
 
         def requests_as(protocol: str) -> list[Request]:
@@ -173,23 +171,23 @@ class CollectionMaker:
             # Submitted even when empty, so a flush() waiting on this seq sees it finish.
             sender.submit(
                 Collection(
-                    self.seq,
+                    seq,
                     timestamp_ms,
                     [Part.of(r) for r in requests_as(protocol)],
                     fallback,
                     encoded_as(protocol).dropped,
                 )
             )
-        return self.seq
 
 
-def _log_debug(collection: Any, seq: int) -> None:
+def _log_debug(collection: Any, seq: int, to: str) -> None:
     protocol = "1.0" if isinstance(collection, EncodedCollection) else "2.0"
     text = debug_text(collection.body(metadata=False), protocol)
     logger.info(
-        "Remote-write push #%d at %d ms, %d samples:\n%s",
+        "Remote-write push #%d at %d ms%s, %d samples:\n%s",
         seq,
         collection.timestamp_ms,
+        f" to {to}" if to else "",
         collection.samples,
         text,
     )

@@ -1,8 +1,8 @@
 """Assemble a running bridge from resolved :class:`~prometheus_rw_bridge._config.Settings`.
 
-The one place where configuration meets the moving parts: encoder(s), one transport and
-sender per endpoint, self-metrics.  Kept apart from ``_api`` so the public functions read as
-policy, not plumbing.
+The one place where configuration meets the moving parts: one transport and sender per
+endpoint, encoders per group of endpoints with equal relabel rules (``groups``), self-metrics.
+Kept apart from ``_api`` so the public functions read as policy, not plumbing.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._config.settings import EndpointSettings, Settings, resolve_settings
 from .._exceptions import ConfigurationError
-from .._protocol.encode import Encoder
 from .bridge import RemoteWriteBridge
+from .groups import EncoderGroup, group_by_rules, make_encoders
 from .sender import EndpointSender
 
 if TYPE_CHECKING:
@@ -108,26 +108,11 @@ def build_bridge(
             (the OpenTelemetry exporter, whose reader has its own thread).
     """
 
-    warned: set[tuple[str, str]] = set()  # the 1.0 and 2.0 encoders see the same problems: log each once
-    types: dict[str, Callable[..., Any]] = {"1.0": Encoder}
-    if settings.protocol != "1.0":
-        from .._protocol.encode_v2 import EncoderV2
-
-        types["2.0"] = EncoderV2
-    types.update(encoder_types or {})
-
-    def encoder_of(protocol: str) -> Any:
-        return types[protocol](
-            job=settings.job,
-            instance=settings.instance,
-            external_labels=settings.external_labels,
-            track_staleness=True,
-            metric_filter=settings.metric_filter,
-            warned=warned,
-        )
-
-    encoder = encoder_of("1.0")
-    encoder_v2 = encoder_of("2.0") if settings.protocol != "1.0" else None
+    warned: set[tuple[str, str]] = set()  # every encoder sees the same problems: log each once
+    encoders = [
+        (indices, make_encoders(settings, rules, warned=warned, track_staleness=True, types=encoder_types))
+        for rules, indices in group_by_rules(settings.endpoints)
+    ]
     transports = make_transports(settings.endpoints)
     spools = make_spools(settings, transports)
     senders = []
@@ -153,13 +138,12 @@ def build_bridge(
     bridge = RemoteWriteBridge(
         registry,
         senders,
+        groups=[EncoderGroup([senders[i] for i in indices], *pair) for indices, pair in encoders],
         interval=settings.interval,
         stale_on_close=settings.stale_on_close,
         debug=settings.debug,
         start=False,
-        # What each collection is encoded and cut into:
-        encoder=encoder,
-        encoder_v2=encoder_v2,
+        # What each collection is cut into:
         max_samples_per_send=settings.max_samples_per_send,
         max_bytes_per_send=settings.max_bytes_per_send,
     )

@@ -8,8 +8,9 @@ Reading the registry
 Encoding
     ``families`` (the per-family loop both encoders share), ``labels`` (a series' labels; how a
     sample left out is logged and counted), ``template`` (kept templates, packing, ownership,
-    drop reasons), ``encode`` (1.0), ``encode_v2`` (2.0), ``samples`` and ``native`` (exemplars,
-    start times, native histograms).
+    drop reasons), ``encode`` (1.0), ``encode_v2`` (2.0), ``metadata`` (a family's metadata
+    entries, renamed by relabelling), ``samples`` and ``native`` (exemplars, start times, native
+    histograms).
 Wire
     ``tags`` (every field tag and the metric types), ``wire`` (primitives, varint reader),
     ``names`` (escaping, default target labels), ``encoded`` (encoded collections),

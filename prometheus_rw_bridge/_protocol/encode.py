@@ -35,7 +35,7 @@ from .assemble import Plan
 from .direct import DirectFamily
 from .encoded import BlockBuilder, EncodedCollection
 from .families import FamilyEncoder
-from .names import escape_metric_name
+from .metadata import family_metadata, metadata_types, sample_names
 from .registry import collect
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v1, to_millis
 from .template import DROP_INVALID_SAMPLE, FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
@@ -62,8 +62,6 @@ _NO_EXTRAS = (None,) * (3 if _SAMPLE_FIELDS > 5 else 2)
 _SIGNATURE = itemgetter(0, 1, 3, 4, 5) if _SAMPLE_FIELDS > 5 else itemgetter(0, 1, 3, 4)
 _SIGNATURE_EXTRAS = itemgetter(2, 3, 4) if _SAMPLE_FIELDS > 5 else itemgetter(2, 3)
 
-# The samples ``generate_latest`` moves out of their family into a gauge family of their own.
-_OM_SUFFIXES = ("_created", "_gsum", "_gcount")
 _CREATED_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
 
 
@@ -120,6 +118,7 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
     def _setup(self) -> None:
         self._metadata_fingerprint = b""
         self._metadata: list[bytes] = []  # the metadata of each family of the collection being encoded
+        self._renamed: dict[bytes, str] = {}  # with relabel: each series' new name, from _series_id to _build
 
     def _collection(self, timestamp_ms: int) -> EncodedCollection:
         self._metadata = []
@@ -271,8 +270,12 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
         created_name = family.name + "_created"
         # Like a scrape with PROMETHEUS_DISABLE_CREATED_SERIES set: no _created series, no _created metadata.
         names = sample_names(keys)
-        tmpl.metadata = _family_metadata(family, names - {created_name} if skip_created else names)
         admitted = self._admit(family, keys, key, tmpl, skip_created)
+        renamed = None
+        if self._relabel is not None:  # the metadata of the series sent, under their new names
+            renamed = [(name, self._renamed.get(blob, name)) for _, name, _, blob in admitted]
+            self._renamed.clear()
+        tmpl.metadata = family_metadata(family, names - {created_name} if skip_created else names, renamed)
         keep = [index for index, _, _, _ in admitted]
         blobs: list[bytes] = [blob for _, _, _, blob in admitted]
         tmpl.series = blobs
@@ -286,9 +289,14 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
         return tmpl
 
     def _series_id(self, family_name: str, name: str, sample_labels: dict[str, str]) -> bytes | None:
-        """Identify a series by its encoded labels (see :meth:`label_blob`)."""
+        """Identify a series by its encoded labels (see :meth:`label_blob`); note a relabelled one's name."""
         pairs = self.label_pairs(family_name, name, sample_labels)
-        return None if pairs is None else self.label_blob(pairs)
+        if pairs is None:
+            return None
+        blob = self.label_blob(pairs)
+        if self._relabel is not None:
+            self._renamed[blob] = next(value for label, value in pairs if label == b"__name__").decode()
+        return blob
 
     def _stale_since(
         self,
@@ -318,42 +326,3 @@ def _decode_suffix(suffix: bytes) -> int:
     """Return the (int64) timestamp encoded in a ``timestamp_suffix``."""
     value, _ = _wire.read_varint(suffix, 1)
     return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def sample_names(keys: Keys | Plan) -> set[str]:
-    """The distinct sample names of a family being built."""
-    return set(keys.names) if isinstance(keys, Plan) else {name for name, _ in keys}
-
-
-def _family_metadata(family: Any, names: set[str]) -> bytes:
-    """Return the ``MetricMetadata`` entries a scrape of this family's text would give."""
-    help_text, unit = family.documentation, family.unit
-    return b"".join(
-        _wire.metadata_entry(_tags.METRIC_TYPES.get(mtype, 0), name, help_text, unit)
-        for name, mtype in metadata_types(family, names)
-    )
-
-
-def metadata_types(family: Any, sample_names: set[str]) -> list[tuple[str, str]]:
-    """Return ``(escaped metric name, type word)`` for each metadata entry a scrape of the family gives.
-
-    The first entry is the family's own (``foo_total`` for a counter ``foo``); then one
-    ``gauge`` entry per OpenMetrics-only sample name (``_created``, ``_gsum``, ``_gcount``)
-    the family yields.  Shared by the 1.0 and 2.0 encoders.
-    """
-    name, mtype = family.name, family.type
-    if mtype == "counter":
-        main_name, main_type = name + "_total", "counter"
-    elif mtype == "info":
-        main_name, main_type = name + "_info", "gauge"
-    elif mtype == "stateset":
-        main_name, main_type = name, "gauge"
-    elif mtype == "gaugehistogram":
-        main_name, main_type = name, "histogram"
-    else:
-        main_name, main_type = name, mtype
-    entries = [(escape_metric_name(main_name), main_type)]
-    for suffix in sorted(_OM_SUFFIXES):
-        if name + suffix in sample_names:
-            entries.append((escape_metric_name(name + suffix), "gauge"))
-    return entries

@@ -2,7 +2,7 @@
 
 Series names, labels, validation, target labels, the metric filter, duplicate series and the
 metadata types are exactly those of the 1.0 :class:`~.encode.Encoder`: both build on
-:class:`~.families.FamilyEncoder` and share :func:`~.encode.metadata_types`.  What 2.0 changes:
+:class:`~.families.FamilyEncoder` and share :func:`~.metadata.metadata_types`.  What 2.0 changes:
 
 * every string travels once, in ``Request.symbols``; series and exemplars carry pairs of
   references (``labels_refs``) into that table, whose entry 0 is ``""``;
@@ -36,9 +36,10 @@ from . import tags as _tags
 from . import wire as _wire
 from .assemble import Plan
 from .direct import DirectFamily
-from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, metadata_types, sample_names, to_millis
+from .encode import _CREATED_TYPES, _EXTRAS, _NAME_LABELS, _NO_EXTRAS, to_millis
 from .encoded import BlockBuilder, EncodedCollectionV2, Symbols, packed_refs
 from .families import _SLOW, FamilyEncoder
+from .metadata import metadata_types, sample_names
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v2, start_key, start_times
 from .template import DROP_INVALID_SAMPLE, FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
 

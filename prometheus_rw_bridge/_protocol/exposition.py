@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -13,6 +13,7 @@ from . import snappy as _snappy
 from .encode import Encoder
 from .families import ONE_SHOT_WARNINGS
 from .registry import read
+from .relabel import RelabelRules, compile_rules
 
 __all__ = ["generate_write_request"]
 
@@ -25,6 +26,7 @@ def generate_write_request(
     instance: str | None = None,
     external_labels: Mapping[str, str] | None = None,
     protocol: str = "1.0",
+    write_relabel_configs: Sequence[Mapping[str, Any]] | RelabelRules | None = None,
 ) -> bytes:
     """Collect ``registry`` once and return the request body exactly as it goes on the wire.
 
@@ -44,12 +46,16 @@ def generate_write_request(
         external_labels: further labels added to series that lack them.
         protocol: ``"1.0"`` (``prometheus.WriteRequest``) or ``"2.0"``
             (``io.prometheus.write.v2.Request``).
+        write_relabel_configs: Prometheus relabel rules applied to every series (after the
+            target labels are added), as for ``enable_remote_write``: a list of rule mappings
+            (``source_labels``, ``regex``, ``action``, ...).  See docs/relabelling.md.
 
     Returns:
         The compressed request body.
 
     Raises:
-        ValueError: an external label name or the protocol is invalid.
+        ValueError: an external label name or the protocol is invalid, or a relabel rule
+            (a ``ConfigurationError`` naming the rule's index and field).
         MissingDependencyError: cramjam cannot be imported.
     """
     if protocol not in ("1.0", "2.0"):
@@ -57,12 +63,14 @@ def generate_write_request(
             f"protocol: {protocol!r} is not allowed here; use '1.0' or '2.0' "
             "('auto' needs a receiver to negotiate with: see enable_remote_write)"
         )
+    rules = compile_rules(write_relabel_configs)
     if timestamp_ms is None:
         timestamp_ms = int(time.time() * 1000)
     options: dict[str, Any] = {
         "job": job,
         "instance": instance,
         "external_labels": external_labels,
+        "relabel": rules.apply if rules else None,
         "warned": ONE_SHOT_WARNINGS,
     }
     if protocol == "2.0":

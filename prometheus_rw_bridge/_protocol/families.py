@@ -30,7 +30,6 @@ from .encoded import BlockBuilder
 from .labels import SampleLabels, SeriesLabels
 from .names import default_instance, default_job, escape_label_name, escape_metric_name
 from .template import (
-    DROP_DUPLICATE,
     DROP_EMPTY_NAME,
     DROP_ENCODING_ERROR,
     DROP_INVALID_LABELS,
@@ -361,7 +360,7 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
                     continue
             if series in seen:
                 problem = f"yields the series {sample_name}{sample_labels} twice; the repeat is dropped"
-                self._drop(fname, problem, DROP_DUPLICATE, tmpl)
+                self._drop_repeat(fname, problem, tmpl, f"{sample_name}{sample_labels}")
                 continue
             owner = owners.get(series)
             if owner is not None and owner != key:
@@ -370,7 +369,7 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
                         f"yields the series {name}{sample_labels} that family {owner[0]!r} already "
                         "sends; the repeat is dropped"
                     )
-                    self._drop(fname, problem, DROP_DUPLICATE, tmpl)
+                    self._drop_repeat(fname, problem, tmpl, f"{sample_name}{sample_labels}")
                     tmpl.shadowed.append(series)
                     continue
                 invalidate(self._templates.get(owner))

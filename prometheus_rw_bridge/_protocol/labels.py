@@ -16,13 +16,18 @@ from typing import Any, ClassVar
 from . import wire as _wire
 from .assemble import Plan
 from .names import escape_label_name
-from .template import FamilyTemplate, count_drop
+from .template import DROP_DUPLICATE, FamilyTemplate, count_drop
 
 __all__ = ["SampleLabels", "SeriesLabels"]
 
 # Encoded Label fields kept by an encoder for building templates; emptied when this full, so
 # label churn cannot grow it without bound.
 _LABEL_CACHE_SIZE = 16_384
+# How a series that relabelling made the same as one already sent is logged: once per family.
+_RELABELLED_REPEAT = (
+    "has series that, relabelled, are the same as a series already sent (Prometheus keeps the first); "
+    "each repeat is dropped and counted as 'duplicate'"
+)
 
 
 class SeriesLabels:
@@ -107,14 +112,14 @@ class SeriesLabels:
                 fields[pair] = _wire.labels([pair])
         return b"".join([fields[pair] for pair in pairs])
 
-    def _warn(self, family: str, problem: str, exc: BaseException | None = None) -> None:
-        """Log a dropped sample or family once per family and problem (per ``warned`` set)."""
+    def _warn(self, family: str, problem: str, exc: BaseException | None = None, detail: str = "") -> None:
+        """Log a dropped sample or family once per family and problem (per ``warned``), then ``detail``."""
         key = (family, problem)
         if key in self._warned:
             return
         if len(self._warned) < 10_000:
             self._warned.add(key)
-        self._logger.warning("Metric family %r %s", family, problem, exc_info=exc)
+        self._logger.warning("Metric family %r %s%s", family, problem, detail, exc_info=exc)
 
     def _drop(
         self,
@@ -125,6 +130,7 @@ class SeriesLabels:
         *,
         samples: int = 1,
         exc: BaseException | None = None,
+        detail: str = "",
     ) -> None:
         """Leave ``samples`` out: warn once per family and problem, and count them for ``reason``.
 
@@ -135,7 +141,15 @@ class SeriesLabels:
             count_drop(tmpl, reason, samples)
         else:
             self._result.add_dropped({reason: samples})
-        self._warn(family, problem, exc)
+        self._warn(family, problem, exc, detail)
+
+    def _drop_repeat(self, family: str, problem: str, tmpl: FamilyTemplate, example: str) -> None:
+        """Leave out a series already sent; with relabel rules, which make most such, warn once a family."""
+        if self._relabel is None:
+            self._drop(family, problem, DROP_DUPLICATE, tmpl)
+        else:
+            detail = f"; the first repeat: {example}"
+            self._drop(family, _RELABELLED_REPEAT, DROP_DUPLICATE, tmpl, detail=detail)
 
 
 class SampleLabels:
