@@ -379,11 +379,11 @@ def test_auto_settles_per_endpoint_and_each_group_keeps_one_protocols_state(
     try:
         for _ in range(2):
             assert bridge.flush(timeout=10)
-        renaming, dropping = bridge._groups
-        assert renaming.encoder.series_kept == 0 and renaming.encoder_v2 is not None
-        assert renaming.encoder_v2.series_kept > 0
-        assert dropping.encoder.series_kept > 0 and dropping.encoder_v2 is not None
-        assert dropping.encoder_v2.series_kept == 0
+        renaming, dropping = (maker.encoders for maker in bridge._makers)
+        assert renaming["1.0"].series_kept == 0 and renaming["2.0"] is not None
+        assert renaming["2.0"].series_kept > 0
+        assert dropping["1.0"].series_kept > 0 and dropping["2.0"] is not None
+        assert dropping["2.0"].series_kept == 0
     finally:
         bridge.close(timeout=5)
     assert {r.protocol for r in fault_receiver.requests} == {"2.0"}
