@@ -10,5 +10,6 @@ Feeds every layer above; knows nothing of threads or HTTP.
 * :mod:`.unknown`: the warning about a variable that is no option;
 * :mod:`.env`: the ``ENV_*`` constants; :mod:`.reference` writes them, the typed options and
   the reference's tables from the table;
-* :mod:`.parse`: the parsers; :mod:`.relabel_file`: relabel rules from a YAML or JSON file.
+* :mod:`.parse`: the parsers of single values; :mod:`.pairs`: of ``name=value,...`` (labels,
+  headers, parameters) and header names; :mod:`.relabel_file`: relabel rules from a YAML or JSON file.
 """

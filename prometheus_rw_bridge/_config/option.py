@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .._protocol.relabel import compile_rules
 from .._redact import MASK, mask_headers, safe_url
 from .env import ENV_PREFIX
+from .pairs import parse_header_name, parse_headers, parse_labels, parse_params
 from .parse import (
     fail,
     parse_age_limit,
@@ -29,12 +30,8 @@ from .parse import (
     parse_directory,
     parse_duration,
     parse_file,
-    parse_header_name,
-    parse_headers,
-    parse_labels,
     parse_names,
     parse_nonempty,
-    parse_params,
     parse_positive_int,
     parse_protocol,
     parse_proxy,

@@ -43,7 +43,8 @@ from . import table as _table
 from .env import *  # noqa: F403 - the ENV_* constants are part of this module's interface
 from .env import ENV_ENDPOINTS, ENV_PREFIX, ENV_SIGV4, ENV_URL
 from .option import BOOLEAN, Option, parse_endpoint_names
-from .parse import RESERVED_HEADERS, fail, parse_text, parse_url, split_list
+from .pairs import RESERVED_HEADERS
+from .parse import fail, parse_text, parse_url, split_list
 from .table import *  # noqa: F403 - so are the settings objects and defaults
 from .table import DEFAULT_TENANT_HEADER, OPTIONS, EndpointSettings, Settings
 from .unknown import warn_unknown_variables

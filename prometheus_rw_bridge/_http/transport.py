@@ -32,7 +32,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from .._config.parse import parse_headers, parse_url
+from .._config.pairs import parse_headers
+from .._config.parse import parse_url
 from .._exceptions import ConfigurationError, TransportError
 from .._protocol.headers import headers_for
 from .._redact import header_secrets, masking_logs, safe_url, secret_forms, userinfo_secrets
@@ -150,7 +151,7 @@ class HttpxTransport:
         timeout: seconds allowed per request, for connecting and for each read and write; it
             applies to every request, whichever client sends it.
         headers: extra headers for every request (for example ``X-Scope-OrgID``); the
-            protocol's reserved headers are refused (``_config.parse.RESERVED_HEADERS``).
+            protocol's reserved headers are refused (``_config.pairs.RESERVED_HEADERS``).
         remote_name: a name for logs and self-metrics; by default 6 hex digits hashed from
             the displayed URL, like Prometheus's unnamed remotes.
         auth: an ``httpx.Auth`` (for example a bearer token re-read from a file) or a
