@@ -64,8 +64,8 @@ class RemoteWriteOptions(TypedDict, total=False):
     credential."""
     sigv4_region: str | None
     """AWS region for SigV4; taken from an ``aps-workspaces.<region>.amazonaws.com`` URL, else botocore's
-    configured region (``AWS_REGION``, profile). Value: text. Default: from the URL. Scope: endpoint,
-    credential."""
+    configured region (``AWS_DEFAULT_REGION``, the profile), else ``AWS_REGION``. Value: text. Default: from
+    the URL. Scope: endpoint, credential."""
     sigv4_role_arn: str | None
     """An IAM role to assume through STS (botocore, from the credential chain's credentials) and sign with;
     the role's credentials are refreshed before they expire. Needs ``sigv4``. See Auth. Value: text. Default:

@@ -112,6 +112,20 @@ def test_sigv4_region_from_environment(aws_env: Any, monkeypatch: pytest.MonkeyP
     assert SECRET not in repr(auth)
 
 
+@pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION"])
+def test_sigv4_region_from_either_aws_variable_alone(
+    aws_env: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str
+) -> None:
+    """botocore reads AWS_DEFAULT_REGION only; AWS_REGION (set by Lambda and the AWS SDKs) counts too."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv(variable, "eu-north-1")
+    auth = auth_of(endpoint_for("http://127.0.0.1:1/w", sigv4=True))
+    assert isinstance(auth, SigV4Auth)
+    assert auth.region == "eu-north-1"
+
+
 def test_sigv4_without_region_or_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in (
         "AWS_REGION",

@@ -56,8 +56,8 @@ credential."""
 
 ENV_SIGV4_REGION = "PROMETHEUS_REMOTE_WRITE_SIGV4_REGION"
 """AWS region for SigV4; taken from an ``aps-workspaces.<region>.amazonaws.com`` URL, else botocore's
-configured region (``AWS_REGION``, profile). Value: text. Default: from the URL. Scope: endpoint,
-credential."""
+configured region (``AWS_DEFAULT_REGION``, the profile), else ``AWS_REGION``. Value: text. Default: from the
+URL. Scope: endpoint, credential."""
 
 ENV_SIGV4_ROLE_ARN = "PROMETHEUS_REMOTE_WRITE_SIGV4_ROLE_ARN"
 """An IAM role to assume through STS (botocore, from the credential chain's credentials) and sign with; the

@@ -170,7 +170,7 @@ class EndpointSettings:
         NAME, default=None, credential=True, section="auth", default_text="from the URL"
     )
     """AWS region for SigV4; taken from an `aps-workspaces.<region>.amazonaws.com` URL, else botocore's
-    configured region (`AWS_REGION`, profile)."""
+    configured region (`AWS_DEFAULT_REGION`, the profile), else `AWS_REGION`."""
     sigv4_role_arn: str | None = option(NAME, default=None, credential=True, section="auth")
     """An IAM role to assume through STS (botocore, from the credential chain's credentials) and sign with;
     the role's credentials are refreshed before they expire. Needs `sigv4`. See [Auth](auth.md#sigv4)."""

@@ -14,6 +14,7 @@ for a refusal), so the sender's retry loop retries an STS endpoint as it retries
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from typing import Any
 
@@ -80,11 +81,15 @@ class SigV4Auth(httpx.Auth):
         self._request_class = botocore.awsrequest.AWSRequest
         self._errors = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
         session = botocore.session.get_session() if credentials is None or region is None else None
-        self.region = region or (session.get_config_variable("region") if session is not None else None)
+        # botocore's configured region reads AWS_DEFAULT_REGION and the profile, not AWS_REGION,
+        # which the AWS SDKs and Lambda set: take it too.
+        configured = session.get_config_variable("region") if session is not None else None
+        self.region = region or configured or os.environ.get("AWS_REGION") or None
         if not self.region:
             raise ConfigurationError(
                 "sigv4_region: no AWS region given and none configured; set sigv4_region, "
-                "PROMETHEUS_REMOTE_WRITE_SIGV4_REGION or AWS_REGION"
+                "PROMETHEUS_REMOTE_WRITE_SIGV4_REGION, AWS_REGION or AWS_DEFAULT_REGION (or a region "
+                "in the AWS profile)"
             )
         self.service = service
         self.role_arn = role_arn
