@@ -5,18 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+from clocks import FakeClock
 
 from prometheus_rw_bridge._delivery.negotiate import DEFAULT_REPROBE_AFTER, Negotiator
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

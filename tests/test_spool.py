@@ -23,6 +23,7 @@ from queue import Queue
 from typing import Any
 
 import pytest
+from clocks import FakeClock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spool_child import body_for, metadata_for
@@ -652,16 +653,8 @@ def test_a_forked_child_does_not_hold_or_use_the_parents_lock(tmp_path: Path) ->
 # -- fsync policy, platform, names -------------------------------------------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_fsync_at_most_every_interval_and_on_close(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     spool = Spool(tmp_path / "a", fsync_interval=1.0, clock=clock)
     fill(spool, 1)
     spool.sync()
