@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,9 @@ __all__ = ["enable_remote_write", "push_to_remote_write"]
 _said_no_url = threading.Event()
 _said_multiproc = threading.Event()
 _said_missing: set[str] = set()
+# What each running bridge was started with, to say when a later call's options are ignored.
+_started_with: weakref.WeakKeyDictionary[RemoteWriteBridge, Any] = weakref.WeakKeyDictionary()
+_said_ignored: weakref.WeakSet[RemoteWriteBridge] = weakref.WeakSet()
 
 
 def _missing_dependency() -> str | None:
@@ -106,10 +110,26 @@ def enable_remote_write(
     with _bridge._active_lock:
         existing = _bridge._active.get(key)
         if existing is not None and existing.enabled:
+            _say_if_ignored(existing, settings)
             return existing
         bridge = build_bridge(registry, settings)
         _bridge._active[key] = bridge
+        _started_with[bridge] = settings
     return bridge
+
+
+def _say_if_ignored(bridge: RemoteWriteBridge, settings: Any) -> None:
+    """Warn once per bridge when a call for its registry and URLs brings other options."""
+    first = _started_with.get(bridge)
+    if first is None or first == settings or bridge in _said_ignored:
+        return
+    _said_ignored.add(bridge)
+    logger.warning(
+        "prometheus-rw-bridge: a bridge for this registry and %s is already running, so this "
+        "enable_remote_write() call returns it and its other options are ignored; close() it "
+        "first to change them",
+        ", ".join(bridge.endpoints),
+    )
 
 
 def push_to_remote_write(

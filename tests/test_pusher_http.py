@@ -92,6 +92,21 @@ def test_same_registry_and_url_gives_the_same_bridge(
     assert other is not first
 
 
+def test_a_second_call_with_other_options_says_they_are_ignored(
+    receiver: Receiver, bridges: list[RemoteWriteBridge], caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = CollectorRegistry()
+    first = start(bridges, receiver.url, registry, max_shards=2)
+    with caplog.at_level(logging.WARNING, logger="prometheus_rw_bridge"):
+        assert start(bridges, receiver.url, registry, max_shards=2) is first  # the same options
+        assert not caplog.records
+        assert start(bridges, receiver.url, registry, max_shards=4) is first
+        assert start(bridges, receiver.url, registry, max_shards=8) is first
+    (warning,) = caplog.records  # once per bridge
+    assert "already running" in warning.getMessage() and "ignored" in warning.getMessage()
+    assert receiver.url in warning.getMessage()
+
+
 def test_receiver_down_then_up_loses_nothing(receiver: Receiver, bridges: list[RemoteWriteBridge]) -> None:
     registry = CollectorRegistry()
     gauge = Gauge("level", "Level.", registry=registry)
