@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_rw_bridge import decode_write_request
 from prometheus_rw_bridge._protocol import snappy as _snappy
 from prometheus_rw_bridge._protocol import tags, wire
-from prometheus_rw_bridge._protocol.batching import compress_requests, iter_split, split_body
+from prometheus_rw_bridge._protocol.batching import RequestStream, compress_requests, iter_split, split_body
 from prometheus_rw_bridge._protocol.encode import Encoder
 from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
 from prometheus_rw_bridge._protocol.registry import read
@@ -132,3 +132,37 @@ def test_a_2_0_request_whose_symbol_table_alone_cannot_fit_is_not_halved_in_vain
     assert len(cut) <= len(requests) < 2 * len(cut)  # halved only where the halves could fit
     assert len(requests) < collection.samples // 2  # not down to one series each, in vain
     assert max(len(r.body) for r in requests) > 300  # what cannot fit is left for the sender to refuse
+
+
+@pytest.mark.parametrize(("cls", "protocol"), [(Encoder, "1.0"), (EncoderV2, "2.0")])
+@settings(max_examples=30, deadline=None)
+@given(
+    children=st.integers(0, 12),
+    max_samples=st.integers(1, 30),
+    max_bytes=st.one_of(st.none(), st.integers(1, 600)),
+    pushes=st.integers(1, 3),
+    metadata=st.booleans(),
+)
+def test_a_stream_compresses_the_requests_compress_requests_would(
+    cls: Any,
+    protocol: str,
+    children: int,
+    max_samples: int,
+    max_bytes: int | None,
+    pushes: int,
+    metadata: bool,
+) -> None:
+    """Streamed block by block as the encoder writes (the bridge's pushes), or cut from the whole
+    collection afterwards: the same requests, push after push (2.0: the symbols table grows)."""
+    registry = _registry(children)
+    streamed, whole = cls(job="j", instance="i"), cls(job="j", instance="i")
+    for push in range(pushes):
+        if push:
+            Gauge(f"later{push}", "L.", ["k"], registry=registry).labels(f"v{push}").set(push)
+        stream = RequestStream(protocol, max_samples, max_bytes=max_bytes)
+        collection = streamed.encode(read(registry), 1_000 + push, stream=stream)
+        assert collection.blocks == []  # every block went to the stream
+        got = stream.finish(collection.metadata if metadata and protocol == "1.0" else b"")
+        reference = whole.encode(read(registry), 1_000 + push)
+        want = compress_requests(reference, protocol, max_samples, metadata=metadata, max_bytes=max_bytes)
+        assert got == want

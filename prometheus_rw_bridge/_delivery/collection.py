@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._protocol.batching import Request, compress_requests
+from .._protocol.batching import Request, RequestStream, compress_requests
 from .._protocol.encode import EncodedCollection
 
 if TYPE_CHECKING:
@@ -126,22 +126,18 @@ class CollectionMaker:
         return wanted
 
     def make(self, families: Iterable[Any], timestamp_ms: int, seq: int, *, stale_all: bool) -> None:
-        """Encode ``families`` (or stale markers for every series sent) and submit them as ``seq``."""
-        encoded: dict[str, Any] = {}
+        """Encode ``families`` (or stale markers for every series sent) and submit them as ``seq``.
 
-        def encoded_as(protocol: str) -> Any:
-            if protocol not in encoded:
-                encoder = self.encoders[protocol]
-                encoded[protocol] = (
-                    encoder.stale_all(timestamp_ms) if stale_all else encoder.encode(families, timestamp_ms)
-                )
-            return encoded[protocol]
-
+        Each protocol's requests are cut and compressed while its encoder writes them
+        (:class:`RequestStream`), so the push never exists whole and uncompressed; with
+        ``debug``, which logs the whole push, it does.
+        """
         wanted = self.protocols_wanted()
         for protocol, encoder in self.encoders.items():
             if encoder is not None and protocol not in wanted:
                 encoder.reset()  # auto mode has settled on the other protocol: keep one encoder's state
-        v1 = encoded_as("1.0") if "1.0" in wanted else None
+        encoded, streams = self._encode(wanted, families, timestamp_ms, stale_all)
+        v1 = encoded.get("1.0")
         now = self._clock()
         send_metadata = (v1 is not None and not stale_all) and (
             v1.metadata_changed or now - self._last_metadata_at >= METADATA_RESEND_INTERVAL
@@ -149,35 +145,52 @@ class CollectionMaker:
         if send_metadata:
             self._last_metadata_at = now
         if self._debug:
-            _log_debug(encoded_as("1.0" if v1 is not None else "2.0"), seq, self._to)
+            _log_debug(encoded["1.0" if v1 is not None else "2.0"], seq, self._to)
         requests: dict[str, list[Request]] = {}
-
-        def requests_as(protocol: str) -> list[Request]:
-            if protocol not in requests:
+        for protocol, collection in encoded.items():
+            stream = streams.get(protocol)
+            if stream is None:  # debug: the blocks were kept whole for the log
                 requests[protocol] = compress_requests(
-                    encoded_as(protocol),
-                    protocol,
-                    self._max_samples,
-                    metadata=send_metadata,
-                    max_bytes=self._max_bytes,
+                    collection, protocol, self._max_samples, metadata=send_metadata, max_bytes=self._max_bytes
                 )
-            return requests[protocol]
-
+            else:
+                metadata = collection.metadata if send_metadata and protocol == "1.0" else b""
+                requests[protocol] = stream.finish(metadata)
         for sender in self._senders:
             protocol = sender.protocol()
             fallback = None
             if protocol == "2.0" and sender.needs_fallback():
-                fallback = [Part.of(r) for r in requests_as("1.0")] or None
+                fallback = [Part.of(r) for r in requests["1.0"]] or None
             # Submitted even when empty, so a flush() waiting on this seq sees it finish.
             sender.submit(
                 Collection(
                     seq,
                     timestamp_ms,
-                    [Part.of(r) for r in requests_as(protocol)],
+                    [Part.of(r) for r in requests[protocol]],
                     fallback,
-                    encoded_as(protocol).dropped,
+                    encoded[protocol].dropped,
                 )
             )
+
+
+    def _encode(
+        self, wanted: set[str], families: Iterable[Any], timestamp_ms: int, stale_all: bool
+    ) -> tuple[dict[str, Any], dict[str, RequestStream]]:
+        """Encode in each ``wanted`` protocol; return the collections and (unless ``debug``) their streams."""
+        encoded: dict[str, Any] = {}
+        streams: dict[str, RequestStream] = {}
+        for protocol in sorted(wanted):
+            encoder = self.encoders[protocol]
+            stream = None
+            if not self._debug:
+                stream = RequestStream(protocol, self._max_samples, max_bytes=self._max_bytes)
+                streams[protocol] = stream
+            encoded[protocol] = (
+                encoder.stale_all(timestamp_ms, stream=stream)
+                if stale_all
+                else encoder.encode(families, timestamp_ms, stream=stream)
+            )
+        return encoded, streams
 
 
 def _log_debug(collection: Any, seq: int, to: str) -> None:

@@ -81,8 +81,8 @@ class _ConversionDrops:
 
     feed: Feed
 
-    def encode(self, families: Iterable[Any], timestamp_ms: int) -> Any:
-        result = super().encode(families, timestamp_ms)  # type: ignore[misc]
+    def encode(self, families: Iterable[Any], timestamp_ms: int, *, stream: Any = None) -> Any:
+        result = super().encode(families, timestamp_ms, stream=stream)  # type: ignore[misc]
         result.add_dropped(self.feed.dropped)
         return result
 

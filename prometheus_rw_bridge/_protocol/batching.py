@@ -3,14 +3,15 @@
 A remote-write request is only repeated top-level fields, so any run of encoded series is a
 valid request body (in 2.0 with the symbol table in front).  :func:`iter_split` cuts a
 collection between series, at most ``max_samples`` series and, when given, ``max_bytes``
-bytes of series per request; :func:`compress_requests` compresses each request as it is cut;
-:func:`split_body` halves a request a receiver refused as too large (413).
+bytes of series per request; :func:`compress_requests` compresses each request as it is cut, and a
+:class:`RequestStream` does so while the encoder is still writing, block by block (the
+bridge's pushes); :func:`split_body` halves a request a receiver refused as too large (413).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from . import snappy as _snappy
 from . import tags as _tags
 from . import wire as _wire
 
-__all__ = ["Request", "compress_requests", "iter_split", "split_body"]
+__all__ = ["Cutter", "Request", "RequestStream", "compress_requests", "iter_split", "split_body"]
 
 # Top-level fields every series of a request refers to: 2.0's symbol table.
 _SHARED_TAGS = {"1.0": (), "2.0": (_tags.V2_REQUEST_SYMBOL,)}
@@ -40,41 +41,123 @@ def iter_split(
 
     Each request holds at most ``max_samples`` series and, with ``max_bytes``, at most that
     many bytes of series (a single larger series still goes, alone).  ``collection.blocks``
-    hold ``(data, offsets[, max_refs])``: ``offsets`` the start of every entry plus the end,
-    ``max_refs`` (2.0) each entry's highest symbol reference; ``collection.request_head(top)``
+    hold ``(data, offsets[, max_refs])`` (see :class:`Cutter`); ``collection.request_head(top)``
     returns what goes before series whose highest reference is ``top``.  Requests are built
     only when asked for, so a caller that compresses as it goes never holds them all.
 
     Raises:
         ValueError: ``max_samples`` or ``max_bytes`` is less than 1.
     """
-    if max_samples < 1 or (max_bytes is not None and max_bytes < 1):
-        raise ValueError("max_samples and max_bytes must be at least 1")
-    parts: list[bytes | memoryview] = []
-    count = size = top = 0
+    cutter = Cutter(max_samples, max_bytes=max_bytes, head=collection.request_head)
     for block in collection.blocks:
+        yield from cutter.add(block)
+    yield from cutter.finish()
+
+
+class Cutter:
+    """Cut blocks of encoded series, as they come, into uncompressed requests.
+
+    A block is ``(data, offsets[, max_refs])``: ``offsets`` the start of every entry plus the
+    end, ``max_refs`` (2.0) each entry's highest symbol reference.  ``head(top)`` returns what
+    goes before series whose highest reference is ``top`` (2.0's symbols; nothing in 1.0).
+    A request in the making holds views of its blocks, not copies; :meth:`add` and
+    :meth:`finish` yield each request as it is completed and must be consumed whole.
+
+    Raises:
+        ValueError: ``max_samples`` or ``max_bytes`` is less than 1.
+    """
+
+    def __init__(self, max_samples: int, *, max_bytes: int | None, head: Callable[[int], bytes]) -> None:
+        if max_samples < 1 or (max_bytes is not None and max_bytes < 1):
+            raise ValueError("max_samples and max_bytes must be at least 1")
+        self._max_samples = max_samples
+        self._max_bytes = max_bytes
+        self._head = head
+        self._parts: list[bytes | memoryview] = []
+        self._count = self._size = self._top = 0
+
+    def add(self, block: Sequence[Any]) -> Iterator[tuple[bytes, int]]:
+        """Take one block; yield the ``(body, series)`` requests it completes."""
+        max_samples, max_bytes = self._max_samples, self._max_bytes
         data, offsets = block[0], block[1]
         view = memoryview(data)  # slices of it are joined without a copy of their own
         refs = block[2] if len(block) > 2 else None
         total, start = len(offsets) - 1, 0
         while start < total:
+            count, size = self._count, self._size
             end = min(start + max_samples - count, total)
             if max_bytes is not None:
                 end = min(end, bisect_right(offsets, offsets[start] + max_bytes - size, start, total + 1) - 1)
                 end = max(end, start + (count == 0))  # an oversized series goes alone
             fits = end > start
             if fits:
-                parts.append(data if end - start == total else view[offsets[start] : offsets[end]])
+                self._parts.append(data if end - start == total else view[offsets[start] : offsets[end]])
                 if refs is not None:
-                    top = max(top, max(refs[start:end]))
-                count += end - start
-                size += offsets[end] - offsets[start]
+                    self._top = max(self._top, max(refs[start:end]))
+                self._count += end - start
+                self._size += offsets[end] - offsets[start]
                 start = end
-            if count == max_samples or not fits:
-                yield collection.request_head(top) + b"".join(parts), count
-                parts, count, size, top = [], 0, 0, 0
-    if parts:
-        yield collection.request_head(top) + b"".join(parts), count
+            if self._count == max_samples or not fits:
+                yield self._cut()
+
+    def finish(self) -> Iterator[tuple[bytes, int]]:
+        """Yield the last request, if any series wait for one."""
+        if self._parts:
+            yield self._cut()
+
+    def _cut(self) -> tuple[bytes, int]:
+        request = self._head(self._top) + b"".join(self._parts), self._count
+        self._parts, self._count, self._size, self._top = [], 0, 0, 0
+        return request
+
+
+class RequestStream:
+    """Compress a collection's requests while its encoder is still writing blocks.
+
+    Give :meth:`bind` to an encoder (``encode(..., stream=...)``): each block it writes is cut
+    (:class:`Cutter`) and every completed request compressed at once, so a push never holds
+    its whole uncompressed body, only the request in the making.  In 1.0 the first request
+    waits, uncompressed, for :meth:`finish`: the collection's metadata rides with it, and
+    whether it is sent is known only once every family is encoded.
+    """
+
+    def __init__(self, protocol: str, max_samples: int, *, max_bytes: int | None = None) -> None:
+        self._protocol = protocol
+        self._max_samples = max_samples
+        self._max_bytes = max_bytes
+        self._cutter: Cutter | None = None
+        self._first: tuple[bytes, int] | None = None
+        self.requests: list[Request] = []
+
+    def bind(self, collection: Any) -> Callable[[Sequence[Any]], None]:
+        """Start on ``collection``'s blocks; return what takes each of them."""
+        self._cutter = Cutter(self._max_samples, max_bytes=self._max_bytes, head=collection.request_head)
+        return self.add
+
+    def add(self, block: Sequence[Any]) -> None:
+        """Cut one block; compress the requests it completes."""
+        assert self._cutter is not None, "bind() first"
+        for body, count in self._cutter.add(block):
+            self._take(body, count)
+
+    def finish(self, metadata: bytes = b"") -> list[Request]:
+        """Compress what is left and return every request, ``metadata`` (1.0) with the first."""
+        if self._cutter is not None:
+            for body, count in self._cutter.finish():
+                self._take(body, count)
+        if self._first is not None:
+            body, count = self._first
+            self._first = None
+            self.requests[0:0] = _compressed(body + metadata, count, self._protocol, self._max_bytes)
+        elif metadata:
+            self.requests += _compressed(metadata, 0, self._protocol, self._max_bytes)
+        return self.requests
+
+    def _take(self, body: bytes, count: int) -> None:
+        if self._protocol == "1.0" and not self.requests and self._first is None:
+            self._first = (body, count)
+        else:
+            self.requests += _compressed(body, count, self._protocol, self._max_bytes)
 
 
 def compress_requests(
@@ -89,14 +172,11 @@ def compress_requests(
     bytes of series, and a compressed body still larger is halved until it fits; a single
     series that cannot fit stays as it is, for the sender to refuse.
     """
-    requests: list[Request] = []
-    extra = collection.metadata if metadata and protocol == "1.0" else b""
-    for body, count in iter_split(collection, max_samples, max_bytes=max_bytes):
-        requests += _compressed(body + extra, count, protocol, max_bytes)
-        extra = b""
-    if extra:
-        requests += _compressed(extra, 0, protocol, max_bytes)
-    return requests
+    stream = RequestStream(protocol, max_samples, max_bytes=max_bytes)
+    add = stream.bind(collection)
+    for block in collection.blocks:
+        add(block)
+    return stream.finish(collection.metadata if metadata and protocol == "1.0" else b"")
 
 
 def _compressed(raw: bytes, count: int, protocol: str, max_bytes: int | None) -> list[Request]:

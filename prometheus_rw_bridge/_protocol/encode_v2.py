@@ -126,7 +126,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         self._compact_at = 0  # 0: set from the table's size after the next collection
 
     def _collection(self, timestamp_ms: int) -> EncodedCollectionV2:
-        return EncodedCollectionV2(timestamp_ms)
+        return EncodedCollectionV2(timestamp_ms, symbols=self._symbols)
 
     def _finish(self, result: EncodedCollectionV2, *, stale_only: bool) -> None:
         self._snapshot(result)
@@ -137,6 +137,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         """Give ``result`` the symbol table as it stands (entries are only ever appended)."""
         result.symbols_blob = bytes(self._symbols.blob)
         result.symbol_ends = self._symbols.ends[:]
+        result.symbols = None  # the table goes on growing with later collections
 
     def _maybe_compact(self) -> None:
         """Start a fresh symbol table once dead symbols could make up half of it."""

@@ -9,14 +9,22 @@ encoded series with the offset of every entry, so batching can cut between any t
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import batching as _batching
 from . import tags as _tags
 from . import wire as _wire
 
-__all__ = ["BlockBuilder", "EncodedCollection", "EncodedCollectionV2", "Symbols", "packed_refs"]
+__all__ = [
+    "BlockBuilder",
+    "EncodedBase",
+    "EncodedCollection",
+    "EncodedCollectionV2",
+    "Symbols",
+    "packed_refs",
+]
 
 _PAIR_CACHE_SIZE = 16_384  # label pairs a table keeps encoded; emptied when full, as 1.0's fields
 
@@ -54,10 +62,24 @@ class BlockBuilder:
         return (b"".join(self.parts), self.offsets, self.max_refs) if self.parts else None
 
 
-class _Drops:
-    """What both collections share: the count of samples the encoder dropped, by reason."""
+class EncodedBase:
+    """What both collections share: where their blocks go, and the samples the encoder dropped, by reason.
+
+    Blocks go to :attr:`blocks`, unless the encoder was given a stream
+    (:class:`~.batching.RequestStream`): then each goes to ``sink`` as it is written, and
+    ``blocks`` stays empty.
+    """
 
     dropped: dict[str, int]
+    blocks: list[Any]
+    sink: Callable[[Any], None] | None
+
+    def add_block(self, block: Any) -> None:
+        """Take one encoded block (see :func:`~.batching.iter_split`)."""
+        if self.sink is None:
+            self.blocks.append(block)
+        else:
+            self.sink(block)
 
     def add_dropped(self, counts: dict[str, int]) -> None:
         """Add a template's per-collection drops to :attr:`dropped`."""
@@ -66,7 +88,7 @@ class _Drops:
 
 
 @dataclass
-class EncodedCollection(_Drops):
+class EncodedCollection(EncodedBase):
     """One collection, encoded as remote-write 1.0 but not yet compressed.
 
     ``blocks`` hold ``WriteRequest.timeseries`` entries; each block's ``offsets`` list the start
@@ -81,6 +103,7 @@ class EncodedCollection(_Drops):
     metadata_changed: bool = False
     dropped: dict[str, int] = field(default_factory=dict)
     """Samples the encoder dropped, by reason (``template.DROP_*``), for delivery's counters."""
+    sink: Callable[[Any], None] | None = field(default=None, repr=False)
 
     def body(self, *, metadata: bool = True) -> bytes:
         """Return the whole collection as one uncompressed ``WriteRequest``."""
@@ -107,7 +130,7 @@ class EncodedCollection(_Drops):
 
 
 @dataclass
-class EncodedCollectionV2(_Drops):
+class EncodedCollectionV2(EncodedBase):
     """One collection, encoded as remote-write 2.0 but not yet compressed.
 
     ``blocks`` hold ``Request.timeseries`` entries: ``(data, offsets, max_refs)`` where
@@ -129,6 +152,10 @@ class EncodedCollectionV2(_Drops):
     """Samples the encoder dropped, by reason (``template.DROP_*``), for delivery's counters."""
 
     symbol_ends: Sequence[int] = (2,)
+    sink: Callable[[Any], None] | None = field(default=None, repr=False)
+    symbols: Symbols | None = field(default=None, repr=False)
+    """The encoder's table while it writes this collection: entries are only ever appended (a
+    compacted table is replaced, not changed), so a prefix read from it stays what it was."""
 
     def body(self, *, metadata: bool = True) -> bytes:
         """Return the whole collection as one uncompressed ``io.prometheus.write.v2.Request``.
@@ -151,6 +178,8 @@ class EncodedCollectionV2(_Drops):
 
     def request_head(self, top_ref: int) -> bytes:
         """The symbol table up to ``top_ref``: what the series of a request refer to."""
+        if self.symbols is not None:  # still being written: the snapshot is not taken yet
+            return bytes(memoryview(self.symbols.blob)[: self.symbols.ends[top_ref]])
         return self.symbols_blob[: self.symbol_ends[top_ref]]
 
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from . import wire as _wire
 from .assemble import Plan
 from .direct import DirectFamily
-from .encoded import BlockBuilder
+from .encoded import BlockBuilder, EncodedBase
 from .labels import SampleLabels, SeriesLabels
 from .names import default_instance, default_job, escape_label_name, escape_metric_name
 from .template import (
@@ -57,7 +57,7 @@ def created_series_enabled() -> bool:
 
 
 T = TypeVar("T", bound=FamilyTemplate)
-C = TypeVar("C")  # the encoded collection an encoder returns
+C = TypeVar("C", bound=EncodedBase)  # the encoded collection an encoder returns
 
 _NAME_LABELS = itemgetter(0, 1)
 _SLOW: Any = object()  # a block no family encodes to: "take the collected families' path"
@@ -129,22 +129,31 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         """The labels (``job``, ``instance``, external labels) added to series that lack them."""
         return dict(self._target)
 
-    def encode(self, families: Iterable[Any], timestamp_ms: int) -> C:
+    def encode(self, families: Iterable[Any], timestamp_ms: int, *, stream: Any = None) -> C:
         """Encode ``families`` (from ``Collector.collect()`` or ``registry.read()``) at ``timestamp_ms``.
 
-        Samples with a timestamp of their own keep it; all others get ``timestamp_ms``.
-        Takes an internal lock, so sharing one encoder between threads is safe.
+        Samples with a timestamp of their own keep it; all others get ``timestamp_ms``.  With a
+        ``stream`` (:class:`~.batching.RequestStream`), each block goes to it as soon as it is
+        encoded, and the collection's ``blocks`` stay empty.  Takes an internal lock, so sharing
+        one encoder between threads is safe.
         """
         with self._lock:
             result = self._collection(timestamp_ms)
+            if stream is not None:
+                result.sink = stream.bind(result)
             self._encode_families(families, timestamp_ms, _wire.timestamp_suffix(timestamp_ms), result)
             self._finish(result, stale_only=False)
             return result
 
-    def stale_all(self, timestamp_ms: int) -> C:
-        """Return a stale marker at ``timestamp_ms`` for every series last sent, and forget them all."""
+    def stale_all(self, timestamp_ms: int, *, stream: Any = None) -> C:
+        """Return a stale marker at ``timestamp_ms`` for every series last sent, and forget them all.
+
+        ``stream``: as for :meth:`encode`.
+        """
         with self._lock:
             result = self._collection(timestamp_ms)
+            if stream is not None:
+                result.sink = stream.bind(result)
             old = list(self._templates.values())
             self._templates = {}
             self._owners = {}
@@ -209,7 +218,7 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
     def _encode_families(
         self, families: Iterable[Any], timestamp_ms: int, suffix: bytes, result: Any
     ) -> None:
-        """Encode ``families`` into ``result.blocks``; then forget gone families and add stale markers."""
+        """Encode ``families`` into ``result``'s blocks; then forget gone families and add stale markers."""
         suffix_size = len(suffix)
         previous = self._templates
         current: dict[Key, T] = {}
@@ -219,7 +228,7 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         self._replaced = replaced
         self._result = result
         owners = self._owners
-        blocks = result.blocks
+        add_block = result.add_block
         template_for = self._template_for
         encode_family = self._encode_family
         for family in families:
@@ -247,7 +256,7 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
                 self._drop(fname, f"cannot be encoded ({exc!r})", DROP_ENCODING_ERROR, samples=count, exc=exc)
                 continue
             if block is not None:
-                blocks.append(block)
+                add_block(block)
                 result.samples += len(block[1]) - 1
             if tmpl.dropped:  # what the template drops, it drops at every collection
                 result.add_dropped(tmpl.dropped)
@@ -382,6 +391,6 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
     def _append_stale(result: Any, markers: BlockBuilder, block: Any) -> None:
         """Add a block of stale markers to ``result`` and count them."""
         if block is not None:
-            result.blocks.append(block)
+            result.add_block(block)
             result.stale_markers += len(markers)
             result.samples += len(markers)
