@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily
 
-from prometheus_rw_bridge import RemoteWriteBridge, enable_remote_write
+from prometheus_rw_bridge import RemoteWriteBridge, decode_write_request, enable_remote_write
 from prometheus_rw_bridge._protocol.encode import Encoder
+from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
 from prometheus_rw_bridge._protocol.registry import read
 from prometheus_rw_bridge.testing import Receiver, Reply
 
@@ -74,7 +77,7 @@ def test_removed_children_release_their_series() -> None:
     counter.clear()
     gone = encoder.encode(read(registry), 2)
     assert gone.stale_markers == 100 and encoder.series_kept == 0
-    assert encoder._owners == {}
+    assert not encoder._ownership
 
 
 def test_reset_forgets_everything() -> None:
@@ -83,7 +86,45 @@ def test_reset_forgets_everything() -> None:
     encoder = Encoder(job="j", instance="i", track_staleness=True)
     first = encoder.encode(read(registry), 1)
     encoder.reset()
-    assert encoder.series_kept == 0 and encoder._owners == {}
+    assert encoder.series_kept == 0 and not encoder._ownership
     again = encoder.encode(read(registry), 2)
     assert again.metadata_changed and again.stale_markers == 0
     assert len(again.body()) == len(first.body())
+
+
+class _Repeats:
+    """A custom collector yielding, under another family name, a series the registry's counter sends."""
+
+    def __init__(self) -> None:
+        self.on = True
+
+    def collect(self) -> Iterator[Any]:
+        if self.on:
+            family = CounterMetricFamily("hits_total", "Again.", labels=["path"])  # sent as hits_total
+            family.add_metric(["/a"], 5.0)
+            family.add_metric(["/other"], 1.0)
+            yield family
+
+
+@pytest.mark.parametrize(("cls", "protocol"), [(Encoder, "1.0"), (EncoderV2, "2.0")])
+def test_series_are_owned_one_by_one_only_under_names_two_families_send(cls: Any, protocol: str) -> None:
+    """A name one family sends costs no per-series state; one that two send, only its own series."""
+    registry = CollectorRegistry()
+    hits = Counter("hits", "H.", ["path"], registry=registry)
+    for path in ("/a", "/b", "/c"):
+        hits.labels(path).inc()
+    Gauge("temperature", "T.", ["room"], registry=registry).labels("hall").set(20)
+    encoder = cls(job="j", instance="i", track_staleness=True)
+    encoder.encode(read(registry), 1)
+    assert encoder._ownership.owners == {}
+    repeats = _Repeats()
+    registry.register(repeats)
+    both = decode_write_request(encoder.encode(read(registry), 2).body(), compressed=False, protocol=protocol)
+    sent = sorted((s.name, s.labels["path"]) for s in both.series if s.name == "hits_total")
+    assert sent == [("hits_total", path) for path in ("/a", "/b", "/c", "/other")]
+    # hits_total: the counter's three series and the collector's /other; /a is the counter's.
+    assert len(encoder._ownership.owners) == 4
+    repeats.on = False
+    gone = encoder.encode(read(registry), 3)
+    assert gone.stale_markers == 1  # /other; /a is still the counter's
+    assert encoder._ownership.owners == {}

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client.samples import Sample
 
@@ -38,7 +38,17 @@ from .families import FamilyEncoder
 from .metadata import family_metadata, metadata_types, sample_names
 from .registry import collect
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v1, to_millis
-from .template import DROP_INVALID_SAMPLE, FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
+from .template import (
+    DROP_INVALID_SAMPLE,
+    FamilyTemplate,
+    Key,
+    Keys,
+    bodies,
+    field_head,
+    lay_out,
+    pack,
+    picker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +75,26 @@ _SIGNATURE_EXTRAS = itemgetter(2, 3, 4) if _SAMPLE_FIELDS > 5 else itemgetter(2,
 _CREATED_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
 
 
+class _SampleHeadSizes(dict[int, int]):
+    """The size of a 1.0 sample field's head, before its value, by the size of its timestamp field."""
+
+    def __missing__(self, suffix_size: int) -> int:
+        size = self[suffix_size] = len(_sample_head(suffix_size))
+        return size
+
+
+def _sample_head(suffix_size: int) -> bytes:
+    """A 1.0 sample field up to its value: its tag and length, then the value's tag."""
+    return field_head(_tags.TS_SAMPLE, 1 + 8 + suffix_size) + bytes([_tags.SAMPLE_VALUE])
+
+
+_SAMPLE_HEAD_SIZE = _SampleHeadSizes()
+
+
 class _Template(FamilyTemplate):
     """One family's encoded series, reusable while its ``(name, labels)`` sequence holds.
 
-    ``series`` holds the encoded labels of each kept series.
+    A series' body in the blob is its encoded labels: its identity (see :func:`_series_of`).
     """
 
     __slots__ = ("keep", "metadata", "plain", "signature")
@@ -163,9 +189,9 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
 
     def _encode_family(
         self, family: Any, tmpl: _Template, samples: list[Any], suffix: bytes, timestamp_ms: int
-    ) -> tuple[bytes, Sequence[int]] | None:
+    ) -> tuple[bytes | bytearray, Sequence[int]] | None:
         self._metadata.append(tmpl.metadata)
-        if not tmpl.series:
+        if not tmpl.names:
             return None
         if tmpl.plain:
             return self._pack(family, tmpl, list(map(_VALUE, samples)), suffix)
@@ -173,33 +199,33 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
 
     def _fill(
         self, family: DirectFamily, tmpl: _Template, values: list[Any], suffix: bytes, timestamp_ms: int
-    ) -> tuple[bytes, Sequence[int]] | None:
+    ) -> tuple[bytes | bytearray, Sequence[int]] | None:
         self._metadata.append(tmpl.metadata)
-        return self._pack(family, tmpl, values, suffix) if tmpl.series else None
+        return self._pack(family, tmpl, values, suffix) if tmpl.names else None
 
     def _fill_general(
         self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], ts: int
-    ) -> tuple[bytes, Sequence[int]] | None:
+    ) -> tuple[bytes | bytearray, Sequence[int]] | None:
         self._metadata.append(tmpl.metadata)
-        return self._encode_general(family, tmpl, samples, extras, ts) if tmpl.series else None
+        return self._encode_general(family, tmpl, samples, extras, ts) if tmpl.names else None
 
     def _pack(
         self, family: Any, tmpl: _Template, values: list[Any], suffix: bytes
-    ) -> tuple[bytes, Sequence[int]] | None:
+    ) -> tuple[bytes | bytearray, Sequence[int]] | None:
         """Encode a family whose samples carry nothing but values: all in C."""
         try:
-            return pack(tmpl, values, suffix), tmpl.offsets
+            return pack(tmpl, values, suffix, copy=self._result.sink is None), tmpl.offsets
         except (struct.error, TypeError, OverflowError):
             sent = values if tmpl.pick is None else tmpl.pick(values)
             return self._encode_values_one_by_one(family, tmpl, sent, suffix)
 
     def _encode_values_one_by_one(
         self, family: Any, tmpl: _Template, values: list[Any], suffix: bytes
-    ) -> tuple[bytes, Sequence[int]] | None:
+    ) -> tuple[bytes | bytearray, Sequence[int]] | None:
         """Find and drop the values ``struct`` refused, encoding the rest."""
         block = BlockBuilder()
         timestamp_ms = _decode_suffix(suffix)
-        for blob, value in zip(tmpl.series, values, strict=True):
+        for blob, value in zip(_series_of(tmpl), values, strict=True):
             try:
                 block.add(_wire.sample_entry(blob, float(value), timestamp_ms))
             except (TypeError, ValueError, OverflowError):
@@ -209,11 +235,11 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
 
     def _encode_general(
         self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], timestamp_ms: int
-    ) -> tuple[bytes, Sequence[int]] | None:
+    ) -> tuple[bytes | bytearray, Sequence[int]] | None:
         """Encode a family with per-sample timestamps, exemplars or native histograms."""
         block = BlockBuilder()
         indices = tmpl.keep if tmpl.keep is not None else range(len(samples))
-        for blob, index in zip(tmpl.series, indices, strict=True):
+        for blob, index in zip(_series_of(tmpl), indices, strict=True):
             sample = samples[index]
             own_ts, exemplar = extras[index][0], extras[index][1]
             native = extras[index][2] if len(extras[index]) > 2 else None
@@ -278,13 +304,12 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
         tmpl.metadata = family_metadata(family, names - {created_name} if skip_created else names, renamed)
         keep = [index for index, _, _, _ in admitted]
         blobs: list[bytes] = [blob for _, _, _, blob in admitted]
-        tmpl.series = blobs
         if len(keep) != len(keys):
             tmpl.keep = keep
             if keep:
                 tmpl.pick = picker(keep)
         # The sample field's head: value tag, double, then timestamp tag and varint follow.
-        sample_head = field_head(_tags.TS_SAMPLE, 1 + 8 + suffix_size) + bytes([_tags.SAMPLE_VALUE])
+        sample_head = _sample_head(suffix_size)
         lay_out(tmpl, _tags.WRITE_TIMESERIES, zip(blobs, repeat(sample_head)), suffix_size)
         return tmpl
 
@@ -298,28 +323,26 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
             self._renamed[blob] = next(value for label, value in pairs if label == b"__name__").decode()
         return blob
 
-    def _stale_since(
-        self,
-        result: EncodedCollection,
-        old: list[_Template],
-        current: dict[Key, _Template],
-        timestamp_ms: int,
-    ) -> None:
-        """Add stale markers for series of ``old`` templates that no current template still sends."""
-        candidates = {blob for tmpl in old for blob in tmpl.series}
-        if not candidates:
-            return
-        for tmpl in current.values():
-            candidates.difference_update(tmpl.series)
-            if not candidates:
-                return
-        self._add_stale(result, sorted(candidates), timestamp_ms)
+    def _sent_name(self, series: Hashable, name: str) -> str:
+        return self._renamed.get(cast(bytes, series), name)
 
-    def _add_stale(self, result: EncodedCollection, blobs: Iterable[bytes], timestamp_ms: int) -> None:
+    def _series_of(self, tmpl: _Template) -> list[Hashable]:
+        return list(_series_of(tmpl))
+
+    def _add_stale(
+        self, result: EncodedCollection, gone: dict[Hashable, tuple[_Template, int]], timestamp_ms: int
+    ) -> None:
+        """Add a stale marker for each gone series, in the order of their encoded labels."""
         markers = BlockBuilder()
-        for blob in blobs:
+        for blob in sorted(cast("dict[bytes, Any]", gone)):
             markers.add(_wire.sample_entry(blob, _wire.STALE_NAN, timestamp_ms))
         self._append_stale(result, markers, markers.block())
+
+
+def _series_of(tmpl: FamilyTemplate) -> list[bytes]:
+    """Each series' encoded labels, cut from the blob: its body, up to the sample field."""
+    suffix_at = tmpl.offsets
+    return bodies(tmpl, lambda index: _SAMPLE_HEAD_SIZE[suffix_at[index + 1] - tmpl.slots[index] - 8])
 
 
 def _decode_suffix(suffix: bytes) -> int:

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from . import encode as _encode
 from . import native as _native
@@ -41,7 +41,17 @@ from .encoded import BlockBuilder, EncodedCollectionV2, Symbols, packed_refs
 from .families import _SLOW, FamilyEncoder
 from .metadata import metadata_types, sample_names
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v2, start_key, start_times
-from .template import DROP_INVALID_SAMPLE, FamilyTemplate, Key, Keys, field_head, lay_out, pack, picker
+from .template import (
+    DROP_INVALID_SAMPLE,
+    FamilyTemplate,
+    Key,
+    Keys,
+    bodies,
+    field_head,
+    lay_out,
+    pack,
+    picker,
+)
 
 __all__ = ["EncodedCollectionV2", "EncoderV2"]
 
@@ -62,8 +72,8 @@ _Ident = bytes  # a series' identity: its sorted labels, encoded as 1.0 ``Label`
 class _Template(FamilyTemplate):
     """One family's encoded series, reusable while its samples' names, labels and start times hold.
 
-    ``series`` holds each series' labels, encoded as 1.0 ``Label`` fields: its identity for
-    ownership and staleness (decoded again only for stale markers).
+    A series' identity, for ownership and staleness, is its labels encoded as 1.0 ``Label``
+    fields; it is not kept, but read back from its label references (:meth:`EncoderV2._series_of`).
     """
 
     __slots__ = (
@@ -88,7 +98,8 @@ class _Template(FamilyTemplate):
         self.created_values: Callable[[list[Any]], Any] | None = None  # the same, from a list of values
         self.created: Any = None
         self.keep = array("q")  # sample index of each series
-        self.heads: list[bytes] = []  # labels_refs and metadata fields of each series
+        # labels_refs and metadata fields of each series, while no blob holds them (see _heads)
+        self.heads: list[bytes] = []
         self.starts = array("q")  # start timestamp (ms) of each series, 0 for none
         self.max_refs = array("q")
         self.types = array("B")  # metadata type of each series, for stale markers
@@ -169,8 +180,8 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
 
     def _encode_family(
         self, family: Any, tmpl: _Template, samples: list[Any], suffix: bytes, timestamp_ms: int
-    ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:
-        if not tmpl.heads:
+    ) -> tuple[bytes | bytearray, Sequence[int], Sequence[int]] | None:
+        if not tmpl.names:
             return None
         extras = list(map(_EXTRAS, samples))
         block = None
@@ -188,31 +199,31 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
     def _fill(
         self, family: DirectFamily, tmpl: _Template, values: list[Any], suffix: bytes, timestamp_ms: int
     ) -> Any:
-        if not tmpl.heads:
+        if not tmpl.names:
             return None
         block = None if tmpl.packer is None else self._pack(tmpl, values, suffix)
         return _SLOW if block is None else block
 
     def _fill_general(
         self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], ts: int
-    ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:
-        return self._encode_general(family, tmpl, samples, extras, ts) if tmpl.heads else None
+    ) -> tuple[bytes | bytearray, Sequence[int], Sequence[int]] | None:
+        return self._encode_general(family, tmpl, samples, extras, ts) if tmpl.names else None
 
     def _pack(
         self, tmpl: _Template, values: list[Any], suffix: bytes
-    ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:
+    ) -> tuple[bytes | bytearray, Sequence[int], Sequence[int]] | None:
         """Encode a family whose samples carry nothing but values: all in C.  ``None`` if a value is bad."""
         try:
-            return pack(tmpl, values, suffix), tmpl.offsets, tmpl.max_refs
+            return pack(tmpl, values, suffix, copy=self._result.sink is None), tmpl.offsets, tmpl.max_refs
         except (struct.error, TypeError, OverflowError):
             return None  # the general path finds and drops the values struct refused
 
     def _encode_general(
         self, family: Any, tmpl: _Template, samples: list[Any], extras: list[Any], timestamp_ms: int
-    ) -> tuple[bytes, Sequence[int], Sequence[int]] | None:
+    ) -> tuple[bytes | bytearray, Sequence[int], Sequence[int]] | None:
         """Encode a family sample by sample: own timestamps, exemplars, native histograms, bad values."""
         block = BlockBuilder()
-        for head, start, top, index in zip(tmpl.heads, tmpl.starts, tmpl.max_refs, tmpl.keep, strict=True):
+        for head, start, top, index in zip(_heads(tmpl), tmpl.starts, tmpl.max_refs, tmpl.keep, strict=True):
             sample = samples[index]
             try:
                 body, top = self._series_body(family, sample, extras[index], head, start, top, timestamp_ms)
@@ -287,7 +298,6 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         tmpl.starts = array("q", [starts.get(k, 0) for k in start_keys] if starts else [0] * len(admitted))
         floor = max(help_ref, unit_ref)
         tmpl.max_refs = array("q", [top if top > floor else floor for top in tops])
-        tmpl.series = [ident for _, _, _, ident in admitted]
         tmpl.types = array("B", mtypes)
         self._pairs = {}
         if tmpl.keep and (planned or all(_EXTRAS(s) == _NO_EXTRAS for s in family.samples)):
@@ -321,17 +331,13 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         return heads, tops, start_keys
 
     def _lay_out(self, tmpl: _Template, samples: int, suffix_size: int) -> None:
-        """Give ``tmpl`` the parts that :func:`pack` fills with a collection's values."""
+        """Write ``tmpl``'s blob, which :func:`pack` fills with a collection's values."""
         if len(tmpl.keep) != samples:
             tmpl.pick = picker(list(tmpl.keep))
-        sample_heads: dict[int, bytes] = {}  # by start timestamp: a child's series share theirs
-        for start in tmpl.starts:
-            if start not in sample_heads:
-                start_field = _SAMPLE_START + _wire.varint(start) if start else b""
-                size = len(start_field) + 1 + 8 + suffix_size
-                sample_heads[start] = field_head(_tags.V2_TS_SAMPLE, size) + start_field + _VALUE_TAG
+        sample_heads = _SampleHeads(suffix_size)  # by start timestamp: a child's series share theirs
         entries = zip(tmpl.heads, map(sample_heads.__getitem__, tmpl.starts), strict=True)
         lay_out(tmpl, _tags.V2_REQUEST_TIMESERIES, entries, suffix_size)
+        tmpl.heads = []  # the blob holds them now
 
     def _series_id(self, family_name: str, name: str, sample_labels: dict[str, str]) -> _Ident | None:
         """Identify a series by its encoded labels; keep its pairs for the build that asked."""
@@ -361,41 +367,67 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
 
         return start_times(family.name, indices, values, where, self._warn)
 
-    def _stale_since(
-        self,
-        result: EncodedCollectionV2,
-        old: list[_Template],
-        current: dict[Key, _Template],
-        timestamp_ms: int,
-    ) -> None:
-        """Add stale markers for series of ``old`` templates that no current template still sends."""
-        candidates = {
-            ident: (mtype, tmpl) for tmpl in old for ident, mtype in zip(tmpl.series, tmpl.types, strict=True)
-        }
-        if not candidates:
-            return
-        for tmpl in current.values():
-            for ident in tmpl.series:
-                candidates.pop(ident, None)
-            if not candidates:
-                return
-        in_label_order = sorted(candidates.items(), key=lambda item: _wire.label_pairs(item[0]))
-        gone = [(ident, mtype, tmpl) for ident, (mtype, tmpl) in in_label_order]
-        self._add_stale(result, gone, timestamp_ms)
+    def _sent_name(self, series: Hashable, name: str) -> str:
+        pairs = self._pairs[cast(bytes, series)]
+        return next(value for label, value in pairs if label == b"__name__").decode()
+
+    def _series_of(self, tmpl: _Template) -> list[Hashable]:
+        """Each series' labels as 1.0 ``Label`` fields, read back through the template's symbol table."""
+        symbol = tmpl.symbols.symbol
+        label_blob = self.label_blob
+        out: list[Hashable] = []
+        for head in _heads(tmpl):
+            refs = _wire.first_packed_varints(head)  # labels_refs comes first
+            strings = [symbol(ref) for ref in refs]
+            out.append(label_blob(list(zip(strings[0::2], strings[1::2], strict=True))))
+        return out
 
     def _add_stale(
-        self, result: EncodedCollectionV2, gone: Iterable[tuple[_Ident, int, _Template]], timestamp_ms: int
+        self, result: EncodedCollectionV2, gone: dict[Hashable, tuple[_Template, int]], timestamp_ms: int
     ) -> None:
-        """Encode a stale marker for each gone series, symbolised against the current table."""
+        """Encode a stale marker for each gone series, in label order, symbolised in the current table."""
         symbols = self._symbols
         markers = BlockBuilder()
         stale = _wire.v2_sample_field(_wire.STALE_NAN, timestamp_ms, 0)
-        for ident, mtype, tmpl in gone:
+        labelled = cast("dict[bytes, tuple[_Template, int]]", gone)
+        in_label_order = sorted(labelled.items(), key=lambda item: _wire.label_pairs(item[0]))
+        for ident, (tmpl, index) in in_label_order:
             refs = [symbols.ref(s) for pair in _wire.label_pairs(ident) for s in pair]
             help_ref = symbols.ref(tmpl.documentation.encode("utf-8"))
             unit_ref = symbols.ref(tmpl.unit.encode("utf-8"))
-            metadata = _wire.v2_metadata_field(mtype, help_ref, unit_ref)
+            metadata = _wire.v2_metadata_field(tmpl.types[index], help_ref, unit_ref)
             body = packed_refs(_tags.V2_TS_LABELS_REFS, refs) + metadata + stale
             top = max(max(refs), help_ref, unit_ref)
             markers.add(_wire.length_delimited(_tags.V2_REQUEST_TIMESERIES, body), top)
         self._append_stale(result, markers, markers.block_v2())
+
+
+class _SampleHeads(dict[int, bytes]):
+    """A 2.0 sample field up to its value, by start timestamp, for one timestamp field size."""
+
+    def __init__(self, suffix_size: int) -> None:
+        super().__init__()
+        self._suffix_size = suffix_size
+
+    def __missing__(self, start: int) -> bytes:
+        start_field = _SAMPLE_START + _wire.varint(start) if start else b""
+        size = len(start_field) + 1 + 8 + self._suffix_size
+        head = self[start] = field_head(_tags.V2_TS_SAMPLE, size) + start_field + _VALUE_TAG
+        return head
+
+
+def _heads(tmpl: _Template) -> list[bytes]:
+    """Each series' labels_refs and metadata fields: kept while no blob holds them, else cut from it."""
+    if tmpl.heads or not tmpl.slots:
+        return tmpl.heads
+    offsets, slots, starts = tmpl.offsets, tmpl.slots, tmpl.starts
+    heads: dict[int, _SampleHeads] = {}
+
+    def sample_head_size(index: int) -> int:
+        suffix_size = offsets[index + 1] - slots[index] - 8
+        by_start = heads.get(suffix_size)
+        if by_start is None:
+            by_start = heads[suffix_size] = _SampleHeads(suffix_size)
+        return len(by_start[starts[index]])
+
+    return bodies(tmpl, sample_head_size)

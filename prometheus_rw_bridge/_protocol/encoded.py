@@ -207,6 +207,14 @@ class Symbols:
             self.ends.append(len(self.blob))
         return index
 
+    def symbol(self, index: int) -> bytes:
+        """Return the symbol numbered ``index``."""
+        if index == 0:
+            return b""
+        start, end = self.ends[index - 1], self.ends[index]
+        _, at = _wire.read_varint(self.blob, start + 1)  # past the tag, the length
+        return bytes(self.blob[at:end])
+
     def pair_refs(self, pair: tuple[bytes, bytes]) -> bytes:
         """The ``labels_refs`` varints of one label pair, numbering its strings on first sight."""
         got = self.pairs.get(pair)

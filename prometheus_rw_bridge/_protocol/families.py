@@ -29,6 +29,7 @@ from .direct import DirectFamily
 from .encoded import BlockBuilder, EncodedBase
 from .labels import SampleLabels, SeriesLabels
 from .names import default_instance, default_job, escape_label_name, escape_metric_name
+from .ownership import Ownership, lost_owner
 from .template import (
     DROP_EMPTY_NAME,
     DROP_ENCODING_ERROR,
@@ -40,8 +41,6 @@ from .template import (
     Keys,
     count_drop,
     invalidate,
-    lost_owner,
-    release_owners,
 )
 
 __all__ = ["ONE_SHOT_WARNINGS", "FamilyEncoder", "created_series_enabled"]
@@ -115,7 +114,7 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         self._warned: set[tuple[str, str]] = set() if warned is None else warned
         # Which family sends each series, so that a series two families yield (``a.b`` and
         # ``a_b`` both escape to ``a_b``) is sent once.  Only touched when templates are built.
-        self._owners: dict[Hashable, Key] = {}
+        self._ownership = self._new_ownership()
         # Per collection: the templates so far, whether any was built, the ones builds replaced,
         # and the collection being encoded (for what it alone drops).
         self._current: dict[Key, T] = {}
@@ -156,7 +155,7 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
                 result.sink = stream.bind(result)
             old = list(self._templates.values())
             self._templates = {}
-            self._owners = {}
+            self._ownership = self._new_ownership()
             self._stale_since(result, old, {}, timestamp_ms)
             self._finish(result, stale_only=True)
             return result
@@ -165,19 +164,22 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
     def series_kept(self) -> int:
         """How many series this encoder keeps encoded between collections."""
         with self._lock:
-            return sum(len(tmpl.series) for tmpl in self._templates.values())
+            return sum(len(tmpl.names) for tmpl in self._templates.values())
 
-    def reset(self) -> None:
+    def reset(self) -> bool:
         """Forget every series and template, releasing their memory; the next encode starts afresh.
 
         For a bridge that no longer needs this encoder's protocol (``auto`` settled on the other
-        one).  No stale markers are sent for what this encoder had sent before.
+        one).  No stale markers are sent for what this encoder had sent before.  Returns whether
+        there was anything to forget.
         """
         with self._lock:
-            if self._templates or self._owners:
-                self._templates = {}
-                self._owners = {}
-                self._setup()
+            if not (self._templates or self._ownership):
+                return False
+            self._templates = {}
+            self._ownership = self._new_ownership()
+            self._setup()
+            return True
 
     # --- what a subclass provides ---------------------------------------------------------
 
@@ -209,8 +211,16 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         """Return a series' identity, or ``None`` (logged) if it cannot be sent."""
         raise NotImplementedError
 
-    def _stale_since(self, result: Any, old: list[T], current: dict[Key, T], timestamp_ms: int) -> None:
-        """Add stale markers for series of ``old`` templates that no current template still sends."""
+    def _sent_name(self, series: Hashable, name: str) -> str:
+        """The name a series whose escaped sample name is ``name`` is sent under (relabelling renames)."""
+        return name
+
+    def _series_of(self, tmpl: T) -> list[Hashable]:
+        """The identities of the series ``tmpl`` sends, in order, read back from it."""
+        raise NotImplementedError
+
+    def _add_stale(self, result: Any, gone: dict[Hashable, tuple[T, int]], timestamp_ms: int) -> None:
+        """Add a stale marker for each ``gone`` series: identity -> (old template, index in it)."""
         raise NotImplementedError
 
     # --- shared ----------------------------------------------------------------------------
@@ -227,7 +237,8 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         replaced: list[T] = []
         self._replaced = replaced
         self._result = result
-        owners = self._owners
+        ownership = self._ownership
+        owners = ownership.owners
         add_block = result.add_block
         template_for = self._template_for
         encode_family = self._encode_family
@@ -265,7 +276,7 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
             # Without a build every current key was a previous one: equal sizes, same keys.
             for key, tmpl in previous.items():
                 if key not in current:
-                    release_owners(owners, key, tmpl.series, ())
+                    ownership.release(key, tmpl, None)
         if self._track_staleness:
             gone_families = [tmpl for key, tmpl in previous.items() if key not in current]
             if replaced or gone_families:
@@ -321,8 +332,39 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         self._built = True
         if old is not None:
             self._replaced.append(old)
-            release_owners(self._owners, key, old.series, tmpl.series)
+            self._ownership.release(key, old, tmpl)
         return tmpl
+
+    def _new_ownership(self) -> Ownership:
+        return Ownership(self._series_of, self._template_of)
+
+    def _template_of(self, key: Key) -> T | None:
+        """The template family ``key`` has now: this collection's, else the last one."""
+        tmpl = self._current.get(key)
+        return tmpl if tmpl is not None else self._templates.get(key)
+
+    def _stale_since(self, result: Any, old: list[T], current: dict[Key, T], timestamp_ms: int) -> None:
+        """Add stale markers for series of ``old`` templates that no current template still sends.
+
+        Only a template that sends the same name can still send a series, so only those are
+        read back.
+        """
+        gone: dict[Hashable, tuple[T, int]] = {}
+        names: set[str] = set()
+        for tmpl in old:
+            for index, series in enumerate(self._series_of(tmpl)):
+                gone[series] = (tmpl, index)
+            names.update(tmpl.names.distinct())
+        if not gone:
+            return
+        for key in {key for name in names for key in self._ownership.senders(name)}:
+            still = current.get(key)
+            if still is not None:
+                for series in self._series_of(still):
+                    gone.pop(series, None)
+                if not gone:
+                    return
+        self._add_stale(result, gone, timestamp_ms)
 
     def _admit(self, family: Any, keys: Keys | Plan, key: Key, tmpl: T, drop_created: bool) -> list[Admitted]:
         """Return the series of a family being built that it sends, and record it as their owner.
@@ -341,8 +383,8 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
         created_name = fname + "_created"
         admitted: list[Admitted] = []
         seen: set[Hashable] = set()
-        owners = self._owners
-        current = self._current
+        ownership = self._ownership
+        shared: dict[str, bool] = {}  # per name sent: whether another family sends it too
         planned = keys if isinstance(keys, Plan) else None
         generic: Keys = [] if isinstance(keys, Plan) else keys
         names = planned.names if planned is not None else [k[0] for k in generic]
@@ -371,21 +413,42 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
                 problem = f"yields the series {sample_name}{sample_labels} twice; the repeat is dropped"
                 self._drop_repeat(fname, problem, tmpl, f"{sample_name}{sample_labels}")
                 continue
-            owner = owners.get(series)
-            if owner is not None and owner != key:
-                if owner in current:
-                    problem = (
-                        f"yields the series {name}{sample_labels} that family {owner[0]!r} already "
-                        "sends; the repeat is dropped"
-                    )
-                    self._drop_repeat(fname, problem, tmpl, f"{sample_name}{sample_labels}")
-                    tmpl.shadowed.append(series)
-                    continue
-                invalidate(self._templates.get(owner))
-            owners[series] = key
+            sent_name = name if self._relabel is None else self._sent_name(series, name)
+            one_by_one = shared.get(sent_name)
+            if one_by_one is None:
+                one_by_one = shared[sent_name] = ownership.others(sent_name, key)
+            if one_by_one and self._sent_elsewhere(
+                series, key, tmpl, fname, f"{name}{sample_labels}", f"{sample_name}{sample_labels}"
+            ):
+                continue
             seen.add(series)
+            tmpl.names.append(sent_name)
             admitted.append((index, name, index if planned is not None else sample_labels, series))
+        ownership.claim(key, tmpl.names.distinct())
         return admitted
+
+    def _sent_elsewhere(
+        self, series: Hashable, key: Key, tmpl: T, fname: str, shown: str, example: str
+    ) -> bool:
+        """For a series of a name other families send too: tell whether an earlier family sends it.
+
+        That family keeps it; this one drops it (noted in ``tmpl.shadowed``).  A series owned by
+        a family not (yet) seen this collection is taken over, and that family's template is
+        invalidated so it rebuilds without it.
+        """
+        owners = self._ownership.owners
+        owner = owners.get(series)
+        if owner is not None and owner != key:
+            if owner in self._current:
+                problem = (
+                    f"yields the series {shown} that family {owner[0]!r} already sends; the repeat is dropped"
+                )
+                self._drop_repeat(fname, problem, tmpl, example)
+                tmpl.shadowed.append(series)
+                return True
+            invalidate(self._templates.get(owner))
+        owners[series] = key
+        return False
 
     @staticmethod
     def _append_stale(result: Any, markers: BlockBuilder, block: Any) -> None:

@@ -1,11 +1,14 @@
 """A family's template: its encoded series, kept between collections and filled with values.
 
-Both encoders keep one :class:`FamilyTemplate` per metric family.  It holds every series'
-entry up to its value as a list of parts, laid out by :func:`lay_out`: the entry's field head,
-its labels (the series' own bytes, which are also its identity), the head of its sample, and a
-slot for the value and timestamp.  Heads are shared between series of the same size, so a
-series costs its labels plus four list slots.  :func:`pack` fills the slots and joins the
-parts, in C.  The ownership helpers say which family sends a series that two families yield.
+Both encoders keep one :class:`FamilyTemplate` per metric family.  :func:`lay_out` writes
+every series' entry, whole, into one ``bytearray`` per family: the entry's field head, its
+body (1.0: its labels, which are also its identity; 2.0: label references and metadata), the
+head of its sample, then room for the value and timestamp, whose positions it notes.
+:func:`pack` writes a collection's values into that room, in C, and copies the block out.  A
+series costs its encoded bytes and two array entries, no Python object of its own;
+:func:`bodies` cuts the bodies back out when a rare path needs them.
+
+Which family sends a series two families yield is :mod:`.ownership`'s business.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 import functools
 import struct
 from array import array
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
@@ -31,14 +35,14 @@ __all__ = [
     "FamilyTemplate",
     "Key",
     "Keys",
+    "Names",
+    "bodies",
     "count_drop",
     "field_head",
     "invalidate",
     "lay_out",
-    "lost_owner",
     "pack",
     "picker",
-    "release_owners",
 ]
 
 # A family's template key: name, type and which of the same-named families a collection yields.
@@ -70,32 +74,71 @@ class FamilyTemplate:
     """
 
     __slots__ = (
+        "blob",
         "documentation",
         "dropped",
+        "names",
         "offsets",
         "packer",
-        "parts",
         "pick",
-        "series",
         "shadowed",
         "shape",
+        "slots",
         "suffix_size",
         "unit",
     )
 
     def __init__(self) -> None:
-        self.series: list[Any] = []  # identity of each series sent, for ownership and staleness
+        self.names = Names()  # the name each series is sent under, for ownership and staleness
         self.shadowed: list[Any] = []  # series dropped because another family sends them
         self.dropped: dict[str, int] | None = None  # samples dropped at every collection, by reason
         self.suffix_size = 0
         self.documentation = ""
         self.unit = ""
         self.shape: tuple[Any, ...] | None = None
-        # From lay_out: the sent series' entries, less their values, which pack() fills in.
+        # From lay_out: the sent series' entries, and where pack() writes each one's value.
         self.packer: struct.Struct | None = None  # packs one value and the timestamp suffix
-        self.parts: list[Any] = []
+        self.blob = bytearray()
         self.offsets: Sequence[int] = ()
+        self.slots: Sequence[int] = ()
         self.pick: Callable[[list[Any]], Any] | None = None  # picks the sent values; None when all are
+
+
+class Names:
+    """The name each series of a template is sent under: a byte or two per series, not a pointer.
+
+    A family sends few names (a histogram: ``_bucket``, ``_count``, ``_sum``, ``_created``),
+    so each series keeps the index of its name among the template's distinct names.
+    """
+
+    __slots__ = ("_distinct", "_index", "_of")
+
+    def __init__(self) -> None:
+        self._distinct: list[str] = []
+        self._of: dict[str, int] = {}
+        self._index = array("B")
+
+    def append(self, name: str) -> None:
+        at = self._of.get(name)
+        if at is None:
+            at = self._of[name] = len(self._distinct)
+            self._distinct.append(name)
+            if at == 256 or at == 65536:  # a custom collector's family of many names
+                self._index = array("H" if at == 256 else "I", self._index)
+        self._index.append(at)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __iter__(self) -> Iterator[str]:
+        return map(self._distinct.__getitem__, self._index)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._of
+
+    def distinct(self) -> list[str]:
+        """Each name once, in the order first sent."""
+        return list(self._distinct)
 
 
 def count_drop(tmpl: FamilyTemplate, reason: str, samples: int = 1) -> None:
@@ -111,19 +154,6 @@ def invalidate(tmpl: FamilyTemplate | None) -> None:
         tmpl.suffix_size = -1  # matches no collection
 
 
-def release_owners(owners: dict[Any, Key], key: Key, old: Iterable[Any], kept: Iterable[Any]) -> None:
-    """Forget ``key`` as the owner of the series in ``old`` that it no longer sends (not in ``kept``)."""
-    still = set(kept)
-    for series in old:
-        if series not in still and owners.get(series) == key:
-            del owners[series]
-
-
-def lost_owner(shadowed: list[Any], owners: dict[Any, Key], current: Mapping[Key, Any]) -> bool:
-    """Tell whether a series a family left to another is no longer sent by an earlier family."""
-    return any(owners.get(series) not in current for series in shadowed)
-
-
 def picker(indices: list[int], then: Callable[[Any], Any] | None = None) -> Callable[[list[Any]], list[Any]]:
     """Return a C-speed function picking ``indices`` (at least one) from a list, as a list."""
     get = itemgetter(*indices)
@@ -136,21 +166,48 @@ def picker(indices: list[int], then: Callable[[Any], Any] | None = None) -> Call
     return lambda items: list(map(then, get(items)))
 
 
-def pack(tmpl: FamilyTemplate, values: list[Any], suffix: bytes) -> bytes:
+def pack(tmpl: FamilyTemplate, values: list[Any], suffix: bytes, *, copy: bool = True) -> bytes | bytearray:
     """Return the family's block: the ``values`` (one per sample, in order) that ``tmpl`` sends.
+
+    Without ``copy`` the block is the template's own blob, valid until the template is packed
+    again: for a stream (:class:`~.batching.RequestStream`), which has cut it into requests by then.
 
     Raises:
         struct.error, TypeError, OverflowError: a value is no number.
+        ValueError: there are not as many values as the template has samples.
     """
     if tmpl.pick is not None:
         values = tmpl.pick(values)
     assert tmpl.packer is not None
-    parts = tmpl.parts
     count = len(values)
-    parts[3::4] = list(map(tmpl.packer.pack, values, repeat(suffix, count)))
-    block = b"".join(parts)
-    parts[3::4] = [None] * count  # keep no value between collections
-    return block
+    if count != len(tmpl.slots):
+        raise ValueError(f"{count} values for a template of {len(tmpl.slots)} series")
+    blob = tmpl.blob
+    deque(map(tmpl.packer.pack_into, repeat(blob, count), tmpl.slots, values, repeat(suffix, count)), 0)
+    return bytes(blob) if copy else blob
+
+
+def bodies(tmpl: FamilyTemplate, sample_head_size: Callable[[int], int]) -> list[bytes]:
+    """Cut each series' body back out of ``tmpl``'s blob (see :func:`lay_out`).
+
+    ``sample_head_size(index)`` gives the size of series ``index``'s sample head.
+    """
+    offsets, slots = tmpl.offsets, tmpl.slots
+    out = []
+    with memoryview(tmpl.blob) as blob:
+        for index, slot in enumerate(slots):
+            start = offsets[index]
+            body_at = start + _head_size(offsets[index + 1] - start)
+            out.append(bytes(blob[body_at : slot - sample_head_size(index)]))
+    return out
+
+
+def _head_size(entry: int) -> int:
+    """The size of the tag and length in front of a length-delimited entry of ``entry`` bytes in all."""
+    head = 2
+    while 1 + len(_wire.varint(entry - head)) != head:
+        head += 1
+    return head
 
 
 @functools.lru_cache(maxsize=4096)
@@ -165,29 +222,36 @@ def _value_packer(suffix_size: int) -> struct.Struct:
 
 
 def lay_out(tmpl: FamilyTemplate, tag: int, entries: Iterable[tuple[bytes, bytes]], suffix_size: int) -> None:
-    """Set ``tmpl``'s parts and offsets for series entries ``tag`` + (``body``, ``sample head``).
+    """Write ``tmpl``'s blob, offsets and value slots for entries ``tag`` + (``body``, ``sample head``).
 
     Each ``body`` is a series' fields before its sample; ``sample head`` its ``samples``
     field up to the value (it must end with the value's tag), followed in the entry by the
-    8-byte value and the ``suffix_size``-byte timestamp field.
+    8-byte value and the ``suffix_size``-byte timestamp field, zeros until :func:`pack`.
     """
-    heads: list[bytes] = []
-    bodies: list[bytes] = []
-    sample_heads: list[bytes] = []
-    offsets = array("q", [0])
+    pieces: list[bytes] = []
+    add = pieces.append
+    room = bytes(8 + suffix_size)
+    # Four bytes an offset: a family's blob reaching 4 GiB would need eight (and gets them).
+    offsets = array("I", [0])
+    slots = array("I")
     size = 0
     for body, sample_head in entries:
         length = len(body) + len(sample_head) + 8 + suffix_size
         head = field_head(tag, length)
-        heads.append(head)
-        bodies.append(body)
-        sample_heads.append(sample_head)
+        add(head)
+        add(body)
+        add(sample_head)
+        add(room)
+        slot = size + len(head) + len(body) + len(sample_head)
         size += len(head) + length
-        offsets.append(size)
-    parts: list[Any] = [None] * (4 * len(heads))  # exactly sized: kept as long as the family
-    parts[0::4] = heads
-    parts[1::4] = bodies
-    parts[2::4] = sample_heads
-    tmpl.parts = parts
+        try:
+            slots.append(slot)
+            offsets.append(size)
+        except OverflowError:
+            offsets, slots = array("q", offsets), array("q", slots[: len(offsets) - 1])
+            slots.append(slot)
+            offsets.append(size)
+    tmpl.blob = bytearray().join(pieces)
     tmpl.offsets = offsets
+    tmpl.slots = slots
     tmpl.packer = _value_packer(suffix_size)

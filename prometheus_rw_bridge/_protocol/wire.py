@@ -71,7 +71,7 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
-def read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+def read_varint(data: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
     """Read the varint at ``data[pos]``; return its (unsigned) value and the position after it.
 
     Raises:
@@ -88,6 +88,17 @@ def read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
         shift += 7
         if byte < 0x80:
             return value, pos
+
+
+def first_packed_varints(data: bytes) -> list[int]:
+    """Read the packed varints of the length-delimited field ``data`` starts with (a one-byte tag)."""
+    length, pos = read_varint(data, 1)
+    end = pos + length
+    values = []
+    while pos < end:
+        value, pos = read_varint(data, pos)
+        values.append(value)
+    return values
 
 
 def read_fields(data: bytes | memoryview) -> list[tuple[int, int, int]]:
