@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily
 
 from prometheus_rw_bridge import RemoteWriteBridge, decode_write_request, enable_remote_write
+from prometheus_rw_bridge._delivery import give_back
 from prometheus_rw_bridge._protocol.encode import Encoder
 from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
 from prometheus_rw_bridge._protocol.registry import read
@@ -49,6 +51,27 @@ def test_auto_confirmed_on_2_0_drops_the_1_0_encoders_state(
     finally:
         bridge.close(timeout=5)
     assert {r.protocol for r in receiver.requests} == {"2.0"}
+
+
+def test_the_dropped_state_is_given_back_to_the_system_once(
+    receiver: Receiver, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(give_back, "give_back", lambda: calls.append(1))
+    bridge = _bridge(receiver.url, registry)
+    try:
+        assert bridge.flush(timeout=10)  # both encoded, 2.0 confirmed
+        assert calls == []
+        assert bridge.flush(timeout=10)  # the 1.0 state dropped, and given back
+        assert bridge.flush(timeout=10)  # nothing more to drop
+    finally:
+        bridge.close(timeout=5)
+    assert calls == [1]
+
+
+def test_give_back_asks_glibc_and_nothing_else() -> None:
+    """malloc_trim where the C library is glibc (this machine's); elsewhere a no-op."""
+    assert give_back.give_back() is (platform.libc_ver()[0] == "glibc")
 
 
 def test_auto_fallen_back_to_1_0_drops_the_2_0_encoders_state(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._protocol.batching import Request, RequestStream, compress_requests
 from .._protocol.encode import EncodedCollection
+from . import give_back as _memory
 
 if TYPE_CHECKING:
     from .sender import EndpointSender
@@ -90,6 +91,7 @@ class CollectionMaker:
         clock: monotonic clock for the metadata resend interval.
         to: whose collections these are, for the debug log: empty when every endpoint is
             sent the same series (no relabel rules tell them apart).
+        give_back: called once an encoder's whole state is dropped (see ``give_back``).
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class CollectionMaker:
         debug: bool,
         clock: Callable[[], float] = time.monotonic,
         to: str = "",
+        give_back: Callable[[], object] | None = None,
     ) -> None:
         self._senders = senders
         self.encoders = {"1.0": encoder, "2.0": encoder_v2}
@@ -112,6 +115,7 @@ class CollectionMaker:
         self._clock = clock
         self._last_metadata_at = -METADATA_RESEND_INTERVAL
         self._to = to
+        self._give_back = give_back if give_back is not None else _memory.give_back
 
     def protocols_wanted(self) -> set[str]:
         """The protocols this push is encoded in: each sender's, and 1.0 beside an unconfirmed 2.0."""
@@ -133,9 +137,13 @@ class CollectionMaker:
         ``debug``, which logs the whole push, it does.
         """
         wanted = self.protocols_wanted()
+        dropped = False
         for protocol, encoder in self.encoders.items():
             if encoder is not None and protocol not in wanted:
-                encoder.reset()  # auto mode has settled on the other protocol: keep one encoder's state
+                # auto mode has settled on the other protocol: keep one encoder's state
+                dropped = encoder.reset() or dropped
+        if dropped:
+            self._give_back()
         encoded, streams = self._encode(wanted, families, timestamp_ms, stale_all)
         v1 = encoded.get("1.0")
         now = self._clock()
