@@ -426,6 +426,37 @@ def test_symbol_table_stays_bounded_under_label_churn(registry: CollectorRegistr
     assert min(sizes[30:]) < 50, "the table was rebuilt at least once"
 
 
+def test_stale_markers_name_the_gone_series_across_symbol_table_rebuilds(
+    registry: CollectorRegistry,
+) -> None:
+    """A gone series' identity is read back through its template's own table, even a replaced one."""
+    gauge = Gauge("g", "h", ["request_id"], registry=registry)
+    encoder = EncoderV2(job="j", instance="i", track_staleness=True)
+    rebuilt = False
+    previous: set[str] = set()
+    for step in range(120):
+        gauge.clear()
+        live = {f"{step}-{n}" for n in range(10)}
+        for request_id in live:
+            gauge.labels(request_id).set(1)
+        table = encoder._symbols
+        message = check_request(encode(registry, encoder, TS + step).body())
+        rebuilt = rebuilt or encoder._symbols is not table
+        symbols = list(message.symbols)
+        stale, fresh = set(), set()
+        for ts in message.timeseries:
+            names, values = ts.labels_refs[0::2], ts.labels_refs[1::2]
+            labels = dict(zip(_symbols_at(symbols, names), _symbols_at(symbols, values), strict=True))
+            (stale if _stale(ts) else fresh).add(labels["request_id"])
+        assert fresh == live and stale == previous
+        previous = live
+    assert rebuilt, "the symbol table was replaced at least once"
+
+
+def _symbols_at(symbols: list[str], refs: Any) -> list[str]:
+    return [symbols[ref] for ref in refs]
+
+
 # --- splitting -----------------------------------------------------------------------------------
 
 

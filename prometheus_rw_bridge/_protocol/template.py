@@ -204,10 +204,10 @@ def bodies(tmpl: FamilyTemplate, sample_head_size: Callable[[int], int]) -> list
 
 def _head_size(entry: int) -> int:
     """The size of the tag and length in front of a length-delimited entry of ``entry`` bytes in all."""
-    head = 2
-    while 1 + len(_wire.varint(entry - head)) != head:
-        head += 1
-    return head
+    for head in range(2, 12):  # a one-byte tag, then a varint of one to ten bytes
+        if 1 + len(_wire.varint(entry - head)) == head:
+            return head
+    raise ValueError(f"no length-delimited entry is {entry} bytes long")
 
 
 @functools.lru_cache(maxsize=4096)
