@@ -12,7 +12,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_rw_bridge import decode_write_request
 from prometheus_rw_bridge._protocol import snappy as _snappy
 from prometheus_rw_bridge._protocol import tags, wire
-from prometheus_rw_bridge._protocol.batching import RequestStream, compress_requests, iter_split, split_body
+from prometheus_rw_bridge._protocol.batching import (
+    JoinBuffer,
+    RequestStream,
+    compress_requests,
+    iter_split,
+    split_body,
+)
 from prometheus_rw_bridge._protocol.encode import Encoder
 from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
 from prometheus_rw_bridge._protocol.registry import read
@@ -71,11 +77,12 @@ def test_limits_below_one_are_refused() -> None:
         list(iter_split(collection, 10, max_bytes=0))
 
 
-def test_metadata_rides_with_the_first_request_only() -> None:
+def test_metadata_rides_with_the_last_request_only() -> None:
+    """The last request is still open when a stream learns whether the metadata goes."""
     collection = Encoder(job="j", instance="i").encode(read(_registry(3)), 1)
     requests = compress_requests(collection, "1.0", 4, metadata=True)
     decoded = [decode_write_request(r.body) for r in requests]
-    assert decoded[0].metadata and not any(d.metadata for d in decoded[1:])
+    assert decoded[-1].metadata and not any(d.metadata for d in decoded[:-1])
     assert sum(r.samples for r in requests) == collection.samples
 
 
@@ -156,10 +163,11 @@ def test_a_stream_compresses_the_requests_compress_requests_would(
     collection afterwards: the same requests, push after push (2.0: the symbols table grows)."""
     registry = _registry(children)
     streamed, whole = cls(job="j", instance="i"), cls(job="j", instance="i")
+    buffer = JoinBuffer()  # one for every push, as the bridge keeps it
     for push in range(pushes):
         if push:
             Gauge(f"later{push}", "L.", ["k"], registry=registry).labels(f"v{push}").set(push)
-        stream = RequestStream(protocol, max_samples, max_bytes=max_bytes)
+        stream = RequestStream(protocol, max_samples, max_bytes=max_bytes, buffer=buffer)
         collection = streamed.encode(read(registry), 1_000 + push, stream=stream)
         assert collection.blocks == []  # every block went to the stream
         got = stream.finish(collection.metadata if metadata and protocol == "1.0" else b"")

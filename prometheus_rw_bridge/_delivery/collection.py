@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._protocol.batching import Request, RequestStream, compress_requests
+from .._protocol.batching import JoinBuffer, Request, RequestStream, compress_requests
 from .._protocol.encode import EncodedCollection
 from . import give_back as _memory
 
@@ -116,6 +116,7 @@ class CollectionMaker:
         self._last_metadata_at = -METADATA_RESEND_INTERVAL
         self._to = to
         self._give_back = give_back if give_back is not None else _memory.give_back
+        self._buffers: dict[str, JoinBuffer] = {}  # per protocol: where each request is joined
 
     def protocols_wanted(self) -> set[str]:
         """The protocols this push is encoded in: each sender's, and 1.0 beside an unconfirmed 2.0."""
@@ -142,6 +143,7 @@ class CollectionMaker:
             if encoder is not None and protocol not in wanted:
                 # auto mode has settled on the other protocol: keep one encoder's state
                 dropped = encoder.reset() or dropped
+                self._buffers.pop(protocol, None)
         if dropped:
             self._give_back()
         encoded, streams = self._encode(wanted, families, timestamp_ms, stale_all)
@@ -191,7 +193,8 @@ class CollectionMaker:
             encoder = self.encoders[protocol]
             stream = None
             if not self._debug:
-                stream = RequestStream(protocol, self._max_samples, max_bytes=self._max_bytes)
+                buffer = self._buffers.setdefault(protocol, JoinBuffer())
+                stream = RequestStream(protocol, self._max_samples, max_bytes=self._max_bytes, buffer=buffer)
                 streams[protocol] = stream
             encoded[protocol] = (
                 encoder.stale_all(timestamp_ms, stream=stream)

@@ -39,7 +39,7 @@ def _require() -> Any:
     return _cramjam
 
 
-def compress(data: bytes) -> bytes:
+def compress(data: bytes | bytearray | memoryview) -> bytes:
     """Compress ``data`` in the snappy block format."""
     return bytes(_require().snappy.compress_raw(data))
 
