@@ -159,7 +159,7 @@ class RemoteWriteOptions(TypedDict, total=False):
     """Also log every push as ``/metrics``-style text with its sequence number. Secrets are never logged.
     Value: *boolean*. Default: ``false``. Scope: bridge."""
     max_samples_per_send: int | str | None
-    """The most samples in one request; larger collections are split. Value: integer > 0. Default: ``2000``.
+    """The most samples in one request; larger collections are split. Value: integer > 0. Default: ``10000``.
     Scope: bridge."""
     max_bytes_per_send: int | str | None
     """No request body on the wire is larger: requests are cut before they are sent. A single series that

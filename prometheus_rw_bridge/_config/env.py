@@ -166,7 +166,7 @@ ENV_DEBUG = "PROMETHEUS_REMOTE_WRITE_DEBUG"
 *boolean*. Default: ``false``. Scope: bridge."""
 
 ENV_MAX_SAMPLES_PER_SEND = "PROMETHEUS_REMOTE_WRITE_MAX_SAMPLES_PER_SEND"
-"""The most samples in one request; larger collections are split. Value: integer > 0. Default: ``2000``.
+"""The most samples in one request; larger collections are split. Value: integer > 0. Default: ``10000``.
 Scope: bridge."""
 
 ENV_MAX_BYTES_PER_SEND = "PROMETHEUS_REMOTE_WRITE_MAX_BYTES_PER_SEND"
