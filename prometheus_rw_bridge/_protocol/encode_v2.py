@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 from array import array
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from operator import itemgetter
 from typing import Any, cast
 
@@ -43,21 +43,19 @@ from .metadata import metadata_types, sample_names
 from .samples import EXEMPLAR_ERRORS, exemplar_entry_v2, start_key, start_times
 from .template import (
     DROP_INVALID_SAMPLE,
-    FamilyTemplate,
     Key,
     Keys,
-    bodies,
     field_head,
     lay_out,
     pack,
     picker,
 )
+from .template_v2 import SampleHeads, heads
+from .template_v2 import Template as _Template
 
 __all__ = ["EncodedCollectionV2", "EncoderV2"]
 
-_SAMPLE_START = bytes([_tags.V2_SAMPLE_START])
 _HISTOGRAM_START = _tags.V2_HISTOGRAM_START
-_VALUE_TAG = bytes([_tags.SAMPLE_VALUE])
 
 # Families whose ``_created`` sample becomes the start timestamp of their other samples, and
 # the label that tells their per-bucket/per-quantile series apart from the created one.
@@ -67,42 +65,6 @@ _COMPACT_FLOOR = 256
 """Never replace a symbol table smaller than this: rebuilding would cost more than it saves."""
 _VALUE = itemgetter(2)
 _Ident = bytes  # a series' identity: its sorted labels, encoded as 1.0 ``Label`` fields
-
-
-class _Template(FamilyTemplate):
-    """One family's encoded series, reusable while its samples' names, labels and start times hold.
-
-    A series' identity, for ownership and staleness, is its labels encoded as 1.0 ``Label``
-    fields; it is not kept, but read back from its label references (:meth:`EncoderV2._series_of`).
-    """
-
-    __slots__ = (
-        "created",
-        "created_pick",
-        "created_values",
-        "heads",
-        "keep",
-        "keys",
-        "max_refs",
-        "starts",
-        "symbols",
-        "types",
-    )
-
-    def __init__(self, symbols: Symbols) -> None:
-        super().__init__()
-        self.symbols = symbols  # the table the references below point into
-        self.keys: list[tuple[str, dict[str, str]]] = []
-        # Picks the consumed ``_created`` samples; ``created`` is what it picked at build time.
-        self.created_pick: Callable[[list[Any]], Any] | None = None
-        self.created_values: Callable[[list[Any]], Any] | None = None  # the same, from a list of values
-        self.created: Any = None
-        self.keep = array("q")  # sample index of each series
-        # labels_refs and metadata fields of each series, while no blob holds them (see _heads)
-        self.heads: list[bytes] = []
-        self.starts = array("q")  # start timestamp (ms) of each series, 0 for none
-        self.max_refs = array("q")
-        self.types = array("B")  # metadata type of each series, for stale markers
 
 
 class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
@@ -223,7 +185,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
     ) -> tuple[bytes | bytearray, Sequence[int], Sequence[int]] | None:
         """Encode a family sample by sample: own timestamps, exemplars, native histograms, bad values."""
         block = BlockBuilder()
-        for head, start, top, index in zip(_heads(tmpl), tmpl.starts, tmpl.max_refs, tmpl.keep, strict=True):
+        for head, start, top, index in zip(heads(tmpl), tmpl.starts, tmpl.max_refs, tmpl.keep, strict=True):
             sample = samples[index]
             try:
                 body, top = self._series_body(family, sample, extras[index], head, start, top, timestamp_ms)
@@ -334,7 +296,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         """Write ``tmpl``'s blob, which :func:`pack` fills with a collection's values."""
         if len(tmpl.keep) != samples:
             tmpl.pick = picker(list(tmpl.keep))
-        sample_heads = _SampleHeads(suffix_size)  # by start timestamp: a child's series share theirs
+        sample_heads = SampleHeads(suffix_size)  # by start timestamp: a child's series share theirs
         entries = zip(tmpl.heads, map(sample_heads.__getitem__, tmpl.starts), strict=True)
         lay_out(tmpl, _tags.V2_REQUEST_TIMESERIES, entries, suffix_size)
         tmpl.heads = []  # the blob holds them now
@@ -376,7 +338,7 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
         symbol = tmpl.symbols.symbol
         label_blob = self.label_blob
         out: list[Hashable] = []
-        for head in _heads(tmpl):
+        for head in heads(tmpl):
             refs = _wire.first_packed_varints(head)  # labels_refs comes first
             strings = [symbol(ref) for ref in refs]
             out.append(label_blob(list(zip(strings[0::2], strings[1::2], strict=True))))
@@ -400,34 +362,3 @@ class EncoderV2(FamilyEncoder[_Template, EncodedCollectionV2]):
             top = max(max(refs), help_ref, unit_ref)
             markers.add(_wire.length_delimited(_tags.V2_REQUEST_TIMESERIES, body), top)
         self._append_stale(result, markers, markers.block_v2())
-
-
-class _SampleHeads(dict[int, bytes]):
-    """A 2.0 sample field up to its value, by start timestamp, for one timestamp field size."""
-
-    def __init__(self, suffix_size: int) -> None:
-        super().__init__()
-        self._suffix_size = suffix_size
-
-    def __missing__(self, start: int) -> bytes:
-        start_field = _SAMPLE_START + _wire.varint(start) if start else b""
-        size = len(start_field) + 1 + 8 + self._suffix_size
-        head = self[start] = field_head(_tags.V2_TS_SAMPLE, size) + start_field + _VALUE_TAG
-        return head
-
-
-def _heads(tmpl: _Template) -> list[bytes]:
-    """Each series' labels_refs and metadata fields: kept while no blob holds them, else cut from it."""
-    if tmpl.heads or not tmpl.slots:
-        return tmpl.heads
-    offsets, slots, starts = tmpl.offsets, tmpl.slots, tmpl.starts
-    heads: dict[int, _SampleHeads] = {}
-
-    def sample_head_size(index: int) -> int:
-        suffix_size = offsets[index + 1] - slots[index] - 8
-        by_start = heads.get(suffix_size)
-        if by_start is None:
-            by_start = heads[suffix_size] = _SampleHeads(suffix_size)
-        return len(by_start[starts[index]])
-
-    return bodies(tmpl, sample_head_size)

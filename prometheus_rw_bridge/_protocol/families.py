@@ -1,4 +1,4 @@
-"""What the 1.0 and 2.0 encoders share: target labels, series admission and the per-family loop.
+"""What the 1.0 and 2.0 encoders share: target labels, the per-family loop and staleness.
 
 Both encoders keep one template per metric family and reuse it while the family yields the
 same series.  :class:`FamilyEncoder` owns everything around those templates that does not
@@ -24,22 +24,18 @@ from operator import itemgetter
 from typing import Any, ClassVar, Generic, TypeVar
 
 from . import wire as _wire
+from .admission import SeriesAdmission
 from .assemble import Plan
 from .direct import DirectFamily
 from .encoded import BlockBuilder, EncodedBase
-from .labels import SampleLabels, SeriesLabels
-from .names import default_instance, default_job, escape_label_name, escape_metric_name
+from .labels import SeriesLabels
+from .names import default_instance, default_job, escape_label_name
 from .ownership import Ownership, lost_owner
 from .template import (
-    DROP_EMPTY_NAME,
     DROP_ENCODING_ERROR,
-    DROP_INVALID_LABELS,
-    DROP_RELABEL,
-    Admitted,
     FamilyTemplate,
     Key,
     Keys,
-    count_drop,
     invalidate,
 )
 
@@ -60,12 +56,9 @@ C = TypeVar("C", bound=EncodedBase)  # the encoded collection an encoder returns
 
 _NAME_LABELS = itemgetter(0, 1)
 _SLOW: Any = object()  # a block no family encodes to: "take the collected families' path"
-_EMPTY_NAME = (
-    "yields a sample with an empty name; remote write needs a non-empty __name__, so that series is dropped"
-)
 
 
-class FamilyEncoder(SeriesLabels, Generic[T, C]):
+class FamilyEncoder(SeriesAdmission, SeriesLabels, Generic[T, C]):
     """Base of the 1.0 and 2.0 encoders; see :class:`~prometheus_rw_bridge._encode.Encoder` for the arguments.
 
     A series' identity (:meth:`_series_id`) is whatever the subclass encodes it from: equal
@@ -206,14 +199,6 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
     ) -> Any:
         """Encode one family's samples as a block (its second item: entry offsets), or ``None``."""
         raise NotImplementedError
-
-    def _series_id(self, family_name: str, name: str, sample_labels: dict[str, str]) -> Hashable | None:
-        """Return a series' identity, or ``None`` (logged) if it cannot be sent."""
-        raise NotImplementedError
-
-    def _sent_name(self, series: Hashable, name: str) -> str:
-        """The name a series whose escaped sample name is ``name`` is sent under (relabelling renames)."""
-        return name
 
     def _series_of(self, tmpl: T) -> list[Hashable]:
         """The identities of the series ``tmpl`` sends, in order, read back from it."""
@@ -365,90 +350,6 @@ class FamilyEncoder(SeriesLabels, Generic[T, C]):
                 if not gone:
                     return
         self._add_stale(result, gone, timestamp_ms)
-
-    def _admit(self, family: Any, keys: Keys | Plan, key: Key, tmpl: T, drop_created: bool) -> list[Admitted]:
-        """Return the series of a family being built that it sends, and record it as their owner.
-
-        From a :class:`Plan` the series' identities are assembled per child (and an admitted
-        series' third item is its sample index, not its labels).
-
-        Drops ``_created`` samples when ``drop_created``, series the metric filter refuses,
-        unsendable ones (an empty name, invalid labels) and repeats, counting the last two in
-        ``tmpl.dropped``.  A series an earlier family of this collection already sends is
-        dropped with a warning and noted in ``tmpl.shadowed``; one owned by a family not (yet)
-        seen this collection is taken over, and that family's old template is invalidated so
-        it rebuilds without it.
-        """
-        fname = family.name
-        created_name = fname + "_created"
-        admitted: list[Admitted] = []
-        seen: set[Hashable] = set()
-        ownership = self._ownership
-        shared: dict[str, bool] = {}  # per name sent: whether another family sends it too
-        planned = keys if isinstance(keys, Plan) else None
-        generic: Keys = [] if isinstance(keys, Plan) else keys
-        names = planned.names if planned is not None else [k[0] for k in generic]
-        ids = planned.assemble(self.label_field) if planned is not None else None
-        # A family has few sample names: escape (and filter) each once per build.
-        sent = {n: escape_metric_name(n) for n in set(names) if not (drop_created and n == created_name)}
-        if self._filter is not None:  # an empty name is no name to filter: it is dropped below
-            sent = {n: name for n, name in sent.items() if not name or self._filter(name)}
-        for index, sample_name in enumerate(names):
-            name = sent.get(sample_name)
-            if not name:
-                if name == "":  # both specs: label values MUST NOT be empty, and __name__ is a label
-                    self._drop(fname, _EMPTY_NAME, DROP_EMPTY_NAME, tmpl)
-                continue
-            if planned is not None and ids is not None:
-                series: Hashable | None = ids[index]
-                sample_labels: Any = SampleLabels(planned, index)
-            else:
-                sample_labels = generic[index][1]
-                self._relabelled_away = 0
-                series = self._series_id(fname, name, sample_labels)
-                if series is None:  # logged by label_pairs, unless the relabel callable dropped it
-                    count_drop(tmpl, DROP_RELABEL if self._relabelled_away else DROP_INVALID_LABELS)
-                    continue
-            if series in seen:
-                problem = f"yields the series {sample_name}{sample_labels} twice; the repeat is dropped"
-                self._drop_repeat(fname, problem, tmpl, f"{sample_name}{sample_labels}")
-                continue
-            sent_name = name if self._relabel is None else self._sent_name(series, name)
-            one_by_one = shared.get(sent_name)
-            if one_by_one is None:
-                one_by_one = shared[sent_name] = ownership.others(sent_name, key)
-            if one_by_one and self._sent_elsewhere(
-                series, key, tmpl, fname, f"{name}{sample_labels}", f"{sample_name}{sample_labels}"
-            ):
-                continue
-            seen.add(series)
-            tmpl.names.append(sent_name)
-            admitted.append((index, name, index if planned is not None else sample_labels, series))
-        ownership.claim(key, tmpl.names.distinct())
-        return admitted
-
-    def _sent_elsewhere(
-        self, series: Hashable, key: Key, tmpl: T, fname: str, shown: str, example: str
-    ) -> bool:
-        """For a series of a name other families send too: tell whether an earlier family sends it.
-
-        That family keeps it; this one drops it (noted in ``tmpl.shadowed``).  A series owned by
-        a family not (yet) seen this collection is taken over, and that family's template is
-        invalidated so it rebuilds without it.
-        """
-        owners = self._ownership.owners
-        owner = owners.get(series)
-        if owner is not None and owner != key:
-            if owner in self._current:
-                problem = (
-                    f"yields the series {shown} that family {owner[0]!r} already sends; the repeat is dropped"
-                )
-                self._drop_repeat(fname, problem, tmpl, example)
-                tmpl.shadowed.append(series)
-                return True
-            invalidate(self._templates.get(owner))
-        owners[series] = key
-        return False
 
     @staticmethod
     def _append_stale(result: Any, markers: BlockBuilder, block: Any) -> None:
