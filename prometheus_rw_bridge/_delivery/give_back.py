@@ -27,7 +27,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
         import ctypes
 
         trim = ctypes.CDLL(None).malloc_trim
-    except (ImportError, OSError, AttributeError):  # no ctypes, or not glibc
+    except Exception:  # no ctypes, no C library to open (Windows), or not glibc: nothing to ask
         return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
