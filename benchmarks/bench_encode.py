@@ -45,13 +45,13 @@ from workload import (
 
 from prometheus_rw_bridge import generate_write_request
 from prometheus_rw_bridge._protocol import snappy as _snappy
-from prometheus_rw_bridge._protocol.batching import compress_requests
+from prometheus_rw_bridge._protocol.batching import RequestStream, compress_requests
 from prometheus_rw_bridge._protocol.encode import Encoder
 from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
 from prometheus_rw_bridge._protocol.registry import collect, read
 
 SECTIONS = ("time", "bytes", "cpu", "memory")
-BATCH = 2000  # series per request, the pusher's default max_samples_per_send
+BATCH = 2000  # series per request: Prometheus's default (the bridge's is 10,000; see docs/performance.md)
 
 
 def candidates(samples: int, skip_large_baselines: bool) -> tuple[dict[str, Callable[[Any], Any]], list[str]]:
@@ -61,10 +61,12 @@ def candidates(samples: int, skip_large_baselines: bool) -> tuple[dict[str, Call
     via_collect = Encoder(job=JOB, instance=INSTANCE, track_staleness=True)
 
     def push(encoder: Any, protocol: str, source: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        # What the bridge does each interval, less HTTP: read, encode, cut, compress each request.
+        # What the bridge does each interval, less HTTP: read, encode, and cut and compress each
+        # request while the encoder writes (a RequestStream, as the bridge does).
         def run(registry: CollectorRegistry) -> Any:
-            encoded = encoder.encode(source(registry), TIMESTAMP_MS)
-            return compress_requests(encoded, protocol, BATCH, metadata=False)
+            stream = RequestStream(protocol, BATCH)
+            encoder.encode(source(registry), TIMESTAMP_MS, stream=stream)
+            return stream.finish()
 
         return run
 
@@ -200,7 +202,8 @@ def memory_section(samples: int) -> None:
     print(
         "Each protocol in fresh processes. RSS / traced (tracemalloc) growth; kept = after 3 "
         "pushes, against the registry's own growth; RSS after `malloc_trim(0)` shows how much "
-        "of it is free memory glibc keeps (the bridge never trims).\n"
+        "of it is free memory glibc keeps (the bridge trims only once, when auto mode drops an "
+        "encoder's state).\n"
     )
     print(
         "| protocol | samples | registry: RSS / traced | kept: RSS / traced | kept vs registry: RSS / traced "

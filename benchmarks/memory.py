@@ -34,7 +34,7 @@ def _rss() -> int:
 
 
 def _trimmed_rss() -> int:
-    """RSS once glibc has returned the free memory it caches (diagnostic only; the bridge never trims)."""
+    """RSS once glibc has returned the free memory it caches (diagnostic; the bridge trims only when auto settles)."""
     import ctypes
     import ctypes.util
 
