@@ -19,6 +19,7 @@ away, so it can emit stale markers for them (``track_staleness=True``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 from collections.abc import Hashable, Sequence
@@ -75,20 +76,10 @@ _SIGNATURE_EXTRAS = itemgetter(2, 3, 4) if _SAMPLE_FIELDS > 5 else itemgetter(2,
 _CREATED_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
 
 
-class _SampleHeadSizes(dict[int, int]):
-    """The size of a 1.0 sample field's head, before its value, by the size of its timestamp field."""
-
-    def __missing__(self, suffix_size: int) -> int:
-        size = self[suffix_size] = len(_sample_head(suffix_size))
-        return size
-
-
+@functools.lru_cache(maxsize=64)
 def _sample_head(suffix_size: int) -> bytes:
     """A 1.0 sample field up to its value: its tag and length, then the value's tag."""
     return field_head(_tags.TS_SAMPLE, 1 + 8 + suffix_size) + bytes([_tags.SAMPLE_VALUE])
-
-
-_SAMPLE_HEAD_SIZE = _SampleHeadSizes()
 
 
 class _Template(FamilyTemplate):
@@ -327,7 +318,7 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
         return self._renamed.get(cast(bytes, series), name)
 
     def _series_of(self, tmpl: _Template) -> list[Hashable]:
-        return list(_series_of(tmpl))
+        return cast("list[Hashable]", _series_of(tmpl))
 
     def _add_stale(
         self, result: EncodedCollection, gone: dict[Hashable, tuple[_Template, int]], timestamp_ms: int
@@ -341,8 +332,8 @@ class Encoder(FamilyEncoder[_Template, EncodedCollection]):
 
 def _series_of(tmpl: FamilyTemplate) -> list[bytes]:
     """Each series' encoded labels, cut from the blob: its body, up to the sample field."""
-    suffix_at = tmpl.offsets
-    return bodies(tmpl, lambda index: _SAMPLE_HEAD_SIZE[suffix_at[index + 1] - tmpl.slots[index] - 8])
+    ends, slots = tmpl.offsets, tmpl.slots
+    return bodies(tmpl, lambda index: len(_sample_head(ends[index + 1] - slots[index] - 8)))
 
 
 def _decode_suffix(suffix: bytes) -> int:

@@ -130,9 +130,7 @@ class FamilyEncoder(SeriesAdmission, SeriesLabels, Generic[T, C]):
         one encoder between threads is safe.
         """
         with self._lock:
-            result = self._collection(timestamp_ms)
-            if stream is not None:
-                result.sink = stream.bind(result)
+            result = self._begin(timestamp_ms, stream)
             self._encode_families(families, timestamp_ms, _wire.timestamp_suffix(timestamp_ms), result)
             self._finish(result, stale_only=False)
             return result
@@ -143,15 +141,20 @@ class FamilyEncoder(SeriesAdmission, SeriesLabels, Generic[T, C]):
         ``stream``: as for :meth:`encode`.
         """
         with self._lock:
-            result = self._collection(timestamp_ms)
-            if stream is not None:
-                result.sink = stream.bind(result)
+            result = self._begin(timestamp_ms, stream)
             old = list(self._templates.values())
             self._templates = {}
             self._ownership = self._new_ownership()
             self._stale_since(result, old, {}, timestamp_ms)
             self._finish(result, stale_only=True)
             return result
+
+    def _begin(self, timestamp_ms: int, stream: Any) -> C:
+        """A new collection, whose blocks go to ``stream`` when there is one."""
+        result = self._collection(timestamp_ms)
+        if stream is not None:
+            result.sink = stream.bind(result)
+        return result
 
     @property
     def series_kept(self) -> int:
