@@ -36,9 +36,8 @@ from typing import Any
 
 import httpx
 from thread_cpu import library_push_cpu
-from workload import INSTANCE, JOB, NoOpReceiver, build_registry, count_samples, machine, parse_size
+from workload import NoOpReceiver, bench_bridge, build_registry, count_samples, machine, parse_size
 
-from prometheus_rw_bridge import enable_remote_write
 from prometheus_rw_bridge._delivery.bridge import RemoteWriteBridge
 
 DEFAULT = "httpx's default transport (httpcore + h11), the bridge's own"
@@ -80,16 +79,7 @@ def measure(samples: int, rounds: int, url: str, made: Candidates) -> tuple[int,
             if client is not None:
                 given.append(client)
             # A URL of its own per candidate: the same registry and URL would share one bridge.
-            bridges[label] = enable_remote_write(
-                f"{url}?candidate={index}",
-                registry=registry,
-                interval=3600,
-                job=JOB,
-                instance=INSTANCE,
-                self_metrics=False,
-                stale_on_close=False,
-                **options,
-            )
+            bridges[label] = bench_bridge(f"{url}?candidate={index}", registry, **options)
         for bridge in bridges.values():  # warm: templates built, connections open
             push_cpu(bridge)
             push_cpu(bridge)

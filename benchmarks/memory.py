@@ -46,23 +46,14 @@ def _trimmed_rss() -> int:
 
 
 def measure(protocol: str, samples: int, traced: bool) -> dict[str, Any]:
-    import prometheus_rw_bridge
+    from workload import INSTANCE, JOB, NoOpReceiver, bench_bridge, build_registry
+
     from prometheus_rw_bridge._protocol.encode import Encoder
     from prometheus_rw_bridge._protocol.encode_v2 import EncoderV2
     from prometheus_rw_bridge._protocol.registry import read
-    from workload import INSTANCE, JOB, NoOpReceiver, build_registry
 
     def start(url: str, registry: Any) -> Any:
-        return prometheus_rw_bridge.enable_remote_write(
-            url,
-            registry=registry,
-            interval=3600,
-            job=JOB,
-            instance=INSTANCE,
-            protocol=protocol,
-            self_metrics=False,
-            stale_on_close=False,
-        )
+        return bench_bridge(url, registry, protocol=protocol)
 
     with NoOpReceiver() as url:
         # Import and warm up everything a push uses (httpx, ssl, ...) before the first measurement.

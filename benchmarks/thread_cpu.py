@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any
 
-from workload import INSTANCE, JOB, NoOpReceiver
+from workload import NoOpReceiver, bench_bridge
 
 
 def _schedstat_ns(native_id: int) -> int:
@@ -75,20 +75,9 @@ def collect_cpu(registry: Any) -> float:
 
 def push_cpu(registry: Any, protocol: str, pushes: int, rounds: int) -> dict[str, list[float]]:
     """Per-push CPU of ``collect()`` alone and of the library, ``rounds`` interleaved rounds of ``pushes``."""
-    import prometheus_rw_bridge
-
     results: dict[str, list[float]] = {"collect()": [], "library": [], "pushing": [], "senders": []}
     with NoOpReceiver() as url:
-        bridge = prometheus_rw_bridge.enable_remote_write(
-            url,
-            registry=registry,
-            interval=3600,  # pushes come from flush() below, one at a time
-            job=JOB,
-            instance=INSTANCE,
-            protocol=protocol,
-            self_metrics=False,
-            stale_on_close=False,
-        )
+        bridge = bench_bridge(url, registry, protocol=protocol)  # pushes come from flush() below
         app = BusyApp()
         result: dict[str, list[float]] = {}
         try:

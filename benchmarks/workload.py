@@ -80,6 +80,22 @@ def build_registry(samples: int, seed: int = 7) -> CollectorRegistry:
     return registry
 
 
+def bench_bridge(url: str, registry: CollectorRegistry, **options: Any) -> Any:
+    """A real bridge for a benchmark: it pushes only when ``flush()`` asks, without self-metrics or
+    closing stale markers, as ``JOB`` and ``INSTANCE`` unless ``options`` say otherwise."""
+    import prometheus_rw_bridge
+
+    settings: dict[str, Any] = {
+        "interval": 3600,  # pushes come from flush(), one at a time
+        "job": JOB,
+        "instance": INSTANCE,
+        "self_metrics": False,
+        "stale_on_close": False,
+    }
+    settings.update(options)
+    return prometheus_rw_bridge.enable_remote_write(url, registry=registry, **settings)
+
+
 def count_samples(registry: CollectorRegistry) -> int:
     return sum(len(family.samples) for family in registry.collect())
 
