@@ -404,6 +404,29 @@ def test_per_attempt_timeout_is_cut_to_the_time_left() -> None:
     assert timeouts[2] == pytest.approx(12.0 - 4.0 - 0.03 - 4.0 - 0.06)  # then what is left
 
 
+def test_an_attempt_the_deadline_cut_short_does_not_hide_the_error_before_it() -> None:
+    """With a moment left, the last attempt times out on its shortened timeout; what went wrong
+    before (here a certificate the client does not trust) stays the error reported."""
+    clock = FakeClock()
+    untrusted = TransportError(f"cannot send to {URL}: certificate verification failed")
+    cut_short = TransportError(f"cannot send to {URL}: connecting timed out after 0.001s")
+    transport = FakeTransport(clock, [untrusted, cut_short], timeout=5.0)
+    transport.took = 0.5
+    delivery = run(transport, clock, deadline=clock.now + 0.5 + 0.03 + 0.001)
+    assert len(transport.calls) == 2 and transport.calls[1].timeout < 5.0
+    assert delivery.outcome is Outcome.GAVE_UP
+    assert delivery.error is untrusted
+
+
+def test_a_receiver_answer_on_a_shortened_attempt_is_still_the_last_error() -> None:
+    clock = FakeClock()
+    refused = TransportError(f"cannot send to {URL}: connection refused")
+    transport = FakeTransport(clock, [refused, retryable(503)], timeout=5.0)
+    transport.took = 0.5
+    delivery = run(transport, clock, deadline=clock.now + 0.5 + 0.03 + 0.001)
+    assert isinstance(delivery.error, RetryableReceiverError) and delivery.error.status_code == 503
+
+
 def test_no_deadline_uses_the_transport_timeout() -> None:
     clock = FakeClock()
     transport = FakeTransport(clock, [retryable(502), "ok"], timeout=7.0)

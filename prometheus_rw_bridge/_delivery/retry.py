@@ -237,8 +237,13 @@ def send_with_retries(
             result = transport.send(body, protocol=protocol, attempt=attempt, timeout=timeout)
         except NonRetryableReceiverError as exc:
             return _refused(exc, protocol, negotiator, attempt + 1, clock() - started)
-        except (RetryableReceiverError, TransportError) as exc:
+        except RetryableReceiverError as exc:
             error = exc
+        except TransportError as exc:
+            # An attempt the deadline cut short failing without an answer (most often: its
+            # shortened timeout ran out) says less than the full attempt's error before it.
+            if error is None or timeout >= transport.timeout:
+                error = exc
         else:
             outcome = Outcome.SENT
             if negotiator is not None and negotiator.observe(
